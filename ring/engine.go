@@ -1,0 +1,72 @@
+package ring
+
+import (
+	"time"
+)
+
+// Completion is the result of one request (or one shot of a multishot
+// request). Res is what the syscall would have returned: a count, an fd, or
+// a negated errno.
+type Completion struct {
+	UD    UserData
+	Res   int32
+	Flags uint32
+}
+
+const (
+	cqeFBuffer = 1 << 0 // IORING_CQE_F_BUFFER: upper 16 bits hold the buffer id
+	cqeFMore   = 1 << 1 // IORING_CQE_F_MORE: the multishot request stays armed
+)
+
+// Buffer reports the provided buffer a receive filled.
+func (c *Completion) Buffer() (id uint16, ok bool) {
+	return uint16(c.Flags >> 16), c.Flags&cqeFBuffer != 0
+}
+
+// More reports whether a multishot request stays armed after this completion.
+func (c *Completion) More() bool { return c.Flags&cqeFMore != 0 }
+
+// Engine is a proactor driven from one goroutine locked to its OS thread.
+// Every request but Close yields at least one Completion with its UserData;
+// a request the engine could not queue completes with a negative Res, so
+// callers have one error path.
+type Engine interface {
+	// Accept arms a multishot accept on a listening socket. Its completions
+	// carry new fds (non-blocking, close-on-exec) while More() is true.
+	Accept(fd int, ud UserData)
+	// Recv receives once into a buffer the engine picks from its pool;
+	// Completion.Buffer names it. -ENOBUFS means the pool was empty.
+	Recv(fd int, ud UserData)
+	// Send sends n bytes of buffer id starting at off. It may complete short.
+	Send(fd int, id uint16, off, n int, ud UserData)
+	// Connect starts a connect; sa must stay untouched until it completes.
+	Connect(fd int, sa *Sockaddr, ud UserData)
+	// Shutdown shuts the write side of fd (forwarding a half-close).
+	Shutdown(fd int, ud UserData)
+	// CancelFd cancels every request queued on fd; they complete -ECANCELED.
+	CancelFd(fd int, ud UserData)
+	// CancelRequest cancels the requests tagged target.
+	CancelRequest(target, ud UserData)
+	// Close closes fd. No completion is delivered.
+	Close(fd int)
+
+	// Buffer is the memory of pool buffer id; valid until ReleaseBuffer.
+	Buffer(id uint16) []byte
+	// ReleaseBuffer hands buffer id back to the pool for later receives.
+	ReleaseBuffer(id uint16)
+	// BufferSize is the size of every pool buffer.
+	BufferSize() int
+
+	// Wait hands queued requests to the kernel, waits until at least one
+	// completion is ready or timeout passes (0: do not wait), and copies up
+	// to len(out) ready completions into out.
+	Wait(timeout time.Duration, out []Completion) (int, error)
+	// Wake makes a Wait in progress return. Safe from any goroutine.
+	Wake()
+	// Release frees the engine's kernel resources. Fds it did not open are
+	// the caller's to close.
+	Release() error
+
+	// Name is "uring" or "epoll".
+	Name() string
+}

@@ -1,0 +1,180 @@
+package ring
+
+import (
+	"fmt"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Sockaddr is a raw sockaddr_in or sockaddr_in6 for a connect request. It
+// lives in memory that outlives the request (a session slot), because the
+// kernel may read it after the submitting call has returned.
+type Sockaddr struct {
+	raw unix.RawSockaddrInet6 // large enough for both families
+	len uint32
+}
+
+// Set fills s from ap.
+func (s *Sockaddr) Set(ap netip.AddrPort) {
+	s.raw = unix.RawSockaddrInet6{}
+	port := ap.Port()
+	if ap.Addr().Unmap().Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.raw))
+		sa.Family = unix.AF_INET
+		setPort(&sa.Port, port)
+		sa.Addr = ap.Addr().Unmap().As4()
+		s.len = unix.SizeofSockaddrInet4
+		return
+	}
+	s.raw.Family = unix.AF_INET6
+	setPort(&s.raw.Port, port)
+	s.raw.Addr = ap.Addr().As16()
+	s.len = unix.SizeofSockaddrInet6
+}
+
+// Family is AF_INET or AF_INET6.
+func (s *Sockaddr) Family() int { return int(s.raw.Family) }
+
+func (s *Sockaddr) ptr() uintptr { return uintptr(unsafe.Pointer(&s.raw)) }
+
+func family(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// Listen opens a non-blocking SO_REUSEPORT listening socket: every worker
+// binds its own, and the kernel spreads new connections among them.
+func Listen(ap netip.AddrPort, backlog int) (int, error) {
+	fd, err := unix.Socket(family(ap.Addr()), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("listen %s: socket: %w", ap, err)
+	}
+	if err := listenOpts(fd, ap); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("listen %s: %w", ap, err)
+	}
+	var sa Sockaddr
+	sa.Set(ap)
+	if _, _, e := unix.Syscall(unix.SYS_BIND, uintptr(fd), sa.ptr(), uintptr(sa.len)); e != 0 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("listen %s: bind: %w", ap, e)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("listen %s: %w", ap, err)
+	}
+	return fd, nil
+}
+
+func listenOpts(fd int, ap netip.AddrPort) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if family(ap.Addr()) == unix.AF_INET6 {
+		// "[::]:80" next to "0.0.0.0:80" must not claim IPv4 too.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fmt.Errorf("IPV6_V6ONLY: %w", err)
+		}
+	}
+	return nil
+}
+
+// LocalAddr is the address fd is bound to.
+func LocalAddr(fd int) (netip.AddrPort, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return sockaddrToAddrPort(sa), nil
+}
+
+// PeerAddr is the address of fd's peer, read without allocating.
+func PeerAddr(fd int) (netip.AddrPort, error) {
+	var raw unix.RawSockaddrInet6
+	n := uint32(unsafe.Sizeof(raw))
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return netip.AddrPort{}, e
+	}
+	switch raw.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&raw))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), getPort(&sa.Port)), nil
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(raw.Addr), getPort(&raw.Port)), nil
+	}
+	return netip.AddrPort{}, unix.EAFNOSUPPORT
+}
+
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// StreamSocket opens a non-blocking TCP socket for a connect to sa.
+func StreamSocket(sa *Sockaddr) (int, error) {
+	return unix.Socket(sa.Family(), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+}
+
+// SockOpts are the per-connection options a frontend or backend sets.
+type SockOpts struct {
+	NoDelay   bool
+	KeepAlive bool
+	NoLinger  bool // SO_LINGER 0: close sends RST, no TIME_WAIT
+}
+
+// Apply sets o on fd.
+func (o SockOpts) Apply(fd int) error {
+	if o.NoDelay {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("TCP_NODELAY: %w", err)
+		}
+	}
+	if o.KeepAlive {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+			return fmt.Errorf("SO_KEEPALIVE: %w", err)
+		}
+	}
+	if o.NoLinger {
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+			return fmt.Errorf("SO_LINGER: %w", err)
+		}
+	}
+	return nil
+}
+
+// CloseNow closes fd synchronously, for fds no request refers to.
+func CloseNow(fd int) { unix.Close(fd) }
+
+// Errno turns a negative completion result into an error.
+func Errno(res int32) error {
+	if res >= 0 {
+		return nil
+	}
+	return syscall.Errno(-res)
+}
+
+// setPort and getPort read and write a port in network byte order,
+// whatever the host's order.
+func setPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+func getPort(p *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}

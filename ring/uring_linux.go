@@ -1,0 +1,140 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"github.com/pawelgaczynski/giouring"
+	"golang.org/x/sys/unix"
+
+	"ringproxy/mempool"
+)
+
+// Kernel constants giouring lacks.
+const (
+	featRecvSendBundle = 1 << 14 // IORING_FEAT_RECVSEND_BUNDLE (6.10)
+	bufGroup           = 0       // the one provided-buffer group of a ring
+	maxBufRingEntries  = 1 << 15 // the kernel's limit for a buffer ring
+)
+
+// UringConfig sizes an io_uring engine.
+type UringConfig struct {
+	Entries uint32         // SQ entries; the CQ gets twice as many
+	Arena   *mempool.Arena // receive/send memory; at most 32768 buffers
+	Flags   uint32         // setup flags; 0 = the best the probe found
+}
+
+// Uring is the io_uring engine. Not safe for concurrent use: create it on
+// the loop's locked OS thread and use it only there (single issuer).
+type Uring struct {
+	ring      *giouring.Ring
+	setup     uint32 // setup flags in force
+	arena     *mempool.Arena
+	bufs      bufRing
+	sendFixed bool // the arena is fixed buffer 0 and plain sends can use it
+
+	ts      syscall.Timespec // the wait deadline; must outlive the enter
+	wakeFd  int
+	wakeBuf [8]byte // the eventfd read lands here while the engine lives
+
+	synth []Completion // results of requests that could not be queued
+}
+
+// NewUring sets up a ring, its provided buffer ring over cfg.Arena, and its
+// wake eventfd. The calling goroutine must stay locked to its OS thread and
+// be the only one to use the engine.
+func NewUring(cfg UringConfig) (*Uring, error) {
+	f := Probe()
+	if err := f.UringUsable(); err != nil {
+		return nil, err
+	}
+	if cfg.Arena.Count() > maxBufRingEntries {
+		return nil, fmt.Errorf("io_uring: %d buffers exceed the buffer ring limit of %d", cfg.Arena.Count(), maxBufRingEntries)
+	}
+	flags := cfg.Flags
+	if flags == 0 {
+		flags = f.SetupFlags
+	}
+	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
+	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
+		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
+	}
+	if err := u.init(f); err != nil {
+		u.Release()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *Uring) init(f Features) error {
+	if err := u.bufs.register(u.ring, u.arena, bufGroup); err != nil {
+		return err
+	}
+	if f.RegisteredBuffers {
+		if err := registerArena(u.ring, u.arena); err != nil {
+			return err
+		}
+		u.sendFixed = f.FixedBufferSend
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("io_uring: eventfd: %w", err)
+	}
+	u.wakeFd = fd
+	u.armWake()
+	u.synth = make([]Completion, 0, 64)
+	return nil
+}
+
+// registerArena makes the arena fixed buffer 0, so sends can skip pinning
+// pages on every request.
+func registerArena(r *giouring.Ring, a *mempool.Arena) error {
+	iov := []syscall.Iovec{{Base: &a.Bytes()[0], Len: uint64(a.Len())}}
+	ret, errno := r.Register(r.RingFd(), giouring.RegisterBuffers, unsafe.Pointer(&iov[0]), 1)
+	if errno != 0 || int(ret) < 0 {
+		return fmt.Errorf("io_uring: register %d bytes of buffers: %w", a.Len(), errno)
+	}
+	return nil
+}
+
+// Release unregisters and closes everything the engine opened. The arena
+// stays the caller's.
+func (u *Uring) Release() error {
+	if u.ring == nil {
+		return nil
+	}
+	u.ring.QueueExit() // closing the ring drops its registrations
+	u.ring = nil
+	err := u.bufs.unmap()
+	if u.wakeFd >= 0 {
+		unix.Close(u.wakeFd)
+		u.wakeFd = -1
+	}
+	return err
+}
+
+// Name implements Engine.
+func (u *Uring) Name() string { return "uring" }
+
+// Wake implements Engine: a write to the eventfd completes the read the
+// loop keeps armed on it.
+func (u *Uring) Wake() {
+	var one = [8]byte{1}
+	_, err := unix.Write(u.wakeFd, one[:])
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		return // the counter is saturated: a wake is pending anyway
+	}
+}
+
+func (u *Uring) armWake() {
+	e := u.sqe(Pack(OpWake, 0, 0))
+	if e == nil {
+		return
+	}
+	e.OpCode = giouring.OpRead
+	e.Fd = int32(u.wakeFd)
+	e.Addr = uint64(uintptr(unsafe.Pointer(&u.wakeBuf[0])))
+	e.Len = uint32(len(u.wakeBuf))
+}

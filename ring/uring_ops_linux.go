@@ -1,0 +1,127 @@
+package ring
+
+import (
+	"github.com/pawelgaczynski/giouring"
+	"golang.org/x/sys/unix"
+)
+
+// sqe takes a submission slot, zeroed: giouring's Prepare helpers leave
+// fields of the slot's previous user behind. When the queue is full it
+// submits to make room; if that fails too, the request completes at once
+// with -EBUSY through the synthetic queue, so callers keep one error path.
+func (u *Uring) sqe(ud UserData) *giouring.SubmissionQueueEntry {
+	e := u.ring.GetSQE()
+	if e == nil {
+		_, _ = u.ring.Submit()
+		if e = u.ring.GetSQE(); e == nil {
+			u.fail(ud, unix.EBUSY)
+			return nil
+		}
+	}
+	*e = giouring.SubmissionQueueEntry{}
+	e.UserData = uint64(ud)
+	return e
+}
+
+func (u *Uring) fail(ud UserData, errno unix.Errno) {
+	if ud.Op() == OpClose || ud.Op() == OpWake {
+		return
+	}
+	u.synth = append(u.synth, Completion{UD: ud, Res: -int32(errno)})
+}
+
+// Accept implements Engine.
+func (u *Uring) Accept(fd int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpAccept
+		e.Fd = int32(fd)
+		e.IoPrio = giouring.AcceptMultishot
+		e.OpcodeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+	}
+}
+
+// Recv implements Engine. Length 0 lets the kernel fill a whole buffer.
+func (u *Uring) Recv(fd int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpRecv
+		e.Fd = int32(fd)
+		e.Flags = giouring.SqeBufferSelect
+		e.BufIG = bufGroup
+	}
+}
+
+// Send implements Engine.
+func (u *Uring) Send(fd int, id uint16, off, n int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpSend
+		e.Fd = int32(fd)
+		e.Addr = uint64(u.arena.Addr(id) + uintptr(off))
+		e.Len = uint32(n)
+		e.OpcodeFlags = unix.MSG_NOSIGNAL
+		if u.sendFixed {
+			e.IoPrio = giouring.RecvsendFixedBuf
+			e.BufIG = 0
+		}
+	}
+}
+
+// Connect implements Engine.
+func (u *Uring) Connect(fd int, sa *Sockaddr, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpConnect
+		e.Fd = int32(fd)
+		e.Addr = uint64(sa.ptr())
+		e.Off = uint64(sa.len)
+	}
+}
+
+// Shutdown implements Engine.
+func (u *Uring) Shutdown(fd int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpShutdown
+		e.Fd = int32(fd)
+		e.Len = unix.SHUT_WR
+	}
+}
+
+// CancelFd implements Engine.
+func (u *Uring) CancelFd(fd int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpAsyncCancel
+		e.Fd = int32(fd)
+		e.OpcodeFlags = giouring.AsyncCancelFd | giouring.AsyncCancelAll
+	}
+}
+
+// CancelRequest implements Engine.
+func (u *Uring) CancelRequest(target, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpAsyncCancel
+		e.Fd = -1
+		e.Addr = uint64(target)
+	}
+}
+
+// Close implements Engine. Requests still queued on fd keep their file
+// reference: callers cancel them first.
+func (u *Uring) Close(fd int) {
+	e := u.ring.GetSQE()
+	if e == nil {
+		unix.Close(fd)
+		return
+	}
+	*e = giouring.SubmissionQueueEntry{}
+	e.UserData = uint64(Pack(OpClose, 0, 0))
+	e.OpCode = giouring.OpClose
+	e.Fd = int32(fd)
+}
+
+// Buffer implements Engine.
+func (u *Uring) Buffer(id uint16) []byte { return u.arena.Buf(id) }
+
+// ReleaseBuffer implements Engine. The buffer becomes visible to the
+// kernel at the next Wait.
+func (u *Uring) ReleaseBuffer(id uint16) { u.bufs.add(id, u.arena) }
+
+// BufferSize implements Engine.
+func (u *Uring) BufferSize() int { return u.arena.BufSize() }
