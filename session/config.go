@@ -1,0 +1,65 @@
+package session
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the resolved, validated configuration the data path runs from.
+// It is built by the config loader (cmd/ringproxy/config) and never read
+// from disk by this package.
+type Config struct {
+	Global    Global
+	Log       Log
+	Frontends []*Frontend
+	Backends  []*Backend
+}
+
+// Global holds process-wide settings ([global]).
+type Global struct {
+	Engine    string        // "uring" (the only engine so far)
+	Workers   int           // resolved: never 0 here
+	MaxConn   int           // concurrent client sessions in the whole process
+	MaxSock   int           // fd ceiling; 0 = from RLIMIT_NOFILE at start
+	MaxAccept int           // accepts handled per listener per loop turn
+	BufSize   int           // bytes in one buffer
+	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
+	Grace     time.Duration // drain time on SIGTERM
+}
+
+// Log holds [log].
+type Log struct {
+	Level  string // debug | info | warn | error
+	Access bool   // one line per closed session
+}
+
+// Frontend is one [[frontend]].
+type Frontend struct {
+	Name          string
+	Binds         []netip.AddrPort
+	BackendName   string
+	Backend       *Backend // resolved from BackendName
+	MaxConn       int      // 0 = only the global limit applies
+	TimeoutClient time.Duration
+	TCPNoDelay    bool
+	KeepAlive     bool
+	NoLinger      bool
+}
+
+// Backend is one [[backend]].
+type Backend struct {
+	Name           string
+	Balance        string // "roundrobin"
+	TimeoutConnect time.Duration
+	TimeoutServer  time.Duration
+	TimeoutTunnel  time.Duration // 0 = off; else replaces client/server timeouts once connected
+	Retries        int
+	Redispatch     bool
+	Servers        []*Server
+}
+
+// Server is one [[backend.server]].
+type Server struct {
+	Name    string
+	Address netip.AddrPort
+}

@@ -1,0 +1,153 @@
+package session
+
+import (
+	"golang.org/x/sys/unix"
+
+	"ringproxy/ring"
+)
+
+// serverOpts are set on every server socket: a proxy relays what it
+// receives at once, so Nagle would only add latency.
+var serverOpts = ring.SockOpts{NoDelay: true}
+
+// connect starts the next connect attempt of s: the first goes to the
+// round robin's pick, retries stay on the same server, and with
+// redispatch the last retry goes to another one.
+func (w *worker) connect(s *Session) {
+	be := s.be.cfg
+	srv := s.srv
+	switch {
+	case s.tries == 0:
+		srv = s.be.next(nil)
+	case be.Redispatch && s.tries == be.Retries && len(s.be.servers) > 1:
+		srv = s.be.next(s.srv)
+		w.cnt.Redispatches++
+	}
+	if s.tries > 0 {
+		w.cnt.Retries++
+	}
+	s.tries++
+	if srv != s.srv {
+		if s.srv != nil {
+			s.srv.cur.Add(-1)
+		}
+		srv.cur.Add(1)
+		s.srv = srv
+	}
+	fd, err := ring.StreamSocket(&srv.sa)
+	if err == nil {
+		err = serverOpts.Apply(fd)
+		if err != nil {
+			ring.CloseNow(fd)
+		}
+	}
+	if err != nil {
+		w.connectFailed(s, err)
+		return
+	}
+	s.si[serverSide] = streamInterface{fd: fd, state: siCon}
+	s.connAt = w.now
+	s.timedCn = false
+	s.inflight++
+	w.cnt.ConnAttempts++
+	w.eng.Connect(fd, &srv.sa, s.tag(ring.OpConnect, serverSide))
+	w.schedule(s)
+}
+
+func (w *worker) onConnect(s *Session, c *ring.Completion) {
+	if s.state == stClosing {
+		return
+	}
+	if c.Res < 0 {
+		err := error(unix.Errno(-c.Res))
+		if s.timedCn {
+			err = errConnectTimeout
+		}
+		w.eng.Close(s.si[serverSide].fd)
+		s.si[serverSide] = streamInterface{fd: -1, state: siIni}
+		w.connectFailed(s, err)
+		return
+	}
+	s.state = stForwarding
+	s.si[serverSide].state = siEst
+	s.si[serverSide].lastAct = w.now
+	w.armRecv(s, serverSide)
+	w.flush(s, serverSide)
+	w.armRecv(s, clientSide) // the request channel may have filled while connecting
+	w.schedule(s)
+}
+
+// connectFailed retries, or ends s once retries are spent.
+func (w *worker) connectFailed(s *Session, err error) {
+	w.cnt.ConnFailures++
+	be := s.be.cfg
+	if s.tries <= be.Retries {
+		w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
+		w.connect(s)
+		return
+	}
+	w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)
+	w.abort(s, ReasonConnectFailed)
+}
+
+type connectTimeoutError struct{}
+
+func (connectTimeoutError) Error() string { return "connect timeout" }
+
+var errConnectTimeout error = connectTimeoutError{}
+
+// deadline is when s times out next and what that would mean. While the
+// server connects, timeout_connect and timeout_client race; once
+// forwarding, each side has its own inactivity timeout, or the tunnel
+// timeout covers both when set.
+func (w *worker) deadline(s *Session) (int64, Reason) {
+	fe, be := s.fe.cfg, s.be.cfg
+	cli := &s.si[clientSide]
+	srv := &s.si[serverSide]
+	if s.state == stForwarding && be.TimeoutTunnel > 0 {
+		if cli.lastAct < srv.lastAct {
+			return srv.lastAct + int64(be.TimeoutTunnel), ReasonClientTimeout
+		}
+		return cli.lastAct + int64(be.TimeoutTunnel), ReasonServerTimeout
+	}
+	at, why := cli.lastAct+int64(fe.TimeoutClient), ReasonClientTimeout
+	switch srv.state {
+	case siCon:
+		if d := s.connAt + int64(be.TimeoutConnect); d < at {
+			at, why = d, ReasonConnectFailed
+		}
+	case siEst:
+		if d := srv.lastAct + int64(be.TimeoutServer); d < at {
+			at, why = d, ReasonServerTimeout
+		}
+	}
+	return at, why
+}
+
+// schedule makes sure the timer fires no later than s's deadline. Only
+// moves that bring the deadline nearer need it: activity that pushes the
+// deadline later is found when the early timer fires.
+func (w *worker) schedule(s *Session) {
+	if at, _ := w.deadline(s); s.heapIdx < 0 || at < s.timerAt {
+		w.timers.set(s, at)
+	}
+}
+
+// expire handles s's timer: re-arm it if activity moved the deadline,
+// else act on the timeout.
+func (w *worker) expire(s *Session) {
+	at, why := w.deadline(s)
+	if at > w.now {
+		w.timers.set(s, at)
+		return
+	}
+	w.timers.remove(s)
+	if why == ReasonConnectFailed {
+		// Cancelling the connect completes it -ECANCELED, which retries.
+		s.timedCn = true
+		w.cnt.ConnTimeouts++
+		w.eng.CancelFd(s.si[serverSide].fd, s.tag(ring.OpCancel, serverSide))
+		return
+	}
+	w.abort(s, why)
+}

@@ -1,0 +1,102 @@
+package session
+
+// Reason says why a session ended. The zero value is a normal close.
+type Reason uint8
+
+const (
+	ReasonDone          Reason = iota // both directions shut after a clean FIN each way
+	ReasonClientTimeout               // timeout_client (or tunnel) passed with no client activity
+	ReasonServerTimeout               // timeout_server (or tunnel) passed with no server activity
+	ReasonConnectFailed               // every connect attempt failed
+	ReasonClientError                 // the client reset or a client-side syscall failed
+	ReasonServerError                 // the server reset or a server-side syscall failed
+	ReasonKilled                      // still open when the shutdown grace ran out
+	reasonCount
+)
+
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// AcceptOutcome says what happened to a connection the kernel handed over.
+type AcceptOutcome uint8
+
+const (
+	AcceptOK          AcceptOutcome = iota // a session started
+	AcceptMaxSock                          // fd above maxsock: closed
+	AcceptSockOpt                          // a socket option failed: closed
+	AcceptOverflow                         // parked queue full while limited: closed
+	AcceptStopping                         // arrived during shutdown: closed
+	acceptOutcomeCount
+)
+
+var acceptOutcomeNames = [...]string{"ok", "maxsock", "sockopt", "overflow", "stopping"}
+
+func (a AcceptOutcome) String() string { return acceptOutcomeNames[a] }
+
+// Limit names why a listener stopped accepting.
+type Limit uint8
+
+const (
+	LimitGlobal   Limit = iota // global maxconn reached
+	LimitFrontend              // frontend maxconn reached
+	LimitArena                 // this worker's session slab is empty
+	LimitSystem                // EMFILE/ENFILE/ENOMEM/ENOBUFS or maxsock: 100 ms pause
+	limitCount
+)
+
+var limitNames = [...]string{"global-maxconn", "frontend-maxconn", "arena", "system"}
+
+func (l Limit) String() string { return limitNames[l] }
+
+// Counters are one worker's event counts: plain integers owned by the
+// worker's loop, copied out through the loop when someone asks (Stats).
+type Counters struct {
+	Accepted       uint64                     // sessions started
+	AcceptOutcomes [acceptOutcomeCount]uint64 // by outcome, AcceptOK included
+	AcceptErrors   uint64                     // accept completions with an error
+	Parked         uint64                     // accepted fds that waited for a slot
+	Paused         [limitCount]uint64         // times a listener stopped, by cause
+	Ended          [reasonCount]uint64        // sessions ended, by reason
+	ConnAttempts   uint64                     // connects started
+	ConnFailures   uint64                     // connects that failed (refused, timeout, ...)
+	ConnTimeouts   uint64                     // connects cancelled by timeout_connect
+	Retries        uint64                     // connects after the first
+	Redispatches   uint64                     // retries sent to another server
+	BufWaits       uint64                     // receives that found the buffer pool empty
+	Late           uint64                     // completions for a recycled slot, dropped
+	BytesIn        uint64                     // client → server
+	BytesOut       uint64                     // server → client
+}
+
+// add sums o into c.
+func (c *Counters) add(o *Counters) {
+	c.Accepted += o.Accepted
+	for i := range c.AcceptOutcomes {
+		c.AcceptOutcomes[i] += o.AcceptOutcomes[i]
+	}
+	c.AcceptErrors += o.AcceptErrors
+	c.Parked += o.Parked
+	for i := range c.Paused {
+		c.Paused[i] += o.Paused[i]
+	}
+	for i := range c.Ended {
+		c.Ended[i] += o.Ended[i]
+	}
+	c.ConnAttempts += o.ConnAttempts
+	c.ConnFailures += o.ConnFailures
+	c.ConnTimeouts += o.ConnTimeouts
+	c.Retries += o.Retries
+	c.Redispatches += o.Redispatches
+	c.BufWaits += o.BufWaits
+	c.Late += o.Late
+	c.BytesIn += o.BytesIn
+	c.BytesOut += o.BytesOut
+}
+
+// Stats is a snapshot of the whole process.
+type Stats struct {
+	Counters
+	CurConns int64 // sessions open now, all workers
+	MaxConns int64 // highest CurConns seen
+}

@@ -1,0 +1,240 @@
+package session
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/ring"
+)
+
+// parkCap bounds the accepted fds a listener holds while it is limited.
+// A multishot accept may hand over connections between the moment a limit
+// is reached and the moment its cancel lands; they wait here, connected
+// but unserved, exactly as they would in the kernel's backlog.
+const parkCap = 1024
+
+// systemPause is how long a listener rests after EMFILE, ENFILE, ENOMEM,
+// ENOBUFS or an fd above maxsock, as HAProxy does.
+const systemPause = 100 * time.Millisecond
+
+// listener is one worker's SO_REUSEPORT socket for one bind of a frontend.
+type listener struct {
+	idx         uint32 // index in worker.listeners, the accept's slot
+	fe          *frontend
+	fd          int
+	addr        netip.AddrPort
+	armed       bool  // multishot accept in flight
+	cancelling  bool  // its cancel is in flight
+	limited     bool  // stopped by a limit; resumes when a slot frees
+	pausedUntil int64 // system pause end (monotonic ns); 0 = none
+	closed      bool
+	turnAccepts int // sessions started this loop turn (maxaccept)
+	parked      fdQueue
+}
+
+func (l *listener) tag() ring.UserData { return ring.Pack(ring.OpAccept, l.idx, 0) }
+
+// fdQueue is a fixed FIFO of accepted fds.
+type fdQueue struct {
+	fds     [parkCap]int32
+	head, n int
+}
+
+func (q *fdQueue) push(fd int) bool {
+	if q.n == parkCap {
+		return false
+	}
+	q.fds[(q.head+q.n)%parkCap] = int32(fd)
+	q.n++
+	return true
+}
+
+func (q *fdQueue) peek() int { return int(q.fds[q.head]) }
+
+func (q *fdQueue) pop() {
+	q.head = (q.head + 1) % parkCap
+	q.n--
+}
+
+type admitResult uint8
+
+const (
+	admitted admitResult = iota
+	rejected             // closed and counted
+	limitedBy            // a limit stands: the fd must wait
+)
+
+// onAccept handles one completion of a listener's multishot accept.
+func (w *worker) onAccept(l *listener, c *ring.Completion) {
+	if !c.More() {
+		l.armed, l.cancelling = false, false
+	}
+	if c.Res < 0 {
+		w.acceptError(l, c.Res)
+	} else {
+		w.accepted(l, int(c.Res))
+	}
+	w.rearm(l)
+}
+
+func (w *worker) accepted(l *listener, fd int) {
+	if w.stopped {
+		ring.CloseNow(fd)
+		w.cnt.AcceptOutcomes[AcceptStopping]++
+		return
+	}
+	if l.parked.n > 0 || l.limited || l.turnAccepts >= w.p.cfg.Global.MaxAccept {
+		w.park(l, fd)
+		return
+	}
+	if r, why := w.admit(l, fd); r == limitedBy {
+		w.park(l, fd)
+		w.limit(l, why)
+	}
+}
+
+// admit runs the accept-time checks in DESIGN.md's order and starts a
+// session, or says which limit stands. Reservations are rolled back on
+// every exit but success.
+func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
+	g := &w.p.cfg.Global
+	if !reserve(&w.p.actconn, int64(g.MaxConn)) {
+		return limitedBy, LimitGlobal
+	}
+	if !reserve(&l.fe.cur, int64(l.fe.cfg.MaxConn)) {
+		w.p.actconn.Add(-1)
+		return limitedBy, LimitFrontend
+	}
+	if w.p.maxsock > 0 && fd >= w.p.maxsock {
+		w.unreserve(l)
+		w.reject(l, fd, AcceptMaxSock, nil)
+		w.pauseSystem(l)
+		return rejected, 0
+	}
+	if err := l.fe.opts.Apply(fd); err != nil {
+		w.unreserve(l)
+		w.reject(l, fd, AcceptSockOpt, err)
+		return rejected, 0
+	}
+	if w.slab.InUse() == w.slab.Cap() {
+		w.unreserve(l)
+		return limitedBy, LimitArena
+	}
+	l.turnAccepts++
+	w.startSession(l, fd)
+	return admitted, 0
+}
+
+func (w *worker) unreserve(l *listener) {
+	w.p.actconn.Add(-1)
+	l.fe.cur.Add(-1)
+}
+
+func (w *worker) reject(l *listener, fd int, why AcceptOutcome, err error) {
+	ring.CloseNow(fd)
+	w.cnt.AcceptOutcomes[why]++
+	if err != nil {
+		w.log.Warn("accept rejected", "frontend", l.fe.cfg.Name, "bind", l.addr, "reason", why.String(), "err", err)
+	}
+}
+
+func (w *worker) park(l *listener, fd int) {
+	if !l.parked.push(fd) {
+		w.reject(l, fd, AcceptOverflow, errors.New("accepted connections waiting for a slot exceed the park queue"))
+		return
+	}
+	w.cnt.Parked++
+}
+
+// limit stops l accepting until a slot frees. The multishot accept is
+// cancelled so new clients wait in the kernel backlog.
+func (w *worker) limit(l *listener, why Limit) {
+	if !l.limited {
+		l.limited = true
+		w.nLimited++
+		w.cnt.Paused[why]++
+	}
+	w.stopAccept(l)
+	if why == LimitGlobal || why == LimitFrontend {
+		// Another worker's session may free the slot: ask to be woken,
+		// then look again in case it freed before we asked.
+		w.waitSlot.Store(true)
+		if w.p.actconn.Load() < int64(w.p.cfg.Global.MaxConn) && (l.fe.cfg.MaxConn == 0 || l.fe.cur.Load() < int64(l.fe.cfg.MaxConn)) {
+			w.resumeDue = true
+		}
+	}
+}
+
+func (w *worker) stopAccept(l *listener) {
+	if l.armed && !l.cancelling {
+		l.cancelling = true
+		w.eng.CancelRequest(l.tag(), ring.Pack(ring.OpCancel, l.idx, 0))
+	}
+}
+
+func (w *worker) pauseSystem(l *listener) {
+	if l.pausedUntil == 0 {
+		w.cnt.Paused[LimitSystem]++
+	}
+	l.pausedUntil = w.now + int64(systemPause)
+	w.stopAccept(l)
+}
+
+func (w *worker) acceptError(l *listener, res int32) {
+	errno := unix.Errno(-res)
+	switch errno {
+	case unix.ECANCELED:
+		return // our own pause or stop
+	case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+		w.cnt.AcceptErrors++
+	default: // EMFILE, ENFILE, ENOBUFS, ENOMEM and anything unexpected
+		w.cnt.AcceptErrors++
+		if l.pausedUntil == 0 {
+			w.log.Warn("accept failed, pausing listener", "frontend", l.fe.cfg.Name, "bind", l.addr, "err", errno, "pause", systemPause)
+		}
+		w.pauseSystem(l)
+	}
+}
+
+// resume serves l's parked fds while the limits allow, then re-arms its
+// accept if nothing stands in the way.
+func (w *worker) resume(l *listener) {
+	if l.pausedUntil != 0 && l.pausedUntil <= w.now {
+		l.pausedUntil = 0
+	}
+	for l.parked.n > 0 && l.turnAccepts < w.p.cfg.Global.MaxAccept && !w.stopped {
+		r, why := w.admit(l, l.parked.peek())
+		if r == limitedBy {
+			w.limit(l, why)
+			return
+		}
+		l.parked.pop()
+	}
+	if l.parked.n > 0 {
+		w.resumeDue = true // maxaccept reached this turn: go on next turn
+		return
+	}
+	if l.limited {
+		l.limited = false
+		w.nLimited--
+	}
+	w.rearm(l)
+}
+
+// rearm arms l's multishot accept when nothing stops it, and closes the
+// socket once a stopped listener's accept has ended.
+func (w *worker) rearm(l *listener) {
+	switch {
+	case l.closed || l.armed:
+	case w.stopped:
+		l.closed = true
+		ring.CloseNow(l.fd)
+	case l.limited || l.pausedUntil != 0 || l.parked.n > 0:
+	default:
+		l.armed = true
+		w.eng.Accept(l.fd, l.tag())
+	}
+}

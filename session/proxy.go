@@ -1,0 +1,252 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/mempool"
+	"ringproxy/ring"
+)
+
+// listenBacklog is the kernel accept queue of each listening socket.
+const listenBacklog = 4096
+
+// Proxy is the whole process's data path: its workers and the state they
+// share (global and frontend session counts, round robin positions).
+type Proxy struct {
+	cfg     *Config
+	log     *slog.Logger
+	epoch   time.Time
+	maxsock int
+
+	actconn  atomic.Int64 // sessions open now, all workers
+	maxSeen  atomic.Int64 // highest actconn seen
+	stopping atomic.Bool  // stop accepting
+	killing  atomic.Bool  // abort every session
+
+	fes     []*frontend
+	workers []*worker
+	binds   map[string][]netip.AddrPort // frontend name → bound addresses
+	done    chan struct{}               // closed when every worker has exited
+}
+
+// New builds a proxy from a validated config. Nothing is bound yet.
+func New(cfg *Config, log *slog.Logger) *Proxy {
+	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{})}
+	bes := map[*Backend]*backend{}
+	for _, b := range cfg.Backends {
+		bes[b] = newBackend(b)
+	}
+	for _, f := range cfg.Frontends {
+		p.fes = append(p.fes, &frontend{
+			cfg:  f,
+			be:   bes[f.Backend],
+			opts: ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
+		})
+	}
+	return p
+}
+
+func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }
+
+// Start binds every frontend once per worker and starts the workers. It
+// returns when every worker runs, or with the first error (then nothing
+// is left running).
+func (p *Proxy) Start() error {
+	p.maxsock = p.cfg.Global.MaxSock
+	if p.maxsock == 0 {
+		p.maxsock = raiseNoFile()
+	}
+	n := p.cfg.Global.Workers
+	fds, err := p.bindAll(n)
+	if err != nil {
+		return err
+	}
+	cpus := ring.CPUs()
+	for i := 0; i < n; i++ {
+		cpu := -1
+		if len(cpus) > 0 {
+			cpu = cpus[i%len(cpus)]
+		}
+		p.workers = append(p.workers, p.newWorker(i, cpu, fds[i]))
+	}
+	ready := make(chan error, n)
+	for _, w := range p.workers {
+		go w.run(ready)
+	}
+	var first error
+	for range p.workers {
+		if err := <-ready; err != nil && first == nil {
+			first = err
+		}
+	}
+	go p.waitWorkers()
+	if first != nil {
+		p.Shutdown(0)
+		return first
+	}
+	return nil
+}
+
+// bindAll opens one listening socket per worker per bind. A bind to port
+// 0 gets a kernel-chosen port for the first worker; the others bind that.
+func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
+	fds := make([][]*listener, workers)
+	closeAll := func() {
+		for _, ls := range fds {
+			for _, l := range ls {
+				ring.CloseNow(l.fd)
+			}
+		}
+	}
+	for _, fe := range p.fes {
+		for _, ap := range fe.cfg.Binds {
+			for i := 0; i < workers; i++ {
+				fd, err := ring.Listen(ap, listenBacklog)
+				if err != nil {
+					closeAll()
+					return nil, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+				}
+				if ap.Port() == 0 {
+					ap, _ = ring.LocalAddr(fd)
+				}
+				fds[i] = append(fds[i], &listener{idx: uint32(len(fds[i])), fe: fe, fd: fd, addr: ap})
+			}
+			p.binds[fe.cfg.Name] = append(p.binds[fe.cfg.Name], ap)
+		}
+	}
+	return fds, nil
+}
+
+// Addrs are the addresses frontend name listens on, ports resolved.
+func (p *Proxy) Addrs(name string) []netip.AddrPort { return p.binds[name] }
+
+// raiseNoFile lifts the soft fd limit to the hard one, as HAProxy does,
+// and returns it as the fd ceiling.
+func raiseNoFile() int {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
+		return 0
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
+	if rl.Cur > 1<<30 {
+		return 0
+	}
+	return int(rl.Cur)
+}
+
+func (p *Proxy) waitWorkers() {
+	for _, w := range p.workers {
+		<-w.done
+	}
+	close(p.done)
+}
+
+// Done is closed once every worker has exited.
+func (p *Proxy) Done() <-chan struct{} { return p.done }
+
+// Err is the first worker failure, after Done.
+func (p *Proxy) Err() error {
+	var errs []error
+	for _, w := range p.workers {
+		errs = append(errs, w.err)
+	}
+	return errors.Join(errs...)
+}
+
+// Stop makes every worker stop accepting; live sessions go on.
+func (p *Proxy) Stop() {
+	p.stopping.Store(true)
+	p.wakeAll()
+}
+
+// Shutdown stops accepting, lets live sessions finish for up to grace,
+// then aborts the rest, and returns when every worker has exited.
+func (p *Proxy) Shutdown(grace time.Duration) {
+	p.Stop()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return
+	case <-t.C:
+	}
+	p.killing.Store(true)
+	p.wakeAll()
+	<-p.done
+}
+
+func (p *Proxy) wakeAll() {
+	for _, w := range p.workers {
+		if w.eng != nil {
+			w.wake()
+		}
+	}
+}
+
+// release gives back a session's global and frontend slots and wakes
+// workers waiting for one.
+func (p *Proxy) release(from *worker, fe *frontend) {
+	g := p.actconn.Add(-1)
+	f := fe.cur.Add(-1)
+	if g+1 < int64(p.cfg.Global.MaxConn) && (fe.cfg.MaxConn == 0 || f+1 < int64(fe.cfg.MaxConn)) {
+		return // nobody can have been limited by these counts
+	}
+	for _, w := range p.workers {
+		if w != from && w.waitSlot.Load() {
+			w.wake()
+		}
+	}
+}
+
+// slotFreed reports whether w, waiting for a slot, should look again.
+func (p *Proxy) slotFreed(w *worker) bool {
+	return p.actconn.Load() < int64(p.cfg.Global.MaxConn) || w.nLimited == 0
+}
+
+func (p *Proxy) noteConns() {
+	n := p.actconn.Load()
+	for {
+		m := p.maxSeen.Load()
+		if n <= m || p.maxSeen.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+// Stats sums every worker's counters, asking each loop for a copy so the
+// loops never share their counters while running.
+func (p *Proxy) Stats() Stats {
+	var st Stats
+	for _, w := range p.workers {
+		c := w.counters()
+		st.add(&c)
+	}
+	st.CurConns = p.actconn.Load()
+	st.MaxConns = p.maxSeen.Load()
+	return st
+}
+
+func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
+	g := &p.cfg.Global
+	return &worker{
+		id: id, cpu: cpu, p: p,
+		log:       p.log.With("worker", id),
+		listeners: ls,
+		slab:      mempool.NewSlab[Session](g.MaxConn),
+		timers:    newTimerHeap(g.MaxConn),
+		bufWait:   newChanQueue(g.MaxConn),
+		statsCh:   make(chan Counters, 1),
+		done:      make(chan struct{}),
+	}
+}

@@ -1,0 +1,67 @@
+package session_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"ringproxy/session"
+	"ringproxy/session/testbed"
+)
+
+// testConfig is a one-frontend, one-backend config on 127.0.0.1:0 with
+// short timeouts; tests adjust it before start.
+func testConfig(servers ...netip.AddrPort) *session.Config {
+	be := &session.Backend{
+		Name: "app", Balance: "roundrobin",
+		TimeoutConnect: 2 * time.Second, TimeoutServer: 30 * time.Second,
+		Retries: 3, Redispatch: true,
+	}
+	for i, a := range servers {
+		be.Servers = append(be.Servers, &session.Server{Name: "s" + string(rune('1'+i)), Address: a})
+	}
+	fe := &session.Frontend{
+		Name: "web", Binds: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		BackendName: "app", Backend: be, TimeoutClient: 30 * time.Second, TCPNoDelay: true,
+	}
+	return &session.Config{
+		Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 1000, MaxAccept: 64,
+			BufSize: 16 << 10, Grace: time.Second},
+		Log:       session.Log{Level: "info"},
+		Frontends: []*session.Frontend{fe},
+		Backends:  []*session.Backend{be},
+	}
+}
+
+// startProxy runs cfg and returns the frontend's address.
+func startProxy(t *testing.T, cfg *session.Config) (*session.Proxy, netip.AddrPort) {
+	t.Helper()
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	p := session.New(cfg, log)
+	if err := p.Start(); err != nil {
+		t.Fatalf("start proxy: %v", err)
+	}
+	t.Cleanup(func() { p.Shutdown(time.Second) })
+	return p, p.Addrs("web")[0]
+}
+
+func TestIntegrityThroughProxy(t *testing.T) {
+	echo := testbed.StartEcho(t)
+	p, addr := startProxy(t, testConfig(echo.Addr()))
+	size := 8 << 20
+	if testing.Short() {
+		size = 1 << 20
+	}
+	total, elapsed := testbed.IntegrityMany(t, addr, 50, size)
+	t.Logf("50 conns x %d MiB both ways: %.0f MB/s", size>>20, float64(2*total)/elapsed.Seconds()/1e6)
+	st := p.Stats()
+	if st.Accepted != 50 || st.Ended[session.ReasonDone] != 50 {
+		t.Errorf("accepted %d, ended cleanly %d; want 50 and 50 (%+v)", st.Accepted, st.Ended[session.ReasonDone], st.Counters)
+	}
+}

@@ -1,0 +1,222 @@
+package session
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/ring"
+)
+
+// startSession turns an admitted client fd into a session: read the
+// client at once (its bytes queue in the request channel while the server
+// connects) and start the connect.
+func (w *worker) startSession(l *listener, fd int) {
+	idx, s, _ := w.slab.Get() // admit checked there is room
+	*s = Session{gen: s.gen, idx: idx, heapIdx: -1, lst: l, fe: l.fe, be: l.fe.be}
+	s.state = stConnecting
+	s.si[clientSide] = streamInterface{fd: fd, state: siEst, lastAct: w.now}
+	s.si[serverSide] = streamInterface{fd: -1, state: siIni}
+	s.accepted = w.now
+	if w.p.cfg.Log.Access {
+		s.peer, _ = ring.PeerAddr(fd)
+	}
+	w.cnt.Accepted++
+	w.cnt.AcceptOutcomes[AcceptOK]++
+	w.p.noteConns()
+	w.armRecv(s, clientSide)
+	w.connect(s)
+}
+
+// armRecv queues a receive on side p unless its channel is full, shut, or
+// waiting for buffers. A full channel is re-armed by its consumer's send.
+func (w *worker) armRecv(s *Session, p side) {
+	ch := s.chanFrom(p)
+	if ch.recvArmed || ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing {
+		return
+	}
+	ch.recvArmed = true
+	s.inflight++
+	w.eng.Recv(s.si[p].fd, s.tag(ring.OpRecv, p))
+}
+
+// flush sends the head of the channel consumer c drains, or forwards the
+// producer's FIN once the channel is empty.
+func (w *worker) flush(s *Session, c side) {
+	ch := s.chanTo(c)
+	if ch.sendArmed || ch.shutArmed || ch.shut || s.si[c].state != siEst || s.state == stClosing {
+		return
+	}
+	if ch.n > 0 {
+		seg := &ch.q[ch.head]
+		ch.sendArmed = true
+		s.inflight++
+		w.eng.Send(s.si[c].fd, seg.id, int(seg.off), int(seg.len), s.tag(ring.OpSend, c))
+		return
+	}
+	if ch.eof {
+		ch.shutArmed = true
+		s.inflight++
+		w.eng.Shutdown(s.si[c].fd, s.tag(ring.OpShutdown, c))
+	}
+}
+
+func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
+	ch := s.chanFrom(p)
+	ch.recvArmed = false
+	id, hasBuf := c.Buffer()
+	if s.state == stClosing || c.Res <= 0 {
+		if hasBuf {
+			w.releaseBuf(id)
+		}
+	}
+	switch {
+	case s.state == stClosing:
+	case c.Res > 0 && hasBuf:
+		ch.push(id, uint32(c.Res))
+		s.si[p].lastAct = w.now
+		w.flush(s, p.peer())
+		w.armRecv(s, p)
+	case c.Res == 0:
+		ch.eof = true
+		w.flush(s, p.peer())
+	case c.Res == -int32(unix.ENOBUFS):
+		ch.needBuf = true
+		w.cnt.BufWaits++
+		w.bufWait.push(chanRef{slot: s.idx<<1 | uint32(p), gen: s.gen})
+	default:
+		w.abort(s, sideError(p))
+	}
+}
+
+func (w *worker) onSend(s *Session, c side, comp *ring.Completion) {
+	ch := s.chanTo(c)
+	ch.sendArmed = false
+	if s.state == stClosing {
+		return // the buffers still queued go back at finalize
+	}
+	if comp.Res < 0 {
+		w.abort(s, sideError(c))
+		return
+	}
+	n := uint32(comp.Res)
+	seg := &ch.q[ch.head]
+	seg.off += n
+	seg.len -= n
+	ch.bytes += uint64(n)
+	s.si[c].lastAct = w.now
+	if seg.len == 0 {
+		w.releaseBuf(seg.id)
+		ch.pop()
+	}
+	w.flush(s, c)
+	w.armRecv(s, c.peer())
+}
+
+func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
+	ch := s.chanTo(c)
+	ch.shutArmed = false
+	if s.state == stClosing {
+		return
+	}
+	if comp.Res < 0 {
+		w.abort(s, sideError(c))
+		return
+	}
+	ch.shut = true
+	if s.req.shut && s.rep.shut {
+		w.abort(s, ReasonDone) // every byte delivered, both FINs forwarded
+	}
+}
+
+func sideError(p side) Reason {
+	if p == clientSide {
+		return ReasonClientError
+	}
+	return ReasonServerError
+}
+
+func (w *worker) releaseBuf(id uint16) {
+	w.eng.ReleaseBuffer(id)
+	w.released++
+}
+
+// push and pop keep the channel's FIFO of segments.
+func (ch *channel) push(id uint16, n uint32) {
+	ch.q[(int(ch.head)+int(ch.n))%chanCap] = segment{id: id, len: n}
+	ch.n++
+}
+
+func (ch *channel) pop() {
+	ch.head = uint8((int(ch.head) + 1) % chanCap)
+	ch.n--
+}
+
+// abort ends s: it stops everything in flight and finalizes once the last
+// completion is in. The first reason given is the one kept.
+func (w *worker) abort(s *Session, r Reason) {
+	if s.state == stClosing || s.state == stFree {
+		return
+	}
+	s.state = stClosing
+	s.reason = r
+	w.timers.remove(s)
+	if s.inflight > 0 {
+		for p := range s.si {
+			if s.si[p].fd >= 0 {
+				w.eng.CancelFd(s.si[p].fd, s.tag(ring.OpCancel, side(p)))
+			}
+		}
+		return
+	}
+	w.finalize(s)
+}
+
+// finalize returns s to the slab: every request on it has completed.
+func (w *worker) finalize(s *Session) {
+	for p := range s.si {
+		if s.si[p].fd >= 0 {
+			w.eng.Close(s.si[p].fd)
+			s.si[p].fd = -1
+		}
+	}
+	for _, ch := range []*channel{&s.req, &s.rep} {
+		for ch.n > 0 {
+			w.releaseBuf(ch.q[ch.head].id)
+			ch.pop()
+		}
+	}
+	w.cnt.Ended[s.reason]++
+	w.cnt.BytesIn += s.req.bytes
+	w.cnt.BytesOut += s.rep.bytes
+	if w.p.cfg.Log.Access {
+		w.accessLog(s)
+	}
+	if s.srv != nil {
+		s.srv.cur.Add(-1)
+	}
+	w.p.release(w, s.fe)
+	s.state = stFree
+	s.gen = (s.gen + 1) & ring.GenMask
+	w.slab.Put(s.idx)
+	if w.nLimited > 0 {
+		w.resumeDue = true
+	}
+}
+
+func (w *worker) accessLog(s *Session) {
+	srv := "-"
+	if s.srv != nil {
+		srv = s.srv.cfg.Name
+	}
+	w.log.Info("session",
+		"client", s.peer,
+		"frontend", s.fe.cfg.Name,
+		"backend", s.be.cfg.Name,
+		"server", srv,
+		"duration", time.Duration(w.now-s.accepted),
+		"tries", s.tries,
+		"bytes_in", s.req.bytes,
+		"bytes_out", s.rep.bytes,
+		"end", s.reason.String())
+}

@@ -1,0 +1,122 @@
+package session
+
+import (
+	"net/netip"
+
+	"ringproxy/ring"
+)
+
+// Session states. A session is born stConnecting (the client is
+// established, the server side is being connected), moves to stForwarding
+// when the server answers, and to stClosing when it is aborted or both
+// directions are shut; it returns to the slab (stFree) after its last
+// completion.
+//
+//	stFree → stConnecting → stForwarding → stClosing → stFree
+//	              └──────────(abort)─────────↗
+type sessState uint8
+
+const (
+	stFree sessState = iota
+	stConnecting
+	stForwarding
+	stClosing
+)
+
+// Stream interface states, HAProxy's SI_ST_* reduced to what a TCP proxy
+// needs.
+type siState uint8
+
+const (
+	siIni siState = iota // no connection yet (server side before connect)
+	siCon                // connect in flight
+	siEst                // established
+	siClo                // closed
+)
+
+// Side indexes si[]: the client is si[0], the server si[1].
+type side uint8
+
+const (
+	clientSide side = 0
+	serverSide side = 1
+)
+
+func (s side) peer() side { return 1 - s }
+
+// streamInterface is one end of a session: an fd and its activity.
+type streamInterface struct {
+	fd      int
+	state   siState
+	lastAct int64 // monotonic ns of the last byte moved on this side
+}
+
+// chanCap bounds the buffers a channel may hold: a producer whose channel
+// is full is not re-armed until its consumer has sent, so memory per
+// session is at most 2 × chanCap buffers.
+const chanCap = 4
+
+// segment is the part of a pool buffer still to be sent.
+type segment struct {
+	id  uint16
+	off uint32
+	len uint32
+}
+
+// channel carries one direction: filled by its producer's receives, drained
+// by its consumer's sends from the same buffers.
+type channel struct {
+	q         [chanCap]segment
+	head, n   uint8
+	recvArmed bool   // producer has a receive in flight
+	needBuf   bool   // producer's receive found the pool empty
+	sendArmed bool   // consumer has a send of q[head] in flight
+	eof       bool   // producer sent FIN
+	shutArmed bool   // the FIN is being forwarded (shutdown in flight)
+	shut      bool   // the FIN has been forwarded to the consumer
+	bytes     uint64 // forwarded to the consumer
+}
+
+// Session is one client connection and its server connection.
+type Session struct {
+	gen      uint32 // bumped on every reuse; completions carry it
+	idx      uint32 // slot in the worker's slab
+	state    sessState
+	inflight uint16 // requests whose last completion has not arrived
+
+	si  [2]streamInterface
+	req channel // si[0] → si[1]
+	rep channel // si[1] → si[0]
+
+	lst     *listener
+	fe      *frontend
+	be      *backend
+	srv     *server
+	tries   int    // connect attempts made
+	reason  Reason // why the session ended (set once)
+	timedCn bool   // the connect in flight was cancelled by its timeout
+
+	accepted int64          // monotonic ns at accept
+	connAt   int64          // monotonic ns the current connect started
+	peer     netip.AddrPort // client address, read only when logging
+
+	// timer heap position and key; timerAt may be earlier than the real
+	// deadline, which is recomputed when it fires.
+	heapIdx int32
+	timerAt int64
+}
+
+// chanFrom is the channel side s produces; chanTo the one it consumes.
+func (s *Session) chanFrom(p side) *channel {
+	if p == clientSide {
+		return &s.req
+	}
+	return &s.rep
+}
+
+func (s *Session) chanTo(c side) *channel { return s.chanFrom(c.peer()) }
+
+// tag builds the user_data of a request on side p of s.
+func (s *Session) tag(op ring.Op, p side) ring.UserData {
+	return ring.Pack(op, s.idx<<1|uint32(p), s.gen)
+}

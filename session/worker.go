@@ -1,0 +1,67 @@
+package session
+
+import (
+	"log/slog"
+	"sync/atomic"
+
+	"ringproxy/mempool"
+	"ringproxy/ring"
+)
+
+// worker is one per-core loop: its engine, its slab of sessions, its
+// listeners and its timers. Only its own goroutine touches these fields,
+// except the atomics, which other goroutines use to signal it.
+type worker struct {
+	id   int
+	cpu  int // pinned CPU, -1 for none
+	p    *Proxy
+	log  *slog.Logger
+	eng  ring.Engine
+	slab *mempool.Slab[Session]
+
+	listeners []*listener
+	timers    timerHeap
+	bufWait   chanQueue // channels whose receive found the pool empty
+	released  int       // buffers returned to the pool this turn
+	now       int64     // monotonic ns, read once per turn
+	cnt       Counters
+
+	nLimited  int  // listeners stopped by a limit
+	resumeDue bool // look at limited listeners at the next turn
+	stopped   bool // stop seen: listeners closing, no new sessions
+	killed    bool // grace ran out: every session aborted
+
+	waitSlot atomic.Bool // wake me when a global or frontend slot frees
+	statsReq atomic.Bool // someone waits on statsCh
+	statsCh  chan Counters
+	done     chan struct{} // closed when the loop has exited
+	final    Counters      // counters at exit, read after done
+	err      error         // why the loop failed, read after done
+}
+
+// chanQueue is a fixed FIFO of (slot, side, generation) naming channels.
+// Each channel is in it at most once (channel.needBuf), so a capacity of
+// two per session never overflows.
+type chanQueue struct {
+	q       []chanRef
+	head, n int
+}
+
+type chanRef struct {
+	slot uint32 // session index << 1 | producer side
+	gen  uint32
+}
+
+func newChanQueue(sessions int) chanQueue { return chanQueue{q: make([]chanRef, 2*sessions)} }
+
+func (q *chanQueue) push(r chanRef) {
+	q.q[(q.head+q.n)%len(q.q)] = r
+	q.n++
+}
+
+func (q *chanQueue) pop() chanRef {
+	r := q.q[q.head]
+	q.head = (q.head + 1) % len(q.q)
+	q.n--
+	return r
+}
