@@ -22,11 +22,11 @@ func (r Reason) String() string { return reasonNames[r] }
 type AcceptOutcome uint8
 
 const (
-	AcceptOK          AcceptOutcome = iota // a session started
-	AcceptMaxSock                          // fd above maxsock: closed
-	AcceptSockOpt                          // a socket option failed: closed
-	AcceptOverflow                         // parked queue full while limited: closed
-	AcceptStopping                         // arrived during shutdown: closed
+	AcceptOK       AcceptOutcome = iota // a session started
+	AcceptMaxSock                       // fd above maxsock: closed
+	AcceptSockOpt                       // a socket option failed: closed
+	AcceptOverflow                      // parked queue full while limited: closed
+	AcceptStopping                      // arrived during shutdown: closed
 	acceptOutcomeCount
 )
 

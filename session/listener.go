@@ -62,9 +62,9 @@ func (q *fdQueue) pop() {
 type admitResult uint8
 
 const (
-	admitted admitResult = iota
-	rejected             // closed and counted
-	limitedBy            // a limit stands: the fd must wait
+	admitted  admitResult = iota
+	rejected              // closed and counted
+	limitedBy             // a limit stands: the fd must wait
 )
 
 // onAccept handles one completion of a listener's multishot accept.

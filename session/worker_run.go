@@ -53,13 +53,15 @@ func (w *worker) setup() (*mempool.Arena, ring.Engine, error) {
 }
 
 // bufferCount sizes a worker's pool: the configured count, or enough for
-// every session to have a buffer in each direction, within [256, 4096].
+// every session to have a buffer in each direction, within [256, 1024]:
+// the arena is registered (pinned) memory, and a full pool only makes
+// receives wait for buffers, it loses nothing.
 func bufferCount(g *Global) int {
 	if g.Buffers > 0 {
 		return g.Buffers
 	}
 	n := 256
-	for n < 2*g.MaxConn && n < 4096 {
+	for n < 2*g.MaxConn && n < 1024 {
 		n <<= 1
 	}
 	return n

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"ringproxy/cmd/ringproxy/config"
+	"ringproxy/ring"
+	"ringproxy/session"
+)
+
+var (
+	configFlag  = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`"}
+	engineFlag  = &cli.StringFlag{Name: "engine", Usage: "I/O engine: uring (overrides global.engine)"}
+	workersFlag = &cli.IntFlag{Name: "workers", Usage: "worker loops, 0 = one per CPU (overrides global.workers)", Value: -1}
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run the proxy (the embedded default config without -c)",
+		Flags: []cli.Flag{configFlag, engineFlag, workersFlag},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			return serve(cfg, newLogger(cfg.Log.Level), nil)
+		},
+	}
+}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "validate a config file and print what it would run",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true}},
+		Action: func(c *cli.Context) error {
+			cfg, err := config.Load(c.String("config"))
+			if err != nil {
+				// FILE:LINE: message lines, as editors and CI parse them.
+				fmt.Fprintln(c.App.ErrWriter, err)
+				return cli.Exit("", 1)
+			}
+			fmt.Fprint(c.App.Writer, config.Summary(cfg))
+			fmt.Fprintf(c.App.Writer, "%s: OK\n", c.String("config"))
+			return nil
+		},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, Go version, kernel and io_uring features",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "ringproxy %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprint(c.App.Writer, ring.Probe().String())
+			return nil
+		},
+	}
+}
+
+// loadConfig reads -c FILE or the embedded default, then applies flags.
+func loadConfig(c *cli.Context) (*session.Config, error) {
+	var cfg *session.Config
+	var err error
+	if path := c.String("config"); path != "" {
+		cfg, err = config.Load(path)
+	} else {
+		cfg, err = config.Parse("default config", config.Default())
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := c.String("engine"); e {
+	case "", "uring":
+	case "epoll":
+		return nil, errors.New("--engine epoll: not supported yet")
+	default:
+		return nil, fmt.Errorf("--engine %q: unknown engine (want uring)", e)
+	}
+	if n := c.Int("workers"); n == 0 {
+		cfg.Global.Workers = runtime.NumCPU()
+	} else if n > 0 {
+		cfg.Global.Workers = n
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
+// grace period. A second signal ends the drain at once. started, if set,
+// is called once the proxy accepts.
+func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	p := session.New(cfg, log)
+	if err := p.Start(); err != nil {
+		return err
+	}
+	for _, fe := range cfg.Frontends {
+		log.Info("listening", "frontend", fe.Name, "addrs", p.Addrs(fe.Name), "backend", fe.BackendName)
+	}
+	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
+	if started != nil {
+		started(p)
+	}
+	select {
+	case sig := <-sigs:
+		log.Info("stopping: draining sessions", "signal", sig.String(), "grace", cfg.Global.Grace)
+		drained := make(chan struct{})
+		go func() { p.Shutdown(cfg.Global.Grace); close(drained) }()
+		select {
+		case <-drained:
+		case sig := <-sigs:
+			log.Warn("second signal: closing every session now", "signal", sig.String())
+			p.Shutdown(0)
+		}
+	case <-p.Done():
+	}
+	if err := p.Err(); err != nil {
+		return err
+	}
+	st := p.Stats()
+	log.Info("stopped", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
+	return nil
+}

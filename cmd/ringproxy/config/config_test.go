@@ -1,0 +1,458 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"ringproxy/session"
+)
+
+// Valid tails appended after the part of a row under test, so that line
+// numbers in the expectations count from the row's own first line.
+const (
+	fe = `
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:8080"]
+backend = "app"
+`
+	be = `
+[[backend]]
+name = "app"
+[[backend.server]]
+name = "s1"
+address = "127.0.0.1:9000"
+`
+)
+
+type badConfig struct {
+	name string
+	toml string
+	want string // substring of the error, file and line included
+}
+
+var badConfigs = []badConfig{
+	// syntax
+	{"syntax", "[global", "t.toml:1: expected '.' or ']' to end table name, but got end of file instead"},
+	{"syntax line", "[global]\nworkers = = 1\n", "t.toml:2: "},
+	{"duplicate key", "[global]\nworkers = 1\nworkers = 2\n", "t.toml:3: Key 'global.workers' has already been defined."},
+
+	// unknown keys and tables
+	{"unknown top key", "foo = 1\n" + fe + be, "t.toml:1: unknown key foo"},
+	{"unknown table", "[admn]\nx = 1\n" + fe + be, "t.toml:1: unknown table admn (did you mean admin?)"},
+	{"unknown global key", "[global]\nworkers = 1\nmaxconns = 5\n" + fe + be, "t.toml:3: unknown key global.maxconns (did you mean maxconn?)"},
+	{"key case matters", "[global]\nWorkers = 2\n" + fe + be, "t.toml:2: unknown key global.Workers (did you mean workers?)"},
+	{"unknown key second frontend", `[[frontend]]
+name = "a"
+bind = ["127.0.0.1:1"]
+backend = "app"
+[[frontend]]
+name = "b"
+bnd = ["127.0.0.1:2"]
+backend = "app"
+` + be, "t.toml:7: unknown key frontend.bnd (did you mean bind?)"},
+	{"unknown server key", fe + `
+[[backend]]
+name = "app"
+[[backend.server]]
+name = "s1"
+address = "127.0.0.1:9000"
+[[backend.server]]
+name = "s2"
+adress = "127.0.0.1:9001"
+`, "t.toml:14: unknown key backend.server.adress (did you mean address?)"},
+	{"unknown inline frontend key", `frontend = [{name = "web", bind = ["127.0.0.1:1"], backend = "app", bogus = 1}]` + be,
+		"t.toml:1: unknown key frontend.bogus"},
+	{"dotted unknown", "global.bogus = 1\n" + fe + be, "t.toml:1: unknown key global.bogus"},
+
+	// wrong types
+	{"int as string", "[global]\nworkers = \"4\"\n" + fe + be, `t.toml:2: global.workers: expected integer, got string`},
+	{"float int", "[global]\nmaxconn = 1.5\n" + fe + be, `t.toml:2: global.maxconn: expected integer, got float`},
+	{"bool as string", be + fe + "tcp_nodelay = \"yes\"\n", `t.toml:12: frontend[0] (web).tcp_nodelay: expected boolean, got string`},
+	{"duration as int", "[[backend]]\nname = \"app\"\ntimeout_server = 30\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).timeout_server: expected a duration string like "30s", got integer`},
+	{"bind not array", "[[frontend]]\nname = \"web\"\nbind = 80\nbackend = \"app\"\n" + be, `t.toml:3: frontend[0] (web).bind: expected array of strings, got integer`},
+	{"bind element not string", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\", 2]\nbackend = \"app\"\n" + be, `t.toml:3: frontend[0] (web).bind[1]: expected string, got integer`},
+	{"frontend as table", "[frontend]\nname = \"web\"\n" + be, `t.toml:1: frontend: expected [[frontend]] (an array of tables), got table`},
+	{"global not table", "global = 1\n" + fe + be, `t.toml:1: global: expected table, got integer`},
+
+	// bad values
+	{"bad duration", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"app\"\ntimeout_client = \"3x\"\n" + be,
+		`t.toml:5: frontend[0] (web).timeout_client: bad duration "3x": time: unknown unit "x" in duration "3x"`},
+	{"negative duration", "[global]\ngrace = \"-1s\"\n" + fe + be, `t.toml:2: global.grace: bad duration "-1s": must not be negative`},
+	{"zero timeout", "[[backend]]\nname = \"app\"\ntimeout_connect = \"0s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).timeout_connect: bad duration "0s": must be greater than 0`},
+	{"negative tunnel", "[[backend]]\nname = \"app\"\ntimeout_tunnel = \"-1h\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).timeout_tunnel: bad duration "-1h": must not be negative`},
+	{"bad size unit", "[global]\nbufsize = \"16KB\"\n" + fe + be, `t.toml:2: global.bufsize: bad size "16KB": want digits and an optional unit B, KiB, MiB or GiB`},
+	{"size small", "[global]\nbufsize = 512\n" + fe + be, `t.toml:2: global.bufsize: must be between 1KiB and 1MiB, got 512B`},
+	{"size large", "[global]\nbufsize = \"2MiB\"\n" + fe + be, `t.toml:2: global.bufsize: must be between 1KiB and 1MiB, got 2MiB`},
+	{"size negative", "[global]\nbufsize = -1\n" + fe + be, `t.toml:2: global.bufsize: bad size -1: must not be negative`},
+	{"size overflow", "[global]\nbufsize = \"99999999999999999999GiB\"\n" + fe + be, `t.toml:2: global.bufsize: bad size "99999999999999999999GiB": too large`},
+	{"size type", "[global]\nbufsize = true\n" + fe + be, `t.toml:2: global.bufsize: expected a size (integer bytes or a string like "16KiB"), got boolean`},
+	{"workers negative", "[global]\nworkers = -1\n" + fe + be, `t.toml:2: global.workers: must be between 0 and 4096, got -1`},
+	{"maxconn zero", "[global]\nmaxconn = 0\n" + fe + be, `t.toml:2: global.maxconn: must be at least 1, got 0`},
+	{"maxsock negative", "[global]\nmaxsock = -5\n" + fe + be, `t.toml:2: global.maxsock: must be at least 0, got -5`},
+	{"maxaccept high", "[global]\nmaxaccept = 2000\n" + fe + be, `t.toml:2: global.maxaccept: must be between 1 and 1024, got 2000`},
+	{"buffers not pow2", "[global]\nbuffers = 100\n" + fe + be, `t.toml:2: global.buffers: must be 0 (auto) or a power of two from 16 to 32768, got 100`},
+	{"buffers small", "[global]\nbuffers = 8\n" + fe + be, `t.toml:2: global.buffers: must be 0 (auto) or a power of two from 16 to 32768, got 8`},
+	{"buffers large", "[global]\nbuffers = 65536\n" + fe + be, `t.toml:2: global.buffers: must be between 0 and 32768, got 65536`},
+	{"retries high", "[[backend]]\nname = \"app\"\nretries = 101\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).retries: must be between 0 and 100, got 101`},
+	{"frontend maxconn negative", be + fe + "maxconn = -1\n", `t.toml:12: frontend[0] (web).maxconn: must be at least 0, got -1`},
+	{"log level", "[log]\nlevel = \"loud\"\n" + fe + be, `t.toml:2: log.level: unknown level "loud" (want debug, info, warn or error)`},
+	{"engine unknown", "[global]\nengine = \"kqueue\"\n" + fe + be, `t.toml:2: global.engine: unknown engine "kqueue" (want "uring")`},
+	{"bad name", "[[frontend]]\nname = \"my web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"app\"\n" + be,
+		`t.toml:2: frontend[0].name: bad name "my web": use 1 to 64 letters, digits, '.', '_' or '-'`},
+
+	// addresses
+	{"bind hostname", "[[frontend]]\nname = \"web\"\nbind = [\"localhost:80\"]\nbackend = \"app\"\n" + be,
+		`t.toml:3: frontend[0] (web).bind[0]: bad address "localhost:80": must be an IP literal`},
+	{"bind no port", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1\"]\nbackend = \"app\"\n" + be,
+		`t.toml:3: frontend[0] (web).bind[0]: bad address "127.0.0.1": `},
+	{"bind ipv6 unbracketed", "[[frontend]]\nname = \"web\"\nbind = [\"::1:80\"]\nbackend = \"app\"\n" + be,
+		`t.toml:3: frontend[0] (web).bind[0]: bad address "::1:80": `},
+	{"bind port range", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:70000\"]\nbackend = \"app\"\n" + be,
+		`t.toml:3: frontend[0] (web).bind[0]: bad address "127.0.0.1:70000": `},
+	{"bind after multiline array", `[[frontend]]
+name = "web"
+bind = [
+  "127.0.0.1:8080",  # a comment with a "quote
+  """127.0.0.1:8081""",
+  "example.com:80",
+]
+backend = "app"
+timeout_client = "x"
+` + be, `t.toml:9: frontend[0] (web).timeout_client: bad duration "x"`},
+	{"server port 0", "[[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"127.0.0.1:0\"\n" + fe,
+		`t.toml:5: backend[0] (app).server[0] (s1).address: bad address "127.0.0.1:0": port 0 cannot be connected to`},
+	{"server hostname", "[[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"db.local:5432\"\n" + fe,
+		`t.toml:5: backend[0] (app).server[0] (s1).address: bad address "db.local:5432": must be an IP literal`},
+	{"server no address", "[[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\n" + fe,
+		`t.toml:3: backend[0] (app).server[0] (s1): missing address`},
+
+	// structure and references
+	{"empty file", "", `t.toml: no [[frontend]]: nothing would listen`},
+	{"missing backend ref", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"nope\"\n" + be,
+		`t.toml:4: frontend[0] (web).backend: no backend named "nope"`},
+	{"missing backend key", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\n" + be, `t.toml:1: frontend[0] (web): missing backend`},
+	{"empty backend ref", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"\"\n", `t.toml:4: frontend[0] (web): missing backend`},
+	{"missing frontend name", "[[frontend]]\nbind = [\"127.0.0.1:1\"]\nbackend = \"app\"\n" + be, `t.toml:1: frontend[0]: missing name`},
+	{"empty backend name", "[[backend]]\nname = \"\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe, `t.toml:2: backend[0]: missing name`},
+	{"missing server name", "[[backend]]\nname = \"app\"\n[[backend.server]]\naddress = \"127.0.0.1:1\"\n" + fe, `t.toml:3: backend[0] (app).server[0]: missing name`},
+	{"no bind", "[[frontend]]\nname = \"web\"\nbackend = \"app\"\n" + be, `t.toml:1: frontend[0] (web): no bind address`},
+	{"empty bind", "[[frontend]]\nname = \"web\"\nbind = []\nbackend = \"app\"\n" + be, `t.toml:3: frontend[0] (web): no bind address`},
+	{"no servers", "[[backend]]\nname = \"app\"\n" + fe, `t.toml:1: backend[0] (app): no servers`},
+	{"duplicate frontend", fe + fe + be, `t.toml:8: frontend[1] (web).name: duplicate frontend name "web" (also frontend[0] (web))`},
+	{"duplicate backend", be + be + fe, `t.toml:9: backend[1] (app).name: duplicate backend name "app" (also backend[0] (app))`},
+	{"duplicate server", fe + "[[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:2\"\n",
+		`t.toml:12: backend[0] (app).server[1] (s).name: duplicate server name "s" (also backend[0] (app).server[0] (s))`},
+	{"same bind twice", fe + "[[frontend]]\nname = \"b\"\nbind = [\"127.0.0.1:8080\"]\nbackend = \"app\"\n" + be,
+		`t.toml:8: frontend[1] (b).bind[0]: 127.0.0.1:8080 is already bound by frontend[0] (web).bind[0]`},
+	{"same bind in one frontend", "[[frontend]]\nname = \"web\"\nbind = [\"[::]:80\", \"[::]:80\"]\nbackend = \"app\"\n" + be,
+		`t.toml:3: frontend[0] (web).bind[1]: [::]:80 is already bound by frontend[0] (web).bind[0]`},
+
+	// not supported yet
+	{"engine epoll", "[global]\nengine = \"epoll\"\n" + fe + be, `t.toml:2: global.engine: engine "epoll" is not supported yet`},
+	{"admin", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\n", `t.toml:12: admin: [admin] is not supported yet`},
+	{"admin empty", "[admin]\n" + fe + be, `t.toml:1: admin: [admin] is not supported yet`},
+	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
+	{"balance leastconn", "[[backend]]\nname = \"app\"\nbalance = \"leastconn\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).balance: balance "leastconn" is not supported yet`},
+	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},
+	{"check", fe + be + "[backend.check]\nkind = \"tcp\"\n", `t.toml:12: backend[0] (app).check: [backend.check] (health checks) is not supported yet`},
+	{"check unknown key", fe + be + "[backend.check]\nknd = \"tcp\"\n", `t.toml:13: unknown key backend.check.knd (did you mean kind?)`},
+	{"accept_proxy", be + fe + "accept_proxy = true\n", `t.toml:12: frontend[0] (web).accept_proxy: accept_proxy = true is not supported yet`},
+	{"allow", be + fe + "allow = [\"10.0.0.0/8\"]\n", `t.toml:12: frontend[0] (web).allow: allow (access lists) is not supported yet`},
+	{"deny", be + fe + "deny = [\"10.0.0.0/8\"]\n", `t.toml:12: frontend[0] (web).deny: deny (access lists) is not supported yet`},
+	{"rate_limit", be + fe + "rate_limit = 100\n", `t.toml:12: frontend[0] (web).rate_limit: rate_limit 100 is not supported yet`},
+	{"send_proxy v2", "[[backend]]\nname = \"app\"\nsend_proxy = \"v2\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).send_proxy: send_proxy "v2" is not supported yet`},
+	{"send_proxy unknown", "[[backend]]\nname = \"app\"\nsend_proxy = \"v3\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).send_proxy: unknown send_proxy "v3" (want "", "v1" or "v2")`},
+	{"timeout_queue", "[[backend]]\nname = \"app\"\ntimeout_queue = \"5s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).timeout_queue: timeout_queue (queueing comes with server maxconn) is not supported yet`},
+	{"weight", fe + be + "weight = 50\n", `t.toml:12: backend[0] (app).server[0] (s1).weight: weight 50 (weights come with weighted balancing) is not supported yet`},
+	{"server maxconn", fe + be + "maxconn = 10\n", `t.toml:12: backend[0] (app).server[0] (s1).maxconn: server maxconn 10 is not supported yet`},
+	{"backup", fe + be + "backup = true\n", `t.toml:12: backend[0] (app).server[0] (s1).backup: backup = true is not supported yet`},
+}
+
+func TestParseBad(t *testing.T) {
+	if len(badConfigs) < 25 {
+		t.Fatalf("only %d rows", len(badConfigs))
+	}
+	for _, tc := range badConfigs {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.toml", []byte(tc.toml))
+			if err == nil {
+				t.Fatalf("parsed, want error containing %q", tc.want)
+			}
+			if c != nil {
+				t.Errorf("config returned along with error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error:\n%s\nwant substring:\n%s", err, tc.want)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Errorf("error %T is not an *Error", err)
+			}
+		})
+	}
+}
+
+// A problem is reported once, without follow-up errors that only restate
+// it, and short keys get no far-fetched suggestions.
+func TestNoNoise(t *testing.T) {
+	for src, want := range map[string]string{
+		"[frontend]\nname = \"web\"\n" + be:                                      "t.toml:1: frontend: expected [[frontend]] (an array of tables), got table",
+		"[[frontend]]\nname = \"web\"\nbind = 80\nbackend = \"app\"\n" + be:      "t.toml:3: frontend[0] (web).bind: expected array of strings, got integer",
+		"[[frontend]]\nname = \"web\"\nbind = [\"x\"]\nbackend = \"app\"\n" + be: `t.toml:3: frontend[0] (web).bind[0]: bad address "x": not an ip:port`,
+		"foo = 1\n" + fe + be: "t.toml:1: unknown key foo",
+	} {
+		_, err := Parse("t.toml", []byte(src))
+		if err == nil || err.Error() != want {
+			t.Errorf("got:\n%v\nwant:\n%s", err, want)
+		}
+	}
+}
+
+// Every problem is reported, in line order, not just the first.
+func TestParseReportsAll(t *testing.T) {
+	src := "[global]\nmaxconn = 0\nbogus = 1\n" + fe + be + "weight = 7\n"
+	_, err := Parse("t.toml", []byte(src))
+	if err == nil {
+		t.Fatal("parsed")
+	}
+	want := strings.Join([]string{
+		"t.toml:2: global.maxconn: must be at least 1, got 0",
+		"t.toml:3: unknown key global.bogus",
+		"t.toml:15: backend[0] (app).server[0] (s1).weight: weight 7 (weights come with weighted balancing) is not supported yet",
+	}, "\n")
+	if err.Error() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", err, want)
+	}
+}
+
+func TestErrorCauses(t *testing.T) {
+	_, err := Parse("t.toml", []byte("[global]\nworkers = = 1\n"))
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 2 || e.Err == nil {
+		t.Fatalf("syntax error: %#v", e)
+	}
+	_, err = Parse("t.toml", []byte(be+fe+"timeout_client = \"3x\"\n"))
+	if !errors.As(err, &e) || e.Line != 12 || e.Err == nil || e.Key != "frontend[0] (web).timeout_client" {
+		t.Fatalf("duration error: %#v", e)
+	}
+}
+
+func parseOK(t *testing.T, src string) *session.Config {
+	t.Helper()
+	c, err := Parse("t.toml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	c := parseOK(t, fe+be)
+	wantG := session.Global{
+		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxSock: 0,
+		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second,
+	}
+	if c.Global != wantG {
+		t.Errorf("global = %+v, want %+v", c.Global, wantG)
+	}
+	if c.Log != (session.Log{Level: "info", Access: true}) {
+		t.Errorf("log = %+v", c.Log)
+	}
+	f := c.Frontends[0]
+	if f.MaxConn != 0 || f.TimeoutClient != 30*time.Second || !f.TCPNoDelay || f.KeepAlive || f.NoLinger {
+		t.Errorf("frontend = %+v", f)
+	}
+	b := c.Backends[0]
+	if b.Balance != "roundrobin" || b.TimeoutConnect != 5*time.Second || b.TimeoutServer != 30*time.Second ||
+		b.TimeoutTunnel != 0 || b.Retries != 3 || !b.Redispatch {
+		t.Errorf("backend = %+v", b)
+	}
+}
+
+func TestResolved(t *testing.T) {
+	c := parseOK(t, `
+[global]
+engine = "uring"
+workers = 3
+maxconn = 500
+maxsock = 4096
+maxaccept = 16
+bufsize = 4096
+buffers = 1024
+grace = "2s"
+
+[log]
+level = "debug"
+access = false
+
+[[frontend]]
+name = "v6"
+bind = ["[::]:80", "0.0.0.0:80", "[fe80::1%eth0]:81"]
+backend = "b"
+maxconn = 100
+timeout_client = "1m"
+tcp_nodelay = false
+keepalive = true
+nolinger = true
+accept_proxy = false
+allow = []
+deny = []
+rate_limit = 0
+
+[[frontend]]
+name = "one"
+bind = "127.0.0.1:0"
+backend = "a"
+
+[[backend]]
+name = "a"
+timeout_tunnel = "1h"
+retries = 0
+redispatch = false
+send_proxy = ""
+  [[backend.server]]
+  name = "a1"
+  address = "[::1]:8080"
+  weight = 100
+  maxconn = 0
+  backup = false
+
+[[backend]]
+name = "b"
+  [[backend.server]]
+  name = "b1"
+  address = "10.0.0.1:80"
+`)
+	g := c.Global
+	if g.Workers != 3 || g.MaxConn != 500 || g.MaxSock != 4096 || g.MaxAccept != 16 ||
+		g.BufSize != 4096 || g.Buffers != 1024 || g.Grace != 2*time.Second {
+		t.Errorf("global = %+v", g)
+	}
+	if c.Log.Level != "debug" || c.Log.Access {
+		t.Errorf("log = %+v", c.Log)
+	}
+	v6 := c.Frontends[0]
+	wantBinds := []netip.AddrPort{
+		netip.MustParseAddrPort("[::]:80"),
+		netip.MustParseAddrPort("0.0.0.0:80"),
+		netip.MustParseAddrPort("[fe80::1%eth0]:81"),
+	}
+	if len(v6.Binds) != 3 || v6.Binds[0] != wantBinds[0] || v6.Binds[1] != wantBinds[1] || v6.Binds[2] != wantBinds[2] {
+		t.Errorf("binds = %v", v6.Binds)
+	}
+	if v6.Backend != c.Backends[1] || c.Frontends[1].Backend != c.Backends[0] {
+		t.Errorf("backends not resolved")
+	}
+	if v6.MaxConn != 100 || v6.TimeoutClient != time.Minute || v6.TCPNoDelay || !v6.KeepAlive || !v6.NoLinger {
+		t.Errorf("frontend = %+v", v6)
+	}
+	if got := c.Frontends[1].Binds; len(got) != 1 || got[0] != netip.MustParseAddrPort("127.0.0.1:0") {
+		t.Errorf("single-string bind = %v", got)
+	}
+	a := c.Backends[0]
+	if a.TimeoutTunnel != time.Hour || a.Retries != 0 || a.Redispatch {
+		t.Errorf("backend = %+v", a)
+	}
+	if a.Servers[0].Name != "a1" || a.Servers[0].Address != netip.MustParseAddrPort("[::1]:8080") {
+		t.Errorf("server = %+v", a.Servers[0])
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]int{
+		`"16KiB"`: 16384, `"1MiB"`: 1 << 20, `"1024"`: 1024, `"2048B"`: 2048,
+		`"4 KiB"`: 4096, `8192`: 8192, `1024`: 1024,
+	} {
+		c := parseOK(t, "[global]\nbufsize = "+in+"\n"+fe+be)
+		if c.Global.BufSize != want {
+			t.Errorf("bufsize = %s: got %d, want %d", in, c.Global.BufSize, want)
+		}
+	}
+}
+
+// Port 0 asks the kernel for a port, so two such binds do not collide.
+func TestPortZeroBinds(t *testing.T) {
+	parseOK(t, be+`
+[[frontend]]
+name = "a"
+bind = ["127.0.0.1:0"]
+backend = "app"
+[[frontend]]
+name = "b"
+bind = ["127.0.0.1:0"]
+backend = "app"
+`)
+}
+
+func TestDefault(t *testing.T) {
+	c, err := Parse("default.toml", Default())
+	if err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	if len(c.Frontends) != 1 || c.Frontends[0].Name != "web" || c.Frontends[0].Backend == nil ||
+		c.Frontends[0].Binds[0] != netip.MustParseAddrPort("127.0.0.1:8080") {
+		t.Errorf("frontends = %+v", c.Frontends)
+	}
+	b := c.Backends[0]
+	if b.Name != "demo" || len(b.Servers) != 2 || b.Servers[1].Address != netip.MustParseAddrPort("127.0.0.1:8082") {
+		t.Errorf("backend = %+v", b)
+	}
+	d := Default()
+	d[0] = 'X'
+	if Default()[0] == 'X' {
+		t.Error("Default returns the embedded slice itself")
+	}
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ringproxy.toml")
+	if err := os.WriteFile(path, []byte("[global]\nmaxconn = 0\n"+fe+be), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":2: ") {
+		t.Errorf("Load error = %v, want it to name %s:2", err, path)
+	}
+	_, err = Load(filepath.Join(t.TempDir(), "missing.toml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	c, err := Parse("default.toml", Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summary(c)
+	for _, want := range []string{
+		"engine uring", "maxconn 20000", "bufsize 16KiB",
+		"frontend web: bind 127.0.0.1:8080 -> backend demo",
+		"backend demo: balance roundrobin", "retries 3",
+		"server demo1 127.0.0.1:8081", "server demo2 127.0.0.1:8082",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	if n := strings.Count(s, "\n"); n > 24 {
+		t.Errorf("summary of the default config is %d lines", n)
+	}
+}

@@ -1,0 +1,294 @@
+package config
+
+import (
+	"math"
+	"net/netip"
+	"runtime"
+	"slices"
+	"time"
+
+	"ringproxy/session"
+)
+
+// build walks the decoded document. Readers keep going after a problem so
+// that one run reports everything wrong with the file.
+func build(pr *problems, doc map[string]any) *session.Config {
+	root := newTable(pr, node{}, doc)
+	c := &session.Config{
+		Global: readGlobal(root.sub("global")),
+		Log:    readLog(root.sub("log")),
+	}
+	rejectAdmin(root)
+	c.Backends = readBackends(root)
+	c.Frontends = readFrontends(root, c.Backends)
+	root.done()
+	return c
+}
+
+const maxInt = math.MaxInt32 // keeps products like maxconn*bufsize in int64
+
+func readGlobal(t *table) session.Global {
+	g := session.Global{
+		Engine:    readEngine(t),
+		Workers:   t.integer("workers", 0, 0, 4096),
+		MaxConn:   t.integer("maxconn", 20000, 1, maxInt),
+		MaxSock:   t.integer("maxsock", 0, 0, maxInt),
+		MaxAccept: t.integer("maxaccept", 64, 1, 1024),
+		BufSize:   t.size("bufsize", 16<<10, 1<<10, 1<<20),
+		Buffers:   readBuffers(t),
+		Grace:     t.duration("grace", 10*time.Second, false),
+	}
+	if g.Workers == 0 {
+		g.Workers = runtime.NumCPU()
+	}
+	t.done()
+	return g
+}
+
+func readEngine(t *table) string {
+	e := t.str("engine", "uring")
+	switch e {
+	case "uring":
+	case "epoll":
+		t.unsupported("engine", "engine %q", e)
+	default:
+		t.fail("engine", nil, "unknown engine %q (want \"uring\")", e)
+	}
+	return "uring"
+}
+
+// readBuffers wants a power of two so an arena index is a mask, not a
+// modulo.
+func readBuffers(t *table) int {
+	n := t.integer("buffers", 0, 0, 32768)
+	if n != 0 && (n < 16 || n&(n-1) != 0) {
+		t.fail("buffers", nil, "must be 0 (auto) or a power of two from 16 to 32768, got %d", n)
+		return 0
+	}
+	return n
+}
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+func readLog(t *table) session.Log {
+	l := session.Log{Level: t.str("level", "info"), Access: t.boolean("access", true)}
+	if !slices.Contains(logLevels, l.Level) {
+		t.fail("level", nil, "unknown level %q (want debug, info, warn or error)", l.Level)
+		l.Level = "info"
+	}
+	t.done()
+	return l
+}
+
+// rejectAdmin refuses [admin] outright: a stats address that parses but
+// never listens would look like a broken server rather than a missing
+// feature.
+func rejectAdmin(root *table) {
+	if !root.has("admin") {
+		return
+	}
+	a := root.sub("admin")
+	a.known("stats", "socket")
+	a.done()
+	root.unsupported("admin", "[admin]")
+}
+
+func readFrontends(root *table, backends []*session.Backend) []*session.Frontend {
+	byName := map[string]*session.Backend{}
+	for _, b := range backends {
+		if _, dup := byName[b.Name]; !dup && b.Name != "" {
+			byName[b.Name] = b
+		}
+	}
+	lists := root.list("frontend")
+	if len(lists) == 0 && !root.bad["frontend"] {
+		root.pr.add("", "", nil, "no [[frontend]]: nothing would listen")
+	}
+	names := map[string]string{}
+	bound := map[netip.AddrPort]string{}
+	var out []*session.Frontend
+	for _, t := range lists {
+		f := readFrontend(t, bound)
+		checkDup(t, names, f.Name, "frontend")
+		if f.BackendName != "" {
+			if f.Backend = byName[f.BackendName]; f.Backend == nil {
+				t.fail("backend", nil, "no backend named %q", f.BackendName)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// checkDup reports a name already used by an earlier element of the same
+// list; names key stats, logs and admin commands, so they must be unique.
+func checkDup(t *table, names map[string]string, name, what string) {
+	if name == "" {
+		return
+	}
+	if first, dup := names[name]; dup {
+		t.fail("name", nil, "duplicate %s name %q (also %s)", what, name, first)
+		return
+	}
+	names[name] = t.at.label
+}
+
+func readFrontend(t *table, bound map[netip.AddrPort]string) *session.Frontend {
+	f := &session.Frontend{Name: t.name()}
+	f.Binds = readBinds(t, bound)
+	if v, ok := t.get("backend"); !ok || v == "" {
+		t.failHere("backend", "missing backend")
+	} else {
+		f.BackendName = t.str("backend", "")
+	}
+	f.MaxConn = t.integer("maxconn", 0, 0, maxInt)
+	f.TimeoutClient = t.duration("timeout_client", 30*time.Second, true)
+	f.TCPNoDelay = t.boolean("tcp_nodelay", true)
+	f.KeepAlive = t.boolean("keepalive", false)
+	f.NoLinger = t.boolean("nolinger", false)
+	rejectFrontendFuture(t)
+	t.done()
+	return f
+}
+
+func rejectFrontendFuture(t *table) {
+	if t.boolean("accept_proxy", false) {
+		t.unsupported("accept_proxy", "accept_proxy = true")
+	}
+	for _, k := range []string{"allow", "deny"} {
+		if len(t.strs(k)) > 0 {
+			t.unsupported(k, "%s (access lists)", k)
+		}
+	}
+	if n := t.integer("rate_limit", 0, 0, maxInt); n != 0 {
+		t.unsupported("rate_limit", "rate_limit %d", n)
+	}
+}
+
+// readBinds parses the bind list and claims each address in bound, keyed
+// across all frontends, because two listeners on one address would split
+// its traffic between them. Port 0 (kernel-chosen, for tests) never
+// collides.
+func readBinds(t *table, bound map[netip.AddrPort]string) []netip.AddrPort {
+	list := t.strs("bind")
+	if len(list) == 0 && !t.bad["bind"] {
+		t.failHere("bind", "no bind address")
+	}
+	var out []netip.AddrPort
+	for i, s := range list {
+		n := t.at.child("bind").elem(i)
+		ap, err := parseAddr(s)
+		if err != nil {
+			t.pr.add(n.key, n.label, errCause(err), "%v", err)
+			continue
+		}
+		if first, dup := bound[ap]; dup && ap.Port() != 0 {
+			t.pr.add(n.key, n.label, nil, "%s is already bound by %s", ap, first)
+			continue
+		}
+		bound[ap] = n.label
+		out = append(out, ap)
+	}
+	return out
+}
+
+func readBackends(root *table) []*session.Backend {
+	names := map[string]string{}
+	var out []*session.Backend
+	for _, t := range root.list("backend") {
+		b := readBackend(t)
+		checkDup(t, names, b.Name, "backend")
+		out = append(out, b)
+	}
+	return out
+}
+
+func readBackend(t *table) *session.Backend {
+	b := &session.Backend{
+		Name:           t.name(),
+		Balance:        readBalance(t),
+		TimeoutConnect: t.duration("timeout_connect", 5*time.Second, true),
+		TimeoutServer:  t.duration("timeout_server", 30*time.Second, true),
+		TimeoutTunnel:  t.duration("timeout_tunnel", 0, false),
+		Retries:        t.integer("retries", 3, 0, 100),
+		Redispatch:     t.boolean("redispatch", true),
+	}
+	rejectBackendFuture(t)
+	names := map[string]string{}
+	for _, st := range t.list("server") {
+		s := readServer(st)
+		checkDup(st, names, s.Name, "server")
+		b.Servers = append(b.Servers, s)
+	}
+	if len(b.Servers) == 0 {
+		t.failHere("server", "no servers")
+	}
+	t.done()
+	return b
+}
+
+// Balance algorithms named by the design but not implemented yet.
+var futureBalance = []string{"static-rr", "leastconn", "source", "consistent", "random", "first"}
+
+func readBalance(t *table) string {
+	v := t.str("balance", "roundrobin")
+	switch {
+	case v == "roundrobin":
+	case slices.Contains(futureBalance, v):
+		t.unsupported("balance", "balance %q", v)
+	default:
+		t.fail("balance", nil, "unknown balance %q (want roundrobin, static-rr, leastconn, source, consistent, random or first)", v)
+	}
+	return "roundrobin"
+}
+
+func rejectBackendFuture(t *table) {
+	if t.has("timeout_queue") {
+		t.unsupported("timeout_queue", "timeout_queue (queueing comes with server maxconn)")
+	}
+	switch v := t.str("send_proxy", ""); v {
+	case "":
+	case "v1", "v2":
+		t.unsupported("send_proxy", "send_proxy %q", v)
+	default:
+		t.fail("send_proxy", nil, "unknown send_proxy %q (want \"\", \"v1\" or \"v2\")", v)
+	}
+	if t.has("check") {
+		c := t.sub("check")
+		c.known("kind", "interval", "timeout", "rise", "fall", "path", "expect_status", "send", "expect")
+		c.done()
+		t.unsupported("check", "[backend.check] (health checks)")
+	}
+}
+
+func readServer(t *table) *session.Server {
+	s := &session.Server{Name: t.name()}
+	if v, ok := t.get("address"); !ok || v == "" {
+		t.failHere("address", "missing address")
+	} else if str := t.str("address", ""); str != "" {
+		s.Address = readServerAddr(t, str)
+	}
+	if w := t.integer("weight", 100, math.MinInt64, math.MaxInt64); w != 100 {
+		t.unsupported("weight", "weight %d (weights come with weighted balancing)", w)
+	}
+	if n := t.integer("maxconn", 0, math.MinInt64, math.MaxInt64); n != 0 {
+		t.unsupported("maxconn", "server maxconn %d", n)
+	}
+	if t.boolean("backup", false) {
+		t.unsupported("backup", "backup = true")
+	}
+	t.done()
+	return s
+}
+
+func readServerAddr(t *table, s string) netip.AddrPort {
+	ap, err := parseAddr(s)
+	if err != nil {
+		t.fail("address", errCause(err), "%v", err)
+		return ap
+	}
+	if ap.Port() == 0 {
+		t.fail("address", nil, "bad address %q: port 0 cannot be connected to", s)
+	}
+	return ap
+}

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"ringproxy/session"
+)
+
+// Summary renders c for `ringproxy check`: what the proxy would run with
+// once defaults are applied, so an operator can confirm it at a glance.
+func Summary(c *session.Config) string {
+	var b strings.Builder
+	g := c.Global
+	fmt.Fprintf(&b, "global: engine %s, %d workers, maxconn %d, maxsock %s, maxaccept %d\n",
+		g.Engine, g.Workers, g.MaxConn, orAuto(g.MaxSock, "from RLIMIT_NOFILE"), g.MaxAccept)
+	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s\n",
+		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace)
+	fmt.Fprintf(&b, "log: level %s, access %s\n", c.Log.Level, onOff(c.Log.Access))
+	for _, f := range c.Frontends {
+		writeFrontend(&b, f)
+	}
+	for _, be := range c.Backends {
+		writeBackend(&b, be)
+	}
+	return b.String()
+}
+
+func writeFrontend(b *strings.Builder, f *session.Frontend) {
+	binds := make([]string, len(f.Binds))
+	for i, a := range f.Binds {
+		binds[i] = a.String()
+	}
+	fmt.Fprintf(b, "frontend %s: bind %s -> backend %s\n", f.Name, strings.Join(binds, ", "), f.BackendName)
+	fmt.Fprintf(b, "    maxconn %s, timeout_client %s, tcp_nodelay %s, keepalive %s, nolinger %s\n",
+		orAuto(f.MaxConn, "global only"), f.TimeoutClient, onOff(f.TCPNoDelay), onOff(f.KeepAlive), onOff(f.NoLinger))
+}
+
+func writeBackend(b *strings.Builder, be *session.Backend) {
+	fmt.Fprintf(b, "backend %s: balance %s, %d servers\n", be.Name, be.Balance, len(be.Servers))
+	fmt.Fprintf(b, "    timeout connect %s, server %s, tunnel %s; retries %d, redispatch %s\n",
+		be.TimeoutConnect, be.TimeoutServer, durOrOff(be.TimeoutTunnel), be.Retries, onOff(be.Redispatch))
+	for _, s := range be.Servers {
+		fmt.Fprintf(b, "    server %s %s\n", s.Name, s.Address)
+	}
+}
+
+func orAuto(n int, zero string) string {
+	if n == 0 {
+		return zero
+	}
+	return fmt.Sprint(n)
+}
+
+func onOff(v bool) string {
+	if v {
+		return "on"
+	}
+	return "off"
+}
+
+func durOrOff(d time.Duration) string {
+	if d == 0 {
+		return "off"
+	}
+	return d.String()
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"ringproxy/cmd/ringproxy/config"
+	"ringproxy/session"
+)
+
+// runCLI runs the app with args and returns stdout, stderr and the error.
+func runCLI(args ...string) (string, string, error) {
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	err := app.Run(append([]string{"ringproxy"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func TestCheckGoodConfigPrintsSummary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "good.toml")
+	os.WriteFile(path, config.Default(), 0o644)
+	out, _, err := runCLI("check", "-c", path)
+	if err != nil {
+		t.Fatalf("check of the default config: %v", err)
+	}
+	for _, want := range []string{"frontend web: bind 127.0.0.1:8080 -> backend demo", "server demo2 127.0.0.1:8082", "OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckBadConfigNamesFileAndLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(path, []byte("[global]\nmaxconn = 10\n\n[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:80\"]\nbackend = \"app\"\ntimeout_client = \"3x\"\n"), 0o644)
+	_, errOut, err := runCLI("check", "-c", path)
+	if err == nil {
+		t.Fatal("check of a bad config succeeded")
+	}
+	if want := path + ":8: frontend[0] (web).timeout_client: bad duration"; !strings.Contains(errOut, want) {
+		t.Fatalf("stderr %q lacks %q", errOut, want)
+	}
+}
+
+func TestVersionPrintsKernelAndFeatures(t *testing.T) {
+	out, _, err := runCLI("version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ringproxy", "go1.", "kernel ", "multishot accept", "provided buffer rings", "defer-taskrun"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRunRejectsUnsupportedEngine(t *testing.T) {
+	if _, _, err := runCLI("run", "--engine", "epoll"); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Fatalf("run --engine epoll: %v", err)
+	}
+}
+
+// freePort returns a loopback address nothing listens on right now.
+func freePort(t *testing.T) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// demoConfig is the embedded default with every address moved to a free
+// port, so the test does not need 8080-8082.
+func demoConfig(t *testing.T) *session.Config {
+	cfg, err := config.Parse("default", config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Frontends[0].Binds = []netip.AddrPort{freePort(t)}
+	for _, s := range cfg.Backends[0].Servers {
+		s.Address = freePort(t)
+	}
+	cfg.Global.Grace = 2 * time.Second
+	return cfg
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestDemoTwoBackendsTakeTurns(t *testing.T) {
+	cfg := demoConfig(t)
+	stop, err := startDemoBackends(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	started := make(chan *session.Proxy, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	p := <-started
+	url := fmt.Sprintf("http://%s/", p.Addrs("web")[0])
+	var answers []string
+	for i := 0; i < 2; i++ {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers = append(answers, string(b))
+	}
+	if !strings.Contains(answers[0], "hello from demo/") || answers[0] == answers[1] {
+		t.Fatalf("two requests, answers %q: want two different demo backends", answers)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+}
+
+// SIGTERM stops accepting, lets a live session run through the grace
+// period, then closes it, and serve returns nil (exit 0).
+func TestSIGTERMDrainsForGraceThenExits(t *testing.T) {
+	cfg := demoConfig(t)
+	echo, err := net.Listen("tcp", cfg.Backends[0].Servers[0].Address.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	cfg.Backends[0].Servers = cfg.Backends[0].Servers[:1]
+	cfg.Global.Grace = 500 * time.Millisecond
+	started := make(chan *session.Proxy, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	p := <-started
+	addr := p.Addrs("web")[0].String()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := []byte{'a'}
+	c.Write(b)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	if c2, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c2.Close()
+		t.Fatal("new connection accepted after SIGTERM")
+	}
+	c.Write([]byte{'b'})
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'b' {
+		t.Fatalf("live session during the grace period: %q %v", b, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("exit %v after SIGTERM with a 500ms grace", took)
+	}
+	if _, err := c.Read(b); err == nil {
+		t.Fatal("session still open after the proxy exited")
+	}
+}

@@ -1,0 +1,174 @@
+package session
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"ringproxy/ring"
+)
+
+// fakeEngine records the last request of each kind and never allocates,
+// so tests can drive a worker's completion handling without a kernel.
+type fakeEngine struct {
+	bufs      [8][]byte
+	released  []uint16
+	recvs     int
+	lastRecv  ring.UserData
+	sends     int
+	lastSend  ring.UserData
+	sendLen   int
+	cancels   int
+	closes    int
+	shutdowns int
+}
+
+func newFakeEngine() *fakeEngine {
+	e := &fakeEngine{released: make([]uint16, 0, 1024)}
+	for i := range e.bufs {
+		e.bufs[i] = make([]byte, 16<<10)
+	}
+	return e
+}
+
+func (e *fakeEngine) Accept(int, ring.UserData)                  {}
+func (e *fakeEngine) Recv(_ int, ud ring.UserData)               { e.recvs++; e.lastRecv = ud }
+func (e *fakeEngine) Connect(int, *ring.Sockaddr, ring.UserData) {}
+func (e *fakeEngine) Shutdown(int, ring.UserData)                { e.shutdowns++ }
+func (e *fakeEngine) CancelFd(int, ring.UserData)                { e.cancels++ }
+func (e *fakeEngine) CancelRequest(ring.UserData, ring.UserData) {}
+func (e *fakeEngine) Close(int)                                  { e.closes++ }
+func (e *fakeEngine) Buffer(id uint16) []byte                    { return e.bufs[id] }
+func (e *fakeEngine) ReleaseBuffer(id uint16)                    { e.released = append(e.released, id) }
+func (e *fakeEngine) BufferSize() int                            { return 16 << 10 }
+func (e *fakeEngine) Wake()                                      {}
+func (e *fakeEngine) Release() error                             { return nil }
+func (e *fakeEngine) Name() string                               { return "fake" }
+func (e *fakeEngine) Wait(time.Duration, []ring.Completion) (int, error) {
+	return 0, nil
+}
+func (e *fakeEngine) Send(_ int, _ uint16, _, n int, ud ring.UserData) {
+	e.sends++
+	e.lastSend = ud
+	e.sendLen = n
+}
+
+// fakeWorker is a worker over a fake engine with one established session.
+func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
+	t.Helper()
+	be := &Backend{Name: "app", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
+		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9")}}}
+	fe := &Frontend{Name: "web", Backend: be, TimeoutClient: time.Minute}
+	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
+		Frontends: []*Frontend{fe}, Backends: []*Backend{be}}
+	p := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l := &listener{fe: p.fes[0], fd: -1}
+	w := p.newWorker(0, -1, []*listener{l})
+	p.workers = []*worker{w}
+	eng := newFakeEngine()
+	w.eng = eng
+	p.actconn.Add(1)
+	l.fe.cur.Add(1)
+	w.startSession(l, 1000) // fd 1000: never used by the fake engine
+	s := w.slab.At(0)
+	t.Cleanup(func() { ring.CloseNow(s.si[serverSide].fd) }) // connect's real socket
+	w.Complete(&ring.Completion{UD: s.tag(ring.OpConnect, serverSide), Res: 0})
+	if s.state != stForwarding {
+		t.Fatalf("session state %d after connect, want forwarding", s.state)
+	}
+	return w, eng, s
+}
+
+func recvDone(s *Session, p side, id uint16, n int32) *ring.Completion {
+	return &ring.Completion{UD: s.tag(ring.OpRecv, p), Res: n, Flags: uint32(id)<<16 | 1}
+}
+
+// Forwarding a buffer (receive on one side, send on the other, buffer
+// back to the pool, receive re-armed) must allocate nothing.
+func TestForwardingAllocatesNothing(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	var id uint16
+	cycle := func() {
+		id = (id + 1) % 8
+		w.Complete(recvDone(s, clientSide, id, 1500))
+		w.Complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
+		w.Complete(recvDone(s, serverSide, id, 700))
+		w.Complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
+		eng.released = eng.released[:0]
+	}
+	cycle()
+	if s.req.bytes != 1500 || s.rep.bytes != 700 || s.state != stForwarding {
+		t.Fatalf("one cycle forwarded %d/%d bytes, state %d", s.req.bytes, s.rep.bytes, s.state)
+	}
+	if allocs := testing.AllocsPerRun(1000, cycle); allocs != 0 {
+		t.Fatalf("forwarding allocates %.2f times per buffer cycle", allocs)
+	}
+}
+
+// A short send leaves the rest of the buffer queued and sends it next.
+func TestShortSendResumes(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	w.Complete(recvDone(s, clientSide, 3, 1000))
+	if eng.sendLen != 1000 {
+		t.Fatalf("send of %d bytes, want 1000", eng.sendLen)
+	}
+	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 400})
+	if eng.sendLen != 600 || len(eng.released) != 0 {
+		t.Fatalf("after a short send: next send %d bytes, released %v", eng.sendLen, eng.released)
+	}
+	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 600})
+	if len(eng.released) != 1 || eng.released[0] != 3 || s.req.bytes != 1000 {
+		t.Fatalf("after the rest: released %v, bytes %d", eng.released, s.req.bytes)
+	}
+}
+
+// A full channel stops its producer until the consumer catches up.
+func TestBackpressureStopsProducer(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	recvs := eng.recvs
+	for i := 0; i < chanCap; i++ {
+		w.Complete(recvDone(s, clientSide, uint16(i), 100))
+	}
+	if s.req.n != chanCap || s.req.recvArmed {
+		t.Fatalf("channel holds %d, recv armed %v: the producer was not paused", s.req.n, s.req.recvArmed)
+	}
+	if eng.recvs != recvs+chanCap-1 {
+		t.Fatalf("%d receives armed for %d buffers", eng.recvs-recvs, chanCap)
+	}
+	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	if !s.req.recvArmed {
+		t.Fatal("producer not re-armed after the consumer sent a buffer")
+	}
+}
+
+// A completion for a slot whose session has ended and been reused is
+// dropped, and its buffer goes back to the pool.
+func TestLateCompletionDropped(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	stale := s.tag(ring.OpRecv, clientSide)
+	w.abort(s, ReasonClientError)
+	// Both sides have a receive in flight: they complete cancelled.
+	w.Complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -125})
+	w.Complete(&ring.Completion{UD: s.tag(ring.OpRecv, serverSide), Res: -125})
+	if s.state != stFree {
+		t.Fatalf("session state %d after its last completion, want free", s.state)
+	}
+	if stale.Gen() == s.gen {
+		t.Fatal("generation not bumped on release")
+	}
+	eng.released = eng.released[:0]
+	late := late(stale, 5)
+	w.Complete(&late)
+	if w.cnt.Late != 1 || len(eng.released) != 1 || eng.released[0] != 5 {
+		t.Fatalf("late completion: counted %d, released %v", w.cnt.Late, eng.released)
+	}
+	if s.state != stFree || s.inflight != 0 {
+		t.Fatalf("late completion touched the free slot: state %d inflight %d", s.state, s.inflight)
+	}
+}
+
+func late(ud ring.UserData, id uint16) ring.Completion {
+	return ring.Completion{UD: ud, Res: 10, Flags: uint32(id)<<16 | 1}
+}
