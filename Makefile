@@ -18,6 +18,7 @@ run: build
 
 test: vet
 	$(GO) test $(LDFLAGS) -count=1 -timeout 20m $(PKGS)
+	$(GO) test $(LDFLAGS) -race -count=1 -timeout 20m $(PKGS)
 
 test-short:
 	$(GO) test $(LDFLAGS) -short -count=1 $(PKGS)

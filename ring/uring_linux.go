@@ -1,8 +1,8 @@
 package ring
 
 import (
-	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -36,6 +36,7 @@ type Uring struct {
 	sendFixed bool // the arena is fixed buffer 0 and plain sends can use it
 
 	ts      syscall.Timespec // the wait deadline; must outlive the enter
+	wakeMu  sync.RWMutex     // Wake (any goroutine) against Release closing wakeFd
 	wakeFd  int
 	wakeBuf [8]byte // the eventfd read lands here while the engine lives
 
@@ -108,10 +109,12 @@ func (u *Uring) Release() error {
 	u.ring.QueueExit() // closing the ring drops its registrations
 	u.ring = nil
 	err := u.bufs.unmap()
+	u.wakeMu.Lock()
 	if u.wakeFd >= 0 {
 		unix.Close(u.wakeFd)
 		u.wakeFd = -1
 	}
+	u.wakeMu.Unlock()
 	return err
 }
 
@@ -119,13 +122,17 @@ func (u *Uring) Release() error {
 func (u *Uring) Name() string { return "uring" }
 
 // Wake implements Engine: a write to the eventfd completes the read the
-// loop keeps armed on it.
+// loop keeps armed on it. After Release it does nothing: the fd number may
+// already belong to someone else.
 func (u *Uring) Wake() {
-	var one = [8]byte{1}
-	_, err := unix.Write(u.wakeFd, one[:])
-	if err != nil && !errors.Is(err, unix.EAGAIN) {
-		return // the counter is saturated: a wake is pending anyway
+	u.wakeMu.RLock()
+	defer u.wakeMu.RUnlock()
+	if u.wakeFd < 0 {
+		return
 	}
+	one := [8]byte{1}
+	// EAGAIN means the counter is saturated: a wake is pending anyway.
+	_, _ = unix.Write(u.wakeFd, one[:])
 }
 
 func (u *Uring) armWake() {

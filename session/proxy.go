@@ -204,14 +204,10 @@ func (p *Proxy) release(from *worker, fe *frontend) {
 	}
 	for _, w := range p.workers {
 		if w != from && w.waitSlot.Load() {
+			w.slotFreed.Store(true)
 			w.wake()
 		}
 	}
-}
-
-// slotFreed reports whether w, waiting for a slot, should look again.
-func (p *Proxy) slotFreed(w *worker) bool {
-	return p.actconn.Load() < int64(p.cfg.Global.MaxConn) || w.nLimited == 0
 }
 
 func (p *Proxy) noteConns() {

@@ -31,12 +31,13 @@ type worker struct {
 	stopped   bool // stop seen: listeners closing, no new sessions
 	killed    bool // grace ran out: every session aborted
 
-	waitSlot atomic.Bool // wake me when a global or frontend slot frees
-	statsReq atomic.Bool // someone waits on statsCh
-	statsCh  chan Counters
-	done     chan struct{} // closed when the loop has exited
-	final    Counters      // counters at exit, read after done
-	err      error         // why the loop failed, read after done
+	waitSlot  atomic.Bool // limited by a shared count: wake me when a slot frees
+	slotFreed atomic.Bool // another worker freed a slot since I last looked
+	statsReq  atomic.Bool // someone waits on statsCh
+	statsCh   chan Counters
+	done      chan struct{} // closed when the loop has exited
+	final     Counters      // counters at exit, read after done
+	err       error         // why the loop failed, read after done
 }
 
 // chanQueue is a fixed FIFO of (slot, side, generation) naming channels.

@@ -70,7 +70,7 @@ func (w *worker) signals() {
 	if w.p.killing.Load() && !w.killed {
 		w.kill()
 	}
-	if w.waitSlot.Load() && w.p.slotFreed(w) {
+	if w.slotFreed.Swap(false) {
 		w.resumeDue = true
 	}
 }
