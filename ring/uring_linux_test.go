@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,31 @@ func TestSockaddrRoundTrip(t *testing.T) {
 		if got := getPort(&sa.raw.Port); got != ap.Port() {
 			t.Fatalf("%s: port %d", s, got)
 		}
+	}
+}
+
+// GIOURING.md #12: a SINGLE_ISSUER ring refuses submissions from any
+// thread but its creator's, which is why each loop builds its engine on
+// its own locked thread and no other goroutine submits.
+func TestUringSingleIssuerRefusesOtherThreads(t *testing.T) {
+	if !Probe().SingleIssuer {
+		t.Skip("kernel without IORING_SETUP_SINGLE_ISSUER")
+	}
+	u := newTestUring(t, 4)
+	u.Recv(-1, Pack(OpRecv, 1, 1)) // anything to submit
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var out [4]Completion
+		_, err := u.Wait(0, out[:])
+		errc <- err
+	}()
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "file exists") {
+		t.Fatalf("submit from another thread: %v, want EEXIST", err)
+	}
+	// The creating thread still can.
+	if c := waitFor(t, u, Pack(OpRecv, 1, 1)); c.Res != -int32(unix.EBADF) {
+		t.Fatalf("recv on fd -1: res %d, want EBADF", c.Res)
 	}
 }

@@ -130,8 +130,11 @@ func TestFrontendMaxconnQueuesInBacklog(t *testing.T) {
 		t.Fatalf("%d of 20 clients served", served)
 	}
 	st := p.Stats()
-	if hold.MaxActive() > 5 || st.MaxConns > 5 {
-		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxActive(), st.MaxConns)
+	if hold.MaxLive() > 5 || st.MaxConns > 5 {
+		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
+	}
+	if hold.MaxLive() < 5 {
+		t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
 	}
 	if st.Accepted != 20 || st.AcceptOutcomes[session.AcceptOverflow] != 0 || st.Paused[session.LimitFrontend] == 0 {
 		t.Fatalf("accepted %d (want 20), overflow %d, paused by frontend maxconn %d times",
@@ -148,8 +151,11 @@ func TestGlobalMaxconnQueuesInBacklog(t *testing.T) {
 		t.Fatalf("%d of 20 clients served", served)
 	}
 	st := p.Stats()
-	if hold.MaxActive() > 5 || st.MaxConns > 5 {
-		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxActive(), st.MaxConns)
+	if hold.MaxLive() > 5 || st.MaxConns > 5 {
+		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
+	}
+	if hold.MaxLive() < 5 {
+		t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
 	}
 	if st.Accepted != 20 || st.Paused[session.LimitGlobal]+st.Paused[session.LimitArena] == 0 {
 		t.Fatalf("accepted %d (want 20); paused by global maxconn %d times", st.Accepted, st.Paused[session.LimitGlobal])

@@ -44,15 +44,59 @@ func echo(c *net.TCPConn) {
 	}
 }
 
-// Hold is an echo backend meant for concurrency-limit tests: it keeps each
-// connection open until the client closes it, and MaxActive (promoted from
-// Server) shows the largest number it ever held at once.
-type Hold struct{ *Server }
+// Hold is an echo backend meant for concurrency-limit tests. MaxLive is
+// the largest number of connections it held at once whose client had not
+// yet half-closed. That is exact against a proxy's session count: a proxy
+// frees a session only after forwarding the client's FIN, which Hold has
+// read by then. MaxActive (from Server) also counts connections whose
+// handler is still finishing, so it may briefly run one or two above.
+type Hold struct {
+	*Server
+	live, maxLive atomic.Int64
+}
 
 // StartHold starts a Hold backend.
 func StartHold(t testing.TB) *Hold {
 	t.Helper()
-	return &Hold{StartFunc(t, echo)}
+	h := &Hold{}
+	h.Server = StartFunc(t, h.serve)
+	return h
+}
+
+// MaxLive is the most connections held at once before their client's FIN.
+func (h *Hold) MaxLive() int64 { return h.maxLive.Load() }
+
+func (h *Hold) serve(c *net.TCPConn) {
+	n := h.live.Add(1)
+	for {
+		m := h.maxLive.Load()
+		if n <= m || h.maxLive.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	counted := true
+	defer func() {
+		if counted {
+			h.live.Add(-1)
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			h.live.Add(-1) // before answering the FIN: the proxy waits for ours
+			counted = false
+			if err == io.EOF {
+				c.CloseWrite()
+			}
+			return
+		}
+	}
 }
 
 // Named identifies itself, so a test can tell which backend served a

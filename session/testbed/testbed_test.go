@@ -276,6 +276,32 @@ func TestHoldMaxActive(t *testing.T) {
 	if got := h.MaxActive(); got != 3 {
 		t.Fatalf("MaxActive = %d, want 3", got)
 	}
+	if got := h.MaxLive(); got != 3 {
+		t.Fatalf("MaxLive = %d, want 3", got)
+	}
+}
+
+// MaxLive stops counting a connection once its client has half-closed,
+// even while the connection itself stays open.
+func TestHoldMaxLiveEndsAtClientFIN(t *testing.T) {
+	h := StartHold(t)
+	a, err := net.Dial("tcp", h.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	WaitFor(t, 2*time.Second, func() bool { return h.live.Load() == 1 }, "one live connection")
+	a.(*net.TCPConn).CloseWrite()
+	WaitFor(t, 2*time.Second, func() bool { return h.live.Load() == 0 }, "the half-closed connection to stop counting")
+	b, err := net.Dial("tcp", h.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	WaitFor(t, 2*time.Second, func() bool { return h.live.Load() == 1 }, "the second connection")
+	if got := h.MaxLive(); got != 1 {
+		t.Fatalf("MaxLive = %d, want 1: a half-closed connection was still counted", got)
+	}
 }
 
 // Every backend, stopped by Cleanup while clients still hold connections,
