@@ -106,6 +106,9 @@ func (u *Uring) Release() error {
 	if u.ring == nil {
 		return nil
 	}
+	// Requests queued since the last Wait (the closes of the last
+	// sessions, typically) still reach the kernel.
+	_, _ = u.ring.Submit()
 	u.ring.QueueExit() // closing the ring drops its registrations
 	u.ring = nil
 	err := u.bufs.unmap()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -183,7 +184,15 @@ func TestSIGTERMDrainsForGraceThenExits(t *testing.T) {
 	if took := time.Since(start); took < 400*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("exit %v after SIGTERM with a 500ms grace", took)
 	}
-	if _, err := c.Read(b); err == nil {
+	expectClosed(t, c)
+}
+
+// expectClosed fails unless the peer of c has closed it (EOF or reset).
+func expectClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err := io.Copy(io.Discard, c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("session still open after the proxy exited")
 	}
 }
