@@ -21,70 +21,74 @@ import (
 // A client that shuts its write side still receives the whole response:
 // the sink answers only after it has seen the client's FIN.
 func TestHalfCloseClientFirst(t *testing.T) {
-	sink := testbed.StartSink(t)
-	_, addr := startProxy(t, testConfig(sink.Addr()))
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	payload := make([]byte, 3<<20)
-	rand.Read(payload)
-	if _, err := c.Write(payload); err != nil {
-		t.Fatal(err)
-	}
-	c.(*net.TCPConn).CloseWrite()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	answer, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("read the answer after half-closing: %v", err)
-	}
-	want := fmt.Sprintf("%d %s\n", len(payload), testbed.SHA256Hex(payload))
-	if string(answer) != want {
-		t.Fatalf("server saw %q, want %q", answer, want)
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		sink := testbed.StartSink(t)
+		_, addr := startProxy(t, testConfig(eng, sink.Addr()))
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		payload := make([]byte, 3<<20)
+		rand.Read(payload)
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		answer, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("read the answer after half-closing: %v", err)
+		}
+		want := fmt.Sprintf("%d %s\n", len(payload), testbed.SHA256Hex(payload))
+		if string(answer) != want {
+			t.Fatalf("server saw %q, want %q", answer, want)
+		}
+	})
 }
 
 // A server that half-closes first still gets the whole request delivered
 // after its FIN has been forwarded to the client.
 func TestHalfCloseServerFirst(t *testing.T) {
-	payload := make([]byte, 1<<20)
-	rand.Read(payload)
-	srv := testbed.StartServerClosesFirst(t, payload)
-	_, addr := startProxy(t, testConfig(srv.Addr()))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	const conns = 8
-	var wg sync.WaitGroup
-	sent := make([]testbed.Transfer, conns)
-	for i := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr, err := testbed.ReceiveThenSend(ctx, addr, 2<<20, int64(i+1))
-			if err != nil {
-				t.Error(err)
-			}
-			if tr.ReceivedSHA256 != testbed.SHA256Hex(payload) {
-				t.Errorf("client %d received %d bytes, not the server's payload", i, tr.Received)
-			}
-			sent[i] = tr
-		}()
-	}
-	wg.Wait()
-	got, err := srv.Results(conns, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	for _, tr := range sent {
-		want[tr.SentSHA256] = true
-	}
-	for _, r := range got {
-		if r.Err != nil || !want[r.SHA256] || r.Bytes != 2<<20 {
-			t.Errorf("server received %d bytes (%v), hash not among what clients sent", r.Bytes, r.Err)
+	forEngines(t, func(t *testing.T, eng string) {
+		payload := make([]byte, 1<<20)
+		rand.Read(payload)
+		srv := testbed.StartServerClosesFirst(t, payload)
+		_, addr := startProxy(t, testConfig(eng, srv.Addr()))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		const conns = 8
+		var wg sync.WaitGroup
+		sent := make([]testbed.Transfer, conns)
+		for i := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tr, err := testbed.ReceiveThenSend(ctx, addr, 2<<20, int64(i+1))
+				if err != nil {
+					t.Error(err)
+				}
+				if tr.ReceivedSHA256 != testbed.SHA256Hex(payload) {
+					t.Errorf("client %d received %d bytes, not the server's payload", i, tr.Received)
+				}
+				sent[i] = tr
+			}()
 		}
-	}
+		wg.Wait()
+		got, err := srv.Results(conns, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for _, tr := range sent {
+			want[tr.SentSHA256] = true
+		}
+		for _, r := range got {
+			if r.Err != nil || !want[r.SHA256] || r.Bytes != 2<<20 {
+				t.Errorf("server received %d bytes (%v), hash not among what clients sent", r.Bytes, r.Err)
+			}
+		}
+	})
 }
 
 // holdClients runs n clients that each get an echo of one byte, hold the
@@ -124,194 +128,212 @@ func holdClients(t *testing.T, addr netip.AddrPort, n int, hold time.Duration) i
 }
 
 func TestFrontendMaxconnQueuesInBacklog(t *testing.T) {
-	hold := testbed.StartHold(t)
-	cfg := testConfig(hold.Addr())
-	cfg.Frontends[0].MaxConn = 5
-	p, addr := startProxy(t, cfg)
-	if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
-		t.Fatalf("%d of 20 clients served", served)
-	}
-	st := p.Stats()
-	if hold.MaxLive() > 5 || st.MaxConns > 5 {
-		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
-	}
-	if hold.MaxLive() < 5 {
-		t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
-	}
-	if st.Accepted != 20 || st.AcceptOutcomes[session.AcceptOverflow] != 0 || st.Paused[session.LimitFrontend] == 0 {
-		t.Fatalf("accepted %d (want 20), overflow %d, paused by frontend maxconn %d times",
-			st.Accepted, st.AcceptOutcomes[session.AcceptOverflow], st.Paused[session.LimitFrontend])
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		hold := testbed.StartHold(t)
+		cfg := testConfig(eng, hold.Addr())
+		cfg.Frontends[0].MaxConn = 5
+		p, addr := startProxy(t, cfg)
+		if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
+			t.Fatalf("%d of 20 clients served", served)
+		}
+		st := p.Stats()
+		if hold.MaxLive() > 5 || st.MaxConns > 5 {
+			t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
+		}
+		if hold.MaxLive() < 5 {
+			t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
+		}
+		if st.Accepted != 20 || st.AcceptOutcomes[session.AcceptOverflow] != 0 || st.Paused[session.LimitFrontend] == 0 {
+			t.Fatalf("accepted %d (want 20), overflow %d, paused by frontend maxconn %d times",
+				st.Accepted, st.AcceptOutcomes[session.AcceptOverflow], st.Paused[session.LimitFrontend])
+		}
+	})
 }
 
 func TestGlobalMaxconnQueuesInBacklog(t *testing.T) {
-	hold := testbed.StartHold(t)
-	cfg := testConfig(hold.Addr())
-	cfg.Global.MaxConn = 5
-	p, addr := startProxy(t, cfg)
-	if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
-		t.Fatalf("%d of 20 clients served", served)
-	}
-	st := p.Stats()
-	if hold.MaxLive() > 5 || st.MaxConns > 5 {
-		t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
-	}
-	if hold.MaxLive() < 5 {
-		t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
-	}
-	if st.Accepted != 20 || st.Paused[session.LimitGlobal]+st.Paused[session.LimitArena] == 0 {
-		t.Fatalf("accepted %d (want 20); paused by global maxconn %d times", st.Accepted, st.Paused[session.LimitGlobal])
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		hold := testbed.StartHold(t)
+		cfg := testConfig(eng, hold.Addr())
+		cfg.Global.MaxConn = 5
+		p, addr := startProxy(t, cfg)
+		if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
+			t.Fatalf("%d of 20 clients served", served)
+		}
+		st := p.Stats()
+		if hold.MaxLive() > 5 || st.MaxConns > 5 {
+			t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
+		}
+		if hold.MaxLive() < 5 {
+			t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
+		}
+		if st.Accepted != 20 || st.Paused[session.LimitGlobal]+st.Paused[session.LimitArena] == 0 {
+			t.Fatalf("accepted %d (want 20); paused by global maxconn %d times", st.Accepted, st.Paused[session.LimitGlobal])
+		}
+	})
 }
 
 func TestDeadServerClosesClientAfterRetries(t *testing.T) {
-	dead := testbed.DeadAddr(t)
-	echo := testbed.StartEcho(t)
-	cfg := testConfig(dead)
-	addSecondFrontend(cfg, echo.Addr())
-	p := startProxyOnly(t, cfg)
-	addr := p.Addrs("web")[0]
-	if _, err := testbed.DialExpectClose(addr, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	testbed.WaitFor(t, 2*time.Second, func() bool { return p.Stats().Ended[session.ReasonConnectFailed] == 1 }, "the session to end as connect-failed")
-	st := p.Stats()
-	if st.ConnAttempts != 4 || st.Retries != 3 || st.ConnFailures != 4 {
-		t.Fatalf("retries = 3: want 4 attempts, 3 retries, 4 failures; got %d, %d, %d", st.ConnAttempts, st.Retries, st.ConnFailures)
-	}
-	// The process keeps serving other sessions.
-	if _, err := testbed.IntegrityRun(context.Background(), p.Addrs("other")[0], 256<<10, 7); err != nil {
-		t.Fatalf("other frontend after a dead backend: %v", err)
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		dead := testbed.DeadAddr(t)
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, dead)
+		addSecondFrontend(cfg, echo.Addr())
+		p := startProxyOnly(t, cfg)
+		addr := p.Addrs("web")[0]
+		if _, err := testbed.DialExpectClose(addr, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		testbed.WaitFor(t, 2*time.Second, func() bool { return p.Stats().Ended[session.ReasonConnectFailed] == 1 }, "the session to end as connect-failed")
+		st := p.Stats()
+		if st.ConnAttempts != 4 || st.Retries != 3 || st.ConnFailures != 4 {
+			t.Fatalf("retries = 3: want 4 attempts, 3 retries, 4 failures; got %d, %d, %d", st.ConnAttempts, st.Retries, st.ConnFailures)
+		}
+		// The process keeps serving other sessions.
+		if _, err := testbed.IntegrityRun(context.Background(), p.Addrs("other")[0], 256<<10, 7); err != nil {
+			t.Fatalf("other frontend after a dead backend: %v", err)
+		}
+	})
 }
 
 func TestOneDeadServerEveryClientServedByTheLiveOne(t *testing.T) {
-	live := testbed.StartNamed(t, "live")
-	p, addr := startProxy(t, testConfig(testbed.DeadAddr(t), live.Addr()))
-	for i := 0; i < 20; i++ {
-		name, err := testbed.ReadLine(addr, 5*time.Second)
-		if err != nil || name != "live" {
-			t.Fatalf("client %d: got %q, %v; want the live server", i, name, err)
+	forEngines(t, func(t *testing.T, eng string) {
+		live := testbed.StartNamed(t, "live")
+		p, addr := startProxy(t, testConfig(eng, testbed.DeadAddr(t), live.Addr()))
+		for i := 0; i < 20; i++ {
+			name, err := testbed.ReadLine(addr, 5*time.Second)
+			if err != nil || name != "live" {
+				t.Fatalf("client %d: got %q, %v; want the live server", i, name, err)
+			}
 		}
-	}
-	st := p.Stats()
-	if st.Redispatches == 0 || st.Ended[session.ReasonConnectFailed] != 0 {
-		t.Fatalf("redispatches %d, connect-failed sessions %d", st.Redispatches, st.Ended[session.ReasonConnectFailed])
-	}
+		st := p.Stats()
+		if st.Redispatches == 0 || st.Ended[session.ReasonConnectFailed] != 0 {
+			t.Fatalf("redispatches %d, connect-failed sessions %d", st.Redispatches, st.Ended[session.ReasonConnectFailed])
+		}
+	})
 }
 
 func TestRoundRobinAlternates(t *testing.T) {
-	a, b := testbed.StartNamed(t, "a"), testbed.StartNamed(t, "b")
-	_, addr := startProxy(t, testConfig(a.Addr(), b.Addr()))
-	var got []string
-	for i := 0; i < 10; i++ {
-		name, err := testbed.ReadLine(addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
+	forEngines(t, func(t *testing.T, eng string) {
+		a, b := testbed.StartNamed(t, "a"), testbed.StartNamed(t, "b")
+		_, addr := startProxy(t, testConfig(eng, a.Addr(), b.Addr()))
+		var got []string
+		for i := 0; i < 10; i++ {
+			name, err := testbed.ReadLine(addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, name)
 		}
-		got = append(got, name)
-	}
-	for i := 1; i < len(got); i++ {
-		if got[i] == got[i-1] {
-			t.Fatalf("round robin did not alternate: %s", strings.Join(got, " "))
+		for i := 1; i < len(got); i++ {
+			if got[i] == got[i-1] {
+				t.Fatalf("round robin did not alternate: %s", strings.Join(got, " "))
+			}
 		}
-	}
+	})
 }
 
 func TestIdleClientTimeout(t *testing.T) {
-	echo := testbed.StartEcho(t)
-	cfg := testConfig(echo.Addr())
-	cfg.Frontends[0].TimeoutClient = 300 * time.Millisecond
-	p, addr := startProxy(t, cfg)
-	took, err := testbed.DialExpectClose(addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if took < 250*time.Millisecond || took > 2*time.Second {
-		t.Fatalf("idle client closed after %v, want about 300ms", took)
-	}
-	testbed.WaitFor(t, time.Second, func() bool { return p.Stats().Ended[session.ReasonClientTimeout] == 1 }, "a client-timeout count")
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Frontends[0].TimeoutClient = 300 * time.Millisecond
+		p, addr := startProxy(t, cfg)
+		took, err := testbed.DialExpectClose(addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took < 250*time.Millisecond || took > 2*time.Second {
+			t.Fatalf("idle client closed after %v, want about 300ms", took)
+		}
+		testbed.WaitFor(t, time.Second, func() bool { return p.Stats().Ended[session.ReasonClientTimeout] == 1 }, "a client-timeout count")
+	})
 }
 
 func TestSilentServerTimeout(t *testing.T) {
-	silent := testbed.StartSilent(t)
-	cfg := testConfig(silent.Addr())
-	cfg.Backends[0].TimeoutServer = 300 * time.Millisecond
-	p, addr := startProxy(t, cfg)
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	start := time.Now()
-	c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := io.Copy(io.Discard, c); err != nil || n != 0 {
-		t.Fatalf("read %d bytes, %v; want a close with nothing", n, err)
-	}
-	if took := time.Since(start); took < 250*time.Millisecond || took > 2*time.Second {
-		t.Fatalf("closed after %v, want about 300ms", took)
-	}
-	testbed.WaitFor(t, time.Second, func() bool { return p.Stats().Ended[session.ReasonServerTimeout] == 1 }, "a server-timeout count")
-	testbed.WaitFor(t, time.Second, func() bool { return silent.Closed() == 1 }, "the server connection to be closed")
+	forEngines(t, func(t *testing.T, eng string) {
+		silent := testbed.StartSilent(t)
+		cfg := testConfig(eng, silent.Addr())
+		cfg.Backends[0].TimeoutServer = 300 * time.Millisecond
+		p, addr := startProxy(t, cfg)
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := io.Copy(io.Discard, c); err != nil || n != 0 {
+			t.Fatalf("read %d bytes, %v; want a close with nothing", n, err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond || took > 2*time.Second {
+			t.Fatalf("closed after %v, want about 300ms", took)
+		}
+		testbed.WaitFor(t, time.Second, func() bool { return p.Stats().Ended[session.ReasonServerTimeout] == 1 }, "a server-timeout count")
+		testbed.WaitFor(t, time.Second, func() bool { return silent.Closed() == 1 }, "the server connection to be closed")
+	})
 }
 
 func TestShutdownDrainsThenKills(t *testing.T) {
-	hold := testbed.StartHold(t)
-	cfg := testConfig(hold.Addr())
-	p := startProxyOnly(t, cfg)
-	addr := p.Addrs("web")[0]
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte("x"))
-	var b [1]byte
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(c, b[:]); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	start := time.Now()
-	go func() { p.Shutdown(400 * time.Millisecond); close(done) }()
-	// New clients are refused once the listeners are closed ...
-	testbed.WaitFor(t, 2*time.Second, func() bool {
-		c2, err := net.Dial("tcp", addr.String())
-		if err == nil {
-			c2.Close()
+	forEngines(t, func(t *testing.T, eng string) {
+		hold := testbed.StartHold(t)
+		cfg := testConfig(eng, hold.Addr())
+		p := startProxyOnly(t, cfg)
+		addr := p.Addrs("web")[0]
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err != nil
-	}, "the listener to close")
-	// ... while the live session still works during the grace period.
-	c.Write([]byte("y"))
-	if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != 'y' {
-		t.Fatalf("live session during grace: %q %v", b, err)
-	}
-	<-done
-	if took := time.Since(start); took < 350*time.Millisecond || took > 3*time.Second {
-		t.Fatalf("shutdown with 400ms grace took %v", took)
-	}
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatal("session still open after the grace period")
-	}
-	if st := p.Stats(); st.Ended[session.ReasonKilled] != 1 {
-		t.Fatalf("killed sessions %d, want 1", st.Ended[session.ReasonKilled])
-	}
+		defer c.Close()
+		c.Write([]byte("x"))
+		var b [1]byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		start := time.Now()
+		go func() { p.Shutdown(400 * time.Millisecond); close(done) }()
+		// New clients are refused once the listeners are closed ...
+		testbed.WaitFor(t, 2*time.Second, func() bool {
+			c2, err := net.Dial("tcp", addr.String())
+			if err == nil {
+				c2.Close()
+			}
+			return err != nil
+		}, "the listener to close")
+		// ... while the live session still works during the grace period.
+		c.Write([]byte("y"))
+		if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != 'y' {
+			t.Fatalf("live session during grace: %q %v", b, err)
+		}
+		<-done
+		if took := time.Since(start); took < 350*time.Millisecond || took > 3*time.Second {
+			t.Fatalf("shutdown with 400ms grace took %v", took)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("session still open after the grace period")
+		}
+		if st := p.Stats(); st.Ended[session.ReasonKilled] != 1 {
+			t.Fatalf("killed sessions %d, want 1", st.Ended[session.ReasonKilled])
+		}
+	})
 }
 
 func TestIPv6Bind(t *testing.T) {
-	echo := testbed.StartEcho(t)
-	cfg := testConfig(echo.Addr())
-	cfg.Frontends[0].Binds = []netip.AddrPort{netip.MustParseAddrPort("[::1]:0")}
-	_, addr := startProxy(t, cfg)
-	if !addr.Addr().Is6() {
-		t.Fatalf("bound %s", addr)
-	}
-	if _, err := testbed.IntegrityRun(context.Background(), addr, 1<<20, 3); err != nil {
-		t.Fatal(err)
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Frontends[0].Binds = []netip.AddrPort{netip.MustParseAddrPort("[::1]:0")}
+		_, addr := startProxy(t, cfg)
+		if !addr.Addr().Is6() {
+			t.Fatalf("bound %s", addr)
+		}
+		if _, err := testbed.IntegrityRun(context.Background(), addr, 1<<20, 3); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // addSecondFrontend adds frontend "other" → backend "other" with one server.

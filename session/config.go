@@ -17,7 +17,7 @@ type Config struct {
 
 // Global holds process-wide settings ([global]).
 type Global struct {
-	Engine    string        // "uring" (the only engine so far)
+	Engine    string        // "uring" or "epoll"
 	Workers   int           // resolved: never 0 here
 	MaxConn   int           // concurrent client sessions in the whole process
 	MaxSock   int           // fd ceiling; 0 = from RLIMIT_NOFILE at start

@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"ringproxy/ring"
 	"ringproxy/session"
 	"ringproxy/session/testbed"
 )
 
 // testConfig is a one-frontend, one-backend config on 127.0.0.1:0 with
 // short timeouts; tests adjust it before start.
-func testConfig(servers ...netip.AddrPort) *session.Config {
+func testConfig(engine string, servers ...netip.AddrPort) *session.Config {
 	be := &session.Backend{
 		Name: "app", Balance: "roundrobin",
 		TimeoutConnect: 2 * time.Second, TimeoutServer: 30 * time.Second,
@@ -27,11 +28,18 @@ func testConfig(servers ...netip.AddrPort) *session.Config {
 		BackendName: "app", Backend: be, TimeoutClient: 30 * time.Second, TCPNoDelay: true,
 	}
 	return &session.Config{
-		Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 1000, MaxAccept: 64,
+		Global: session.Global{Engine: engine, Workers: 2, MaxConn: 1000, MaxAccept: 64,
 			BufSize: 16 << 10, Grace: time.Second},
 		Log:       session.Log{Level: "info"},
 		Frontends: []*session.Frontend{fe},
 		Backends:  []*session.Backend{be},
+	}
+}
+
+// forEngines runs f as a subtest per engine: every behaviour holds on both.
+func forEngines(t *testing.T, f func(t *testing.T, eng string)) {
+	for _, eng := range ring.Engines {
+		t.Run(eng, func(t *testing.T) { f(t, eng) })
 	}
 }
 
@@ -52,16 +60,18 @@ func startProxy(t *testing.T, cfg *session.Config) (*session.Proxy, netip.AddrPo
 }
 
 func TestIntegrityThroughProxy(t *testing.T) {
-	echo := testbed.StartEcho(t)
-	p, addr := startProxy(t, testConfig(echo.Addr()))
-	size := 8 << 20
-	if testing.Short() {
-		size = 1 << 20
-	}
-	total, elapsed := testbed.IntegrityMany(t, addr, 50, size)
-	t.Logf("50 conns x %d MiB both ways: %.0f MB/s", size>>20, float64(2*total)/elapsed.Seconds()/1e6)
-	st := p.Stats()
-	if st.Accepted != 50 || st.Ended[session.ReasonDone] != 50 {
-		t.Errorf("accepted %d, ended cleanly %d; want 50 and 50 (%+v)", st.Accepted, st.Ended[session.ReasonDone], st.Counters)
-	}
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		p, addr := startProxy(t, testConfig(eng, echo.Addr()))
+		size := 8 << 20
+		if testing.Short() {
+			size = 1 << 20
+		}
+		total, elapsed := testbed.IntegrityMany(t, addr, 50, size)
+		t.Logf("50 conns x %d MiB both ways: %.0f MB/s", size>>20, float64(2*total)/elapsed.Seconds()/1e6)
+		st := p.Stats()
+		if st.Accepted != 50 || st.Ended[session.ReasonDone] != 50 {
+			t.Errorf("accepted %d, ended cleanly %d; want 50 and 50 (%+v)", st.Accepted, st.Ended[session.ReasonDone], st.Counters)
+		}
+	})
 }

@@ -43,7 +43,7 @@ func (w *worker) setup() (*mempool.Arena, ring.Engine, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)
 	}
-	eng, err := ring.NewUring(ring.UringConfig{Entries: 4096, Arena: arena})
+	eng, err := ring.NewEngine(g.Engine, arena)
 	if err != nil {
 		arena.Close()
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,7 +17,7 @@ import (
 
 var (
 	configFlag  = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`"}
-	engineFlag  = &cli.StringFlag{Name: "engine", Usage: "I/O engine: uring (overrides global.engine)"}
+	engineFlag  = &cli.StringFlag{Name: "engine", Usage: "I/O engine: uring or epoll (overrides global.engine)"}
 	workersFlag = &cli.IntFlag{Name: "workers", Usage: "worker loops, 0 = one per CPU (overrides global.workers)", Value: -1}
 )
 
@@ -63,6 +62,13 @@ func versionCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "ringproxy %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprint(c.App.Writer, ring.Probe().String())
+			for _, name := range ring.Engines {
+				if err := ring.EngineUsable(name); err != nil {
+					fmt.Fprintf(c.App.Writer, "engine %-6s unavailable: %v\n", name, err)
+				} else {
+					fmt.Fprintf(c.App.Writer, "engine %-6s available\n", name)
+				}
+			}
 			return nil
 		},
 	}
@@ -81,11 +87,11 @@ func loadConfig(c *cli.Context) (*session.Config, error) {
 		return nil, err
 	}
 	switch e := c.String("engine"); e {
-	case "", "uring":
-	case "epoll":
-		return nil, errors.New("--engine epoll: not supported yet")
+	case "":
+	case "uring", "epoll":
+		cfg.Global.Engine = e
 	default:
-		return nil, fmt.Errorf("--engine %q: unknown engine (want uring)", e)
+		return nil, fmt.Errorf("--engine %q: unknown engine (want uring or epoll)", e)
 	}
 	if n := c.Int("workers"); n == 0 {
 		cfg.Global.Workers = runtime.NumCPU()

@@ -60,16 +60,16 @@ func TestVersionPrintsKernelAndFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"ringproxy", "go1.", "kernel ", "multishot accept", "provided buffer rings", "defer-taskrun"} {
+	for _, want := range []string{"ringproxy", "go1.", "kernel ", "multishot accept", "provided buffer rings", "defer-taskrun", "engine uring  available", "engine epoll  available"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output lacks %q:\n%s", want, out)
 		}
 	}
 }
 
-func TestRunRejectsUnsupportedEngine(t *testing.T) {
-	if _, _, err := runCLI("run", "--engine", "epoll"); err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("run --engine epoll: %v", err)
+func TestRunRejectsUnknownEngine(t *testing.T) {
+	if _, _, err := runCLI("run", "--engine", "kqueue"); err == nil || !strings.Contains(err.Error(), "unknown engine") {
+		t.Fatalf("run --engine kqueue: %v", err)
 	}
 }
 

@@ -48,11 +48,10 @@ func readGlobal(t *table) session.Global {
 func readEngine(t *table) string {
 	e := t.str("engine", "uring")
 	switch e {
-	case "uring":
-	case "epoll":
-		t.unsupported("engine", "engine %q", e)
+	case "uring", "epoll":
+		return e
 	default:
-		t.fail("engine", nil, "unknown engine %q (want \"uring\")", e)
+		t.fail("engine", nil, "unknown engine %q (want \"uring\" or \"epoll\")", e)
 	}
 	return "uring"
 }

@@ -1,0 +1,331 @@
+package ring
+
+import (
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/mempool"
+)
+
+// newTestUring makes an engine on the test's (locked) thread.
+func newTestUring(t *testing.T, bufs int) *Uring {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	a, err := mempool.NewArena(bufs, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := NewUring(UringConfig{Entries: 64, Arena: a})
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Release(); a.Close() })
+	return u
+}
+
+// newTestEngine makes engine name with bufs 4 KiB buffers.
+func newTestEngine(t *testing.T, name string, bufs int) Engine {
+	t.Helper()
+	if name == "uring" {
+		return newTestUring(t, bufs)
+	}
+	a, err := mempool.NewArena(bufs, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(name, a)
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Release(); a.Close() })
+	return e
+}
+
+// forEngines runs f as a subtest per engine.
+func forEngines(t *testing.T, f func(t *testing.T, name string)) {
+	for _, name := range Engines {
+		t.Run(name, func(t *testing.T) { f(t, name) })
+	}
+}
+
+// waitFor waits until a completion tagged ud arrives, failing after 2 s.
+func waitFor(t *testing.T, u Engine, ud UserData) Completion {
+	t.Helper()
+	var out [16]Completion
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := u.Wait(100*time.Millisecond, out[:])
+		if err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		for _, c := range out[:n] {
+			if c.UD == ud {
+				return c
+			}
+		}
+	}
+	t.Fatalf("no completion for %v", ud)
+	return Completion{}
+}
+
+func TestEngineAcceptRecvSendShutdown(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 4)
+		lfd, err := Listen(mustAddrPort("127.0.0.1:0"), 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(lfd)
+		addr, _ := LocalAddr(lfd)
+		u.Accept(lfd, Pack(OpAccept, 0, 0))
+
+		client, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+
+		acc := waitFor(t, u, Pack(OpAccept, 0, 0))
+		if acc.Res < 0 || !acc.More() {
+			t.Fatalf("accept: res %d more %v", acc.Res, acc.More())
+		}
+		fd := int(acc.Res)
+		defer unix.Close(fd)
+
+		recvTag := Pack(OpRecv, 3, 7)
+		u.Recv(fd, recvTag)
+		client.Write([]byte("hello ring"))
+		rc := waitFor(t, u, recvTag)
+		id, ok := rc.Buffer()
+		if rc.Res != 10 || !ok || string(u.Buffer(id)[:10]) != "hello ring" {
+			t.Fatalf("recv: res %d buffer %v %q", rc.Res, ok, u.Buffer(id)[:max(rc.Res, 0)])
+		}
+
+		// The consumer sends from the very memory the receive filled.
+		u.Send(fd, id, 6, 4, Pack(OpSend, 3, 7))
+		if sc := waitFor(t, u, Pack(OpSend, 3, 7)); sc.Res != 4 {
+			t.Fatalf("send: res %d", sc.Res)
+		}
+		u.ReleaseBuffer(id)
+		u.Shutdown(fd, Pack(OpShutdown, 3, 7))
+		if c := waitFor(t, u, Pack(OpShutdown, 3, 7)); c.Res != 0 {
+			t.Fatalf("shutdown: %v", Errno(c.Res))
+		}
+		client.SetReadDeadline(time.Now().Add(2 * time.Second))
+		got, err := io.ReadAll(client)
+		if err != nil || string(got) != "ring" {
+			t.Fatalf("client read %q, %v; want \"ring\" then EOF", got, err)
+		}
+	})
+}
+
+func TestEngineConnectAndRefused(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 4)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sa Sockaddr
+		sa.Set(mustAddrPort(ln.Addr().String()))
+		fd, err := StreamSocket(&sa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		u.Connect(fd, &sa, Pack(OpConnect, 1, 1))
+		if c := waitFor(t, u, Pack(OpConnect, 1, 1)); c.Res != 0 {
+			t.Fatalf("connect: %v", Errno(c.Res))
+		}
+		ln.Close()
+
+		// Nothing listens there any more: the connect completes ECONNREFUSED.
+		fd2, _ := StreamSocket(&sa)
+		defer unix.Close(fd2)
+		u.Connect(fd2, &sa, Pack(OpConnect, 2, 1))
+		if c := waitFor(t, u, Pack(OpConnect, 2, 1)); c.Res != -int32(unix.ECONNREFUSED) {
+			t.Fatalf("connect to a closed port: res %d (%v), want ECONNREFUSED", c.Res, Errno(c.Res))
+		}
+	})
+}
+
+func TestEngineCancelAndBufferExhaustion(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 1)
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+
+		unix.Write(fds[1], []byte("x"))
+		u.Recv(fds[0], Pack(OpRecv, 1, 1))
+		first := waitFor(t, u, Pack(OpRecv, 1, 1))
+		id, ok := first.Buffer()
+		if first.Res != 1 || !ok {
+			t.Fatalf("first recv: res %d", first.Res)
+		}
+		// The only buffer is held: the next receive with data waiting fails
+		// ENOBUFS instead of blocking or overwriting.
+		unix.Write(fds[1], []byte("y"))
+		u.Recv(fds[0], Pack(OpRecv, 1, 2))
+		if c := waitFor(t, u, Pack(OpRecv, 1, 2)); c.Res != -int32(unix.ENOBUFS) {
+			t.Fatalf("recv with an empty pool: res %d (%v), want ENOBUFS", c.Res, Errno(c.Res))
+		}
+		u.ReleaseBuffer(id)
+		u.Recv(fds[0], Pack(OpRecv, 1, 3))
+		if c := waitFor(t, u, Pack(OpRecv, 1, 3)); c.Res != 1 {
+			t.Fatalf("recv after release: res %d (%v)", c.Res, Errno(c.Res))
+		}
+		u.ReleaseBuffer(id)
+
+		// A pending receive is cancelled by fd.
+		u.Recv(fds[0], Pack(OpRecv, 1, 4))
+		u.CancelFd(fds[0], Pack(OpCancel, 1, 4))
+		if c := waitFor(t, u, Pack(OpRecv, 1, 4)); c.Res != -int32(unix.ECANCELED) {
+			t.Fatalf("cancelled recv: res %d (%v)", c.Res, Errno(c.Res))
+		}
+	})
+}
+
+// GIOURING.md #2: an SQE slot last used by a send with MSG_NOSIGNAL made a
+// later close fail with EINVAL when the slot was not zeroed. Cycle every
+// slot through a send, then close fds through the same slots.
+func TestUringReusedSlotsCloseCleanly(t *testing.T) {
+	u := newTestUring(t, 4)
+	var fds [][2]int
+	for i := 0; i < 80; i++ { // more than the 64 SQ entries
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, [2]int{p[0], p[1]})
+		u.Send(p[0], 0, 0, 8, Pack(OpSend, uint32(i), 0))
+		waitFor(t, u, Pack(OpSend, uint32(i), 0))
+	}
+	for _, p := range fds {
+		u.Close(p[0])
+	}
+	var out [16]Completion
+	u.Wait(0, out[:])
+	time.Sleep(20 * time.Millisecond)
+	u.Wait(0, out[:])
+	for _, p := range fds {
+		if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); err != unix.EBADF {
+			t.Fatalf("fd %d still open after Close: %v", p[0], err)
+		}
+		unix.Close(p[1])
+	}
+}
+
+func TestEngineWakeAndTimeout(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 4)
+		var out [4]Completion
+		start := time.Now()
+		n, err := u.Wait(50*time.Millisecond, out[:])
+		if err != nil || n != 0 {
+			t.Fatalf("idle wait: n %d err %v", n, err)
+		}
+		if d := time.Since(start); d < 40*time.Millisecond || d > time.Second {
+			t.Fatalf("50ms wait took %v", d)
+		}
+		go func() { time.Sleep(30 * time.Millisecond); u.Wake() }()
+		start = time.Now()
+		c := waitFor(t, u, Pack(OpWake, 0, 0))
+		if d := time.Since(start); d > time.Second || c.Res != 8 {
+			t.Fatalf("wake: res %d after %v", c.Res, d)
+		}
+	})
+}
+
+func TestSockaddrRoundTrip(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:8080", "[::1]:443", "10.1.2.3:1"} {
+		var sa Sockaddr
+		ap := mustAddrPort(s)
+		sa.Set(ap)
+		if (sa.Family() == unix.AF_INET) != ap.Addr().Is4() {
+			t.Fatalf("%s: family %d", s, sa.Family())
+		}
+		if got := getPort(&sa.raw.Port); got != ap.Port() {
+			t.Fatalf("%s: port %d", s, got)
+		}
+	}
+}
+
+// GIOURING.md #12: a SINGLE_ISSUER ring refuses submissions from any
+// thread but its creator's, which is why each loop builds its engine on
+// its own locked thread and no other goroutine submits.
+func TestUringSingleIssuerRefusesOtherThreads(t *testing.T) {
+	if !Probe().SingleIssuer {
+		t.Skip("kernel without IORING_SETUP_SINGLE_ISSUER")
+	}
+	u := newTestUring(t, 4)
+	u.Recv(-1, Pack(OpRecv, 1, 1)) // anything to submit
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var out [4]Completion
+		_, err := u.Wait(0, out[:])
+		errc <- err
+	}()
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "file exists") {
+		t.Fatalf("submit from another thread: %v, want EEXIST", err)
+	}
+	// The creating thread still can.
+	if c := waitFor(t, u, Pack(OpRecv, 1, 1)); c.Res != -int32(unix.EBADF) {
+		t.Fatalf("recv on fd -1: res %d, want EBADF", c.Res)
+	}
+}
+
+// One forwarded buffer through an engine (receive, wait, send from the
+// same buffer, wait, release) allocates nothing.
+func TestEngineForwardingAllocatesNothing(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 4)
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+		out := make([]Completion, 16)
+		msg := []byte("0123456789abcdef")
+		sink := make([]byte, 64)
+		await := func(ud UserData) Completion {
+			for {
+				n, _ := u.Wait(time.Second, out)
+				for _, c := range out[:n] {
+					if c.UD == ud {
+						return c
+					}
+				}
+			}
+		}
+		cycle := func() {
+			unix.Write(fds[1], msg)
+			u.Recv(fds[0], Pack(OpRecv, 1, 1))
+			rc := await(Pack(OpRecv, 1, 1))
+			id, _ := rc.Buffer()
+			u.Send(fds[0], id, 0, int(rc.Res), Pack(OpSend, 1, 1))
+			await(Pack(OpSend, 1, 1))
+			u.ReleaseBuffer(id)
+			unix.Read(fds[1], sink)
+		}
+		cycle()
+		if allocs := testing.AllocsPerRun(200, cycle); allocs != 0 {
+			t.Fatalf("%s engine allocates %.2f times per forwarded buffer", eng, allocs)
+		}
+	})
+}
