@@ -12,9 +12,13 @@ var Engines = []string{"uring", "epoll"}
 // NewEngine builds the engine called name over arena, on the calling
 // (locked) thread.
 func NewEngine(name string, arena *mempool.Arena) (Engine, error) {
+	return newEngine(name, arena, Probe())
+}
+
+func newEngine(name string, arena *mempool.Arena, f Features) (Engine, error) {
 	switch name {
 	case "uring":
-		u, err := NewUring(UringConfig{Entries: 4096, Arena: arena})
+		u, err := newUring(UringConfig{Entries: 4096, Arena: arena}, f)
 		if err != nil {
 			return nil, fmt.Errorf("%w; the epoll engine works on any kernel: --engine epoll", err)
 		}

@@ -47,7 +47,12 @@ type Uring struct {
 // wake eventfd. The calling goroutine must stay locked to its OS thread and
 // be the only one to use the engine.
 func NewUring(cfg UringConfig) (*Uring, error) {
-	f := Probe()
+	return newUring(cfg, Probe())
+}
+
+// newUring is NewUring with the kernel's features given, so tests can
+// play an older kernel.
+func newUring(cfg UringConfig, f Features) (*Uring, error) {
 	if err := f.UringUsable(); err != nil {
 		return nil, err
 	}
