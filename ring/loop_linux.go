@@ -8,10 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Handler is what a loop drives: Complete for every completion, Turn once
-// per pass after them.
+// Handler is what a loop drives: Complete with each batch of completions,
+// Turn once per pass after them.
 type Handler interface {
-	Complete(c *Completion)
+	// Complete handles a batch of completions that arrived together; the
+	// handler reads the clock once per batch, after any sleep.
+	Complete(batch []Completion)
 	// Turn runs per-pass work (timers, limits) and says how long the loop
 	// may sleep before the next pass, or that the loop is done.
 	Turn() (sleep time.Duration, done bool)
@@ -32,8 +34,8 @@ func Run(e Engine, h Handler) error {
 		if err != nil {
 			return fmt.Errorf("%s engine wait: %w", e.Name(), err)
 		}
-		for i := 0; i < n; i++ {
-			h.Complete(&out[i])
+		if n > 0 {
+			h.Complete(out[:n])
 		}
 	}
 }

@@ -107,8 +107,13 @@ func (u *Uring) CancelRequest(target, ud UserData) {
 func (u *Uring) Close(fd int) {
 	e := u.ring.GetSQE()
 	if e == nil {
-		unix.Close(fd)
-		return
+		// Submit first: a cancel queued for fd must reach the kernel
+		// before fd is closed and its number reused.
+		_, _ = u.ring.Submit()
+		if e = u.ring.GetSQE(); e == nil {
+			unix.Close(fd)
+			return
+		}
 	}
 	*e = giouring.SubmissionQueueEntry{}
 	e.UserData = uint64(Pack(OpClose, 0, 0))

@@ -10,15 +10,21 @@ import (
 	"ringproxy/ring"
 )
 
-// parkCap bounds the accepted fds a listener holds while it is limited.
-// A multishot accept may hand over connections between the moment a limit
-// is reached and the moment its cancel lands; they wait here, connected
-// but unserved, exactly as they would in the kernel's backlog.
-const parkCap = 1024
+// parkCap bounds the accepted fds a listener holds while it is limited or
+// past maxaccept for this turn. A multishot accept may hand over the whole
+// kernel backlog (listenBacklog) before a cancel lands; those connections
+// wait here, connected but unserved, as they would have in the backlog.
+const parkCap = 2 * listenBacklog
 
 // systemPause is how long a listener rests after EMFILE, ENFILE, ENOMEM,
 // ENOBUFS or an fd above maxsock, as HAProxy does.
 const systemPause = 100 * time.Millisecond
+
+// limitRecheck bounds how long a listener stopped by a shared limit waits
+// if it missed the wakeup of a freed slot (a slot reserved and given back
+// by another worker within a race window wakes nobody), as HAProxy's 1 s
+// timer for configured limits does.
+const limitRecheck = time.Second
 
 // listener is one worker's SO_REUSEPORT socket for one bind of a frontend.
 type listener struct {
@@ -88,6 +94,12 @@ func (w *worker) accepted(l *listener, fd int) {
 	}
 	if l.parked.n > 0 || l.limited || l.turnAccepts >= w.p.cfg.Global.MaxAccept {
 		w.park(l, fd)
+		if !l.limited {
+			w.resumeDue = true // past maxaccept: serve the rest next turn
+		}
+		if l.parked.n > w.p.cfg.Global.MaxAccept {
+			w.stopAccept(l) // the kernel backlog holds the rest meanwhile
+		}
 		return
 	}
 	if r, why := w.admit(l, fd); r == limitedBy {
@@ -100,11 +112,19 @@ func (w *worker) accepted(l *listener, fd int) {
 // session, or says which limit stands. Reservations are rolled back on
 // every exit but success.
 func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
-	g := &w.p.cfg.Global
-	if !reserve(&w.p.actconn, int64(g.MaxConn)) {
+	// Look before reserving, so that a reservation given back (which
+	// wakes nobody) is rare: only a race between two workers makes one.
+	gmax, fmax := int64(w.p.cfg.Global.MaxConn), int64(l.fe.cfg.MaxConn)
+	if w.p.actconn.Load() >= gmax {
 		return limitedBy, LimitGlobal
 	}
-	if !reserve(&l.fe.cur, int64(l.fe.cfg.MaxConn)) {
+	if fmax > 0 && l.fe.cur.Load() >= fmax {
+		return limitedBy, LimitFrontend
+	}
+	if !reserve(&w.p.actconn, gmax) {
+		return limitedBy, LimitGlobal
+	}
+	if !reserve(&l.fe.cur, fmax) {
 		w.p.actconn.Add(-1)
 		return limitedBy, LimitFrontend
 	}
@@ -159,6 +179,7 @@ func (w *worker) limit(l *listener, why Limit) {
 	}
 	w.stopAccept(l)
 	if why == LimitGlobal || why == LimitFrontend {
+		w.recheckAt = w.now + int64(limitRecheck)
 		// Another worker's session may free the slot: ask to be woken,
 		// then look again in case it freed before we asked.
 		w.waitSlot.Store(true)

@@ -164,6 +164,14 @@ func (p *Proxy) Err() error {
 	return errors.Join(errs...)
 }
 
+// fail ends the process's data path after a worker loop failed: running
+// on with one worker short would silently drop its share of clients.
+func (p *Proxy) fail() {
+	p.stopping.Store(true)
+	p.killing.Store(true)
+	p.wakeAll()
+}
+
 // Stop makes every worker stop accepting; live sessions go on.
 func (p *Proxy) Stop() {
 	p.stopping.Store(true)

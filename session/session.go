@@ -83,7 +83,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case c.Res == -int32(unix.ENOBUFS):
 		ch.needBuf = true
 		w.cnt.BufWaits++
-		w.bufWait.push(chanRef{slot: s.idx<<1 | uint32(p), gen: s.gen})
+		w.waitForBuffer(s, p)
 	default:
 		w.abort(s, sideError(p))
 	}

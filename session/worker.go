@@ -2,6 +2,7 @@ package session
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"ringproxy/mempool"
@@ -26,13 +27,15 @@ type worker struct {
 	now       int64     // monotonic ns, read once per turn
 	cnt       Counters
 
-	nLimited  int  // listeners stopped by a limit
-	resumeDue bool // look at limited listeners at the next turn
-	stopped   bool // stop seen: listeners closing, no new sessions
-	killed    bool // grace ran out: every session aborted
+	nLimited  int   // listeners stopped by a limit
+	resumeDue bool  // look at limited listeners at the next turn
+	recheckAt int64 // look at them then anyway (limitRecheck), if limited
+	stopped   bool  // stop seen: listeners closing, no new sessions
+	killed    bool  // grace ran out: every session aborted
 
 	waitSlot  atomic.Bool // limited by a shared count: wake me when a slot frees
 	slotFreed atomic.Bool // another worker freed a slot since I last looked
+	statsMu   sync.Mutex  // one Stats caller at a time per worker
 	statsReq  atomic.Bool // someone waits on statsCh
 	statsCh   chan Counters
 	done      chan struct{} // closed when the loop has exited

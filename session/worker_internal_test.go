@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"ringproxy/ring"
 )
 
@@ -74,7 +76,7 @@ func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 	w.startSession(l, 1000) // fd 1000: never used by the fake engine
 	s := w.slab.At(0)
 	t.Cleanup(func() { ring.CloseNow(s.si[serverSide].fd) }) // connect's real socket
-	w.Complete(&ring.Completion{UD: s.tag(ring.OpConnect, serverSide), Res: 0})
+	w.complete(&ring.Completion{UD: s.tag(ring.OpConnect, serverSide), Res: 0})
 	if s.state != stForwarding {
 		t.Fatalf("session state %d after connect, want forwarding", s.state)
 	}
@@ -92,10 +94,10 @@ func TestForwardingAllocatesNothing(t *testing.T) {
 	var id uint16
 	cycle := func() {
 		id = (id + 1) % 8
-		w.Complete(recvDone(s, clientSide, id, 1500))
-		w.Complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
-		w.Complete(recvDone(s, serverSide, id, 700))
-		w.Complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
+		w.complete(recvDone(s, clientSide, id, 1500))
+		w.complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
+		w.complete(recvDone(s, serverSide, id, 700))
+		w.complete(&ring.Completion{UD: eng.lastSend, Res: int32(eng.sendLen)})
 		eng.released = eng.released[:0]
 	}
 	cycle()
@@ -110,15 +112,15 @@ func TestForwardingAllocatesNothing(t *testing.T) {
 // A short send leaves the rest of the buffer queued and sends it next.
 func TestShortSendResumes(t *testing.T) {
 	w, eng, s := fakeWorker(t)
-	w.Complete(recvDone(s, clientSide, 3, 1000))
+	w.complete(recvDone(s, clientSide, 3, 1000))
 	if eng.sendLen != 1000 {
 		t.Fatalf("send of %d bytes, want 1000", eng.sendLen)
 	}
-	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 400})
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 400})
 	if eng.sendLen != 600 || len(eng.released) != 0 {
 		t.Fatalf("after a short send: next send %d bytes, released %v", eng.sendLen, eng.released)
 	}
-	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 600})
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 600})
 	if len(eng.released) != 1 || eng.released[0] != 3 || s.req.bytes != 1000 {
 		t.Fatalf("after the rest: released %v, bytes %d", eng.released, s.req.bytes)
 	}
@@ -129,7 +131,7 @@ func TestBackpressureStopsProducer(t *testing.T) {
 	w, eng, s := fakeWorker(t)
 	recvs := eng.recvs
 	for i := 0; i < chanCap; i++ {
-		w.Complete(recvDone(s, clientSide, uint16(i), 100))
+		w.complete(recvDone(s, clientSide, uint16(i), 100))
 	}
 	if s.req.n != chanCap || s.req.recvArmed {
 		t.Fatalf("channel holds %d, recv armed %v: the producer was not paused", s.req.n, s.req.recvArmed)
@@ -137,7 +139,7 @@ func TestBackpressureStopsProducer(t *testing.T) {
 	if eng.recvs != recvs+chanCap-1 {
 		t.Fatalf("%d receives armed for %d buffers", eng.recvs-recvs, chanCap)
 	}
-	w.Complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
 	if !s.req.recvArmed {
 		t.Fatal("producer not re-armed after the consumer sent a buffer")
 	}
@@ -150,8 +152,8 @@ func TestLateCompletionDropped(t *testing.T) {
 	stale := s.tag(ring.OpRecv, clientSide)
 	w.abort(s, ReasonClientError)
 	// Both sides have a receive in flight: they complete cancelled.
-	w.Complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -125})
-	w.Complete(&ring.Completion{UD: s.tag(ring.OpRecv, serverSide), Res: -125})
+	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -125})
+	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, serverSide), Res: -125})
 	if s.state != stFree {
 		t.Fatalf("session state %d after its last completion, want free", s.state)
 	}
@@ -160,7 +162,7 @@ func TestLateCompletionDropped(t *testing.T) {
 	}
 	eng.released = eng.released[:0]
 	late := late(stale, 5)
-	w.Complete(&late)
+	w.complete(&late)
 	if w.cnt.Late != 1 || len(eng.released) != 1 || eng.released[0] != 5 {
 		t.Fatalf("late completion: counted %d, released %v", w.cnt.Late, eng.released)
 	}
@@ -171,4 +173,37 @@ func TestLateCompletionDropped(t *testing.T) {
 
 func late(ud ring.UserData, id uint16) ring.Completion {
 	return ring.Completion{UD: ud, Res: 10, Flags: uint32(id)<<16 | 1}
+}
+
+// Two channels wait for buffers and one buffer comes back: both are
+// re-armed, since the first one's peer may be idle and take no buffer.
+func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
+	w, _, a := fakeWorker(t)
+	// second session
+	l := w.listeners[0]
+	w.p.actconn.Add(1)
+	l.fe.cur.Add(1)
+	w.startSession(l, 1001)
+	b := w.slab.At(1)
+	t.Cleanup(func() { ring.CloseNow(b.si[serverSide].fd) })
+	w.complete(&ring.Completion{UD: b.tag(ring.OpConnect, serverSide), Res: 0})
+
+	enobufs := int32(-int32(unix.ENOBUFS))
+	// a: client recv finds the pool empty; b: client recv finds the pool empty.
+	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, clientSide), Res: enobufs})
+	w.complete(&ring.Completion{UD: b.tag(ring.OpRecv, clientSide), Res: enobufs})
+	// a buffer comes back (e.g. a server-side send of a third session completed)
+	w.releaseBuf(7)
+	w.Turn()
+	if !a.req.recvArmed {
+		t.Fatal("first waiter not re-armed")
+	}
+	// a's client is idle: its receive stays pending and takes no buffer.
+	// Many quiet turns pass; nothing else releases a buffer.
+	for i := 0; i < 10; i++ {
+		w.Turn()
+	}
+	if !b.req.recvArmed {
+		t.Fatalf("second waiter still parked (needBuf=%v) with a free buffer in the pool: it stalls until its timeout", b.req.needBuf)
+	}
 }

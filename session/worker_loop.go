@@ -9,11 +9,20 @@ import (
 // maxSleep caps a loop's sleep so a missed wake costs at most this much.
 const maxSleep = time.Second
 
-// Complete implements ring.Handler: route a completion to its listener or
-// session. A completion whose generation no longer matches its slot
-// belongs to a session that has ended: it is dropped (its buffer, if any,
-// goes back to the pool).
-func (w *worker) Complete(c *ring.Completion) {
+// Complete implements ring.Handler. The clock is read once per batch: the
+// loop may have slept, and activity and births must be stamped with the
+// time they happened, not the time the loop went to sleep.
+func (w *worker) Complete(batch []ring.Completion) {
+	w.now = w.p.clock()
+	for i := range batch {
+		w.complete(&batch[i])
+	}
+}
+
+// complete routes a completion to its listener or session. A completion
+// whose generation no longer matches its slot belongs to a session that
+// has ended: it is dropped (its buffer, if any, goes back to the pool).
+func (w *worker) complete(c *ring.Completion) {
 	switch c.UD.Op() {
 	case ring.OpAccept:
 		w.onAccept(w.listeners[c.UD.Slot()], c)
@@ -75,22 +84,47 @@ func (w *worker) signals() {
 	}
 }
 
-// refillWaiters re-arms receives that found the pool empty, as many as
-// buffers came back this turn.
+// refillWaiters re-arms every receive that found the pool empty once any
+// buffer has come back. Counting buffers against waiters would strand
+// waiters with data behind idle ones: a re-armed receive takes a buffer
+// only when data arrives. One that finds the pool empty again queues again.
 func (w *worker) refillWaiters() {
-	for w.released > 0 && w.bufWait.n > 0 {
-		r := w.bufWait.pop()
-		s := w.slab.At(r.slot >> 1)
-		p := side(r.slot & 1)
-		if s.gen != r.gen || s.state == stFree || s.state == stClosing {
-			continue
-		}
-		s.chanFrom(p).needBuf = false
-		w.armRecv(s, p)
-		w.released--
+	if w.released == 0 {
+		return
 	}
 	w.released = 0
+	for n := w.bufWait.n; n > 0; n-- {
+		if s, p, ok := w.waiter(w.bufWait.pop()); ok {
+			s.chanFrom(p).needBuf = false
+			w.armRecv(s, p)
+		}
+	}
 }
+
+// waiter resolves a buffer-wait entry, or says it is stale (its session
+// ended, or the slot was reused).
+func (w *worker) waiter(r chanRef) (*Session, side, bool) {
+	s := w.slab.At(r.slot >> 1)
+	p := side(r.slot & 1)
+	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).needBuf
+	return s, p, ok
+}
+
+// waitForBuffer queues side p of s for refillWaiters. The queue holds two
+// entries per slot, but entries of sessions that ended while waiting stay
+// until popped: when it is full they are dropped first.
+func (w *worker) waitForBuffer(s *Session, p side) {
+	if w.bufWait.n == len(w.bufWait.q) {
+		for n := w.bufWait.n; n > 0; n-- {
+			if r := w.bufWait.pop(); w.validWaiter(r) {
+				w.bufWait.push(r)
+			}
+		}
+	}
+	w.bufWait.push(chanRef{slot: s.idx<<1 | uint32(p), gen: s.gen})
+}
+
+func (w *worker) validWaiter(r chanRef) bool { _, _, ok := w.waiter(r); return ok }
 
 func (w *worker) expireTimers() {
 	for {
@@ -108,6 +142,9 @@ func (w *worker) resumeListeners() {
 		if l.pausedUntil != 0 && l.pausedUntil <= w.now {
 			w.resumeDue = true
 		}
+	}
+	if w.nLimited > 0 && w.recheckAt <= w.now {
+		w.resumeDue = true
 	}
 	if !w.resumeDue {
 		return
@@ -136,6 +173,9 @@ func (w *worker) sleep() time.Duration {
 		if l.pausedUntil != 0 && (next < 0 || l.pausedUntil < next) {
 			next = l.pausedUntil
 		}
+	}
+	if w.nLimited > 0 && (next < 0 || w.recheckAt < next) {
+		next = w.recheckAt
 	}
 	if next >= 0 {
 		if until := time.Duration(next - w.now); until < d {

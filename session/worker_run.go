@@ -27,7 +27,9 @@ func (w *worker) run(ready chan<- error) {
 	}
 	if err := ring.Run(eng, w); err != nil {
 		w.err = fmt.Errorf("worker %d: %w", w.id, err)
-		w.log.Error("worker loop failed", "err", err)
+		w.log.Error("worker loop failed: stopping the process", "err", err)
+		w.abandon()
+		w.p.fail()
 	}
 	w.final = w.cnt
 	eng.Release()
@@ -67,14 +69,50 @@ func bufferCount(g *Global) int {
 	return n
 }
 
+// abandon closes everything a failed loop owns without its engine: the
+// listeners (or the kernel would keep queueing clients for them), parked
+// clients, and live sessions, whose slots are given back.
+func (w *worker) abandon() {
+	for _, l := range w.listeners {
+		if !l.closed {
+			l.closed = true
+			ring.CloseNow(l.fd)
+		}
+		for l.parked.n > 0 {
+			ring.CloseNow(l.parked.peek())
+			l.parked.pop()
+		}
+	}
+	for i := 0; i < w.slab.Cap(); i++ {
+		s := w.slab.At(uint32(i))
+		if s.state == stFree {
+			continue
+		}
+		for p := range s.si {
+			if s.si[p].fd >= 0 {
+				ring.CloseNow(s.si[p].fd)
+			}
+		}
+		if s.srv != nil {
+			s.srv.cur.Add(-1)
+		}
+		w.p.release(w, s.fe)
+		s.state = stFree
+	}
+}
+
 // wake interrupts the worker's wait, from any goroutine.
 func (w *worker) wake() { w.eng.Wake() }
 
-// counters copies the worker's counters through its loop.
+// counters copies the worker's counters through its loop. Callers take
+// turns: the loop answers one request at a time.
 func (w *worker) counters() Counters {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
 	select {
 	case <-w.done:
 		return w.final
+	case <-w.statsCh: // a late answer to an ask that timed out
 	default:
 	}
 	w.statsReq.Store(true)

@@ -1,0 +1,64 @@
+package session_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"ringproxy/session"
+	"ringproxy/session/testbed"
+)
+
+// A client that sends a byte every 150ms is never idle for 300ms: its
+// activity must be stamped when it happens, not when the loop last woke.
+func TestActiveClientNotTimedOut(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		sink := testbed.StartSink(t)
+		cfg := testConfig(eng, sink.Addr())
+		cfg.Global.Workers = 1
+		cfg.Frontends[0].TimeoutClient = 300 * time.Millisecond
+		p, addr := startProxy(t, cfg)
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i := 0; i < 10; i++ {
+			time.Sleep(150 * time.Millisecond)
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write([]byte{'x'}); err != nil {
+				break
+			}
+		}
+		if n := p.Stats().Ended[session.ReasonClientTimeout]; n != 0 {
+			t.Fatalf("client writing every 150ms was cut by a 300ms client timeout (%d client-timeouts)", n)
+		}
+	})
+}
+
+// A session accepted after the loop has idled (it sleeps up to 1s) is
+// born at its accept, not at the turn before the sleep.
+func TestNewSessionStampedAfterSleep(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		sink := testbed.StartSink(t)
+		cfg := testConfig(eng, sink.Addr())
+		cfg.Global.Workers = 1
+		cfg.Frontends[0].TimeoutClient = 500 * time.Millisecond
+		p, addr := startProxy(t, cfg)
+		for i := 0; i < 3; i++ {
+			time.Sleep(900 * time.Millisecond) // the loop sleeps up to 1s: connect near the end of its sleep
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			c.Write([]byte("x"))
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+		if cut := p.Stats().Ended[session.ReasonClientTimeout]; cut > 0 {
+			t.Fatalf("%d of 3 sessions, active within 100ms of connecting, ended by a 500ms client timeout", cut)
+		}
+	})
+}
