@@ -286,10 +286,29 @@ func (f Features) String() string {
 		}
 		fmt.Fprintf(&b, "  %-30s %s\n", x.Name, mark)
 	}
-	if err := f.UringUsable(); err != nil {
-		fmt.Fprintf(&b, "uring engine: unavailable: %v\n", err)
-	} else {
-		fmt.Fprintf(&b, "uring engine: available (setup flags %#x)\n", f.SetupFlags)
-	}
+	fmt.Fprintf(&b, "  %-30s %s\n", "ring setup flags", setupFlagNames(f.SetupFlags))
 	return b.String()
+}
+
+func setupFlagNames(flags uint32) string {
+	names := []struct {
+		bit  uint32
+		name string
+	}{
+		{giouring.SetupSubmitAll, "submit-all"},
+		{giouring.SetupCoopTaskrun, "coop-taskrun"},
+		{giouring.SetupTaskrunFlag, "taskrun-flag"},
+		{giouring.SetupSingleIssuer, "single-issuer"},
+		{giouring.SetupDeferTaskrun, "defer-taskrun"},
+	}
+	var out []string
+	for _, n := range names {
+		if flags&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, " ")
 }
