@@ -340,7 +340,7 @@ func TestIPv6Bind(t *testing.T) {
 func addSecondFrontend(cfg *session.Config, srv netip.AddrPort) {
 	be := *cfg.Backends[0]
 	be.Name = "other"
-	be.Servers = []*session.Server{{Name: "o1", Address: srv}}
+	be.Servers = []*session.Server{{Name: "o1", Address: srv, Weight: 100}}
 	fe := *cfg.Frontends[0]
 	fe.Name, fe.BackendName, fe.Backend = "other", "other", &be
 	cfg.Frontends = append(cfg.Frontends, &fe)

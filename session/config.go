@@ -53,6 +53,7 @@ type Backend struct {
 	TimeoutConnect time.Duration
 	TimeoutServer  time.Duration
 	TimeoutTunnel  time.Duration // 0 = off; else replaces client/server timeouts once connected
+	TimeoutQueue   time.Duration // longest wait for a server slot (server maxconn)
 	Retries        int
 	Redispatch     bool
 	Servers        []*Server
@@ -62,4 +63,7 @@ type Backend struct {
 type Server struct {
 	Name    string
 	Address netip.AddrPort
+	Weight  int  // 0..256; 0 takes no new sessions
+	MaxConn int  // sessions at once, whole process; 0 = unlimited, above it sessions queue
+	Backup  bool // used only when no primary is usable
 }

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 
 	"ringproxy/ring"
@@ -10,30 +12,14 @@ import (
 // receives at once, so Nagle would only add latency.
 var serverOpts = ring.SockOpts{NoDelay: true}
 
-// connect starts the next connect attempt of s: the first goes to the
-// round robin's pick, retries stay on the same server, and with
-// redispatch the last retry goes to another one.
+// connect starts the next connect attempt of s on s.srv, whose slot s
+// holds.
 func (w *worker) connect(s *Session) {
-	be := s.be.cfg
 	srv := s.srv
-	switch {
-	case s.tries == 0:
-		srv = s.be.next(nil)
-	case be.Redispatch && s.tries == be.Retries && len(s.be.servers) > 1:
-		srv = s.be.next(s.srv)
-		w.cnt.Redispatches++
-	}
 	if s.tries > 0 {
 		w.cnt.Retries++
 	}
 	s.tries++
-	if srv != s.srv {
-		if s.srv != nil {
-			s.srv.cur.Add(-1)
-		}
-		srv.cur.Add(1)
-		s.srv = srv
-	}
 	fd, err := ring.StreamSocket(&srv.sa)
 	if err == nil {
 		err = serverOpts.Apply(fd)
@@ -77,17 +63,25 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 	w.schedule(s)
 }
 
-// connectFailed retries, or ends s once retries are spent.
+// connectFailed retries on the same server, or, with redispatch, makes
+// the last retry on another one; it ends s once retries are spent.
 func (w *worker) connectFailed(s *Session, err error) {
 	w.cnt.ConnFailures++
 	be := s.be.cfg
-	if s.tries <= be.Retries {
-		w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
-		w.connect(s)
+	if s.tries > be.Retries {
+		w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)
+		w.abort(s, ReasonConnectFailed)
 		return
 	}
-	w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)
-	w.abort(s, ReasonConnectFailed)
+	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
+	if be.Redispatch && s.tries == be.Retries && len(s.be.servers) > 1 {
+		w.cnt.Redispatches++
+		failed := s.srv
+		w.releaseServer(s)
+		w.assign(s, failed)
+		return
+	}
+	w.connect(s)
 }
 
 type connectTimeoutError struct{}
@@ -104,6 +98,9 @@ func (w *worker) deadline(s *Session) (int64, Reason) {
 	fe, be := s.fe.cfg, s.be.cfg
 	cli := &s.si[clientSide]
 	srv := &s.si[serverSide]
+	if s.state == stQueued {
+		return s.queuedAt + int64(queueTimeout(be)), ReasonQueueTimeout
+	}
 	if s.state == stForwarding && be.TimeoutTunnel > 0 {
 		if cli.lastAct < srv.lastAct {
 			return srv.lastAct + int64(be.TimeoutTunnel), ReasonClientTimeout
@@ -142,6 +139,9 @@ func (w *worker) expire(s *Session) {
 		return
 	}
 	w.timers.remove(s)
+	if why == ReasonQueueTimeout {
+		w.log.Warn("queue timeout", "backend", s.be.cfg.Name, "waited", time.Duration(w.now-s.queuedAt))
+	}
 	if why == ReasonConnectFailed {
 		// Cancelling the connect completes it -ECANCELED, which retries.
 		s.timedCn = true

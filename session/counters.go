@@ -11,10 +11,11 @@ const (
 	ReasonClientError                 // the client reset or a client-side syscall failed
 	ReasonServerError                 // the server reset or a server-side syscall failed
 	ReasonKilled                      // still open when the shutdown grace ran out
+	ReasonQueueTimeout                // waited longer than timeout_queue for a server slot
 	reasonCount
 )
 
-var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed"}
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -64,6 +65,8 @@ type Counters struct {
 	Retries        uint64                     // connects after the first
 	Redispatches   uint64                     // retries sent to another server
 	BufWaits       uint64                     // receives that found the buffer pool empty
+	Queued         uint64                     // sessions that waited for a server slot
+	QueueWaitNs    uint64                     // total time sessions spent queued
 	Late           uint64                     // completions for a recycled slot, dropped
 	BytesIn        uint64                     // client → server
 	BytesOut       uint64                     // server → client
@@ -89,6 +92,8 @@ func (c *Counters) add(o *Counters) {
 	c.Retries += o.Retries
 	c.Redispatches += o.Redispatches
 	c.BufWaits += o.BufWaits
+	c.Queued += o.Queued
+	c.QueueWaitNs += o.QueueWaitNs
 	c.Late += o.Late
 	c.BytesIn += o.BytesIn
 	c.BytesOut += o.BytesOut
@@ -98,5 +103,6 @@ func (c *Counters) add(o *Counters) {
 type Stats struct {
 	Counters
 	CurConns int64 // sessions open now, all workers
+	CurQueue int64 // sessions waiting for a server slot now
 	MaxConns int64 // highest CurConns seen
 }

@@ -31,6 +31,7 @@ type Proxy struct {
 	killing  atomic.Bool  // abort every session
 
 	fes     []*frontend
+	bes     []*backend
 	workers []*worker
 	binds   map[string][]netip.AddrPort // frontend name → bound addresses
 	done    chan struct{}               // closed when every worker has exited
@@ -40,8 +41,9 @@ type Proxy struct {
 func New(cfg *Config, log *slog.Logger) *Proxy {
 	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{})}
 	bes := map[*Backend]*backend{}
-	for _, b := range cfg.Backends {
-		bes[b] = newBackend(b)
+	for i, b := range cfg.Backends {
+		bes[b] = newBackend(b, i)
+		p.bes = append(p.bes, bes[b])
 	}
 	for _, f := range cfg.Frontends {
 		p.fes = append(p.fes, &frontend{
@@ -164,6 +166,17 @@ func (p *Proxy) Err() error {
 	return errors.Join(errs...)
 }
 
+// kickQueues wakes the workers that have sessions waiting for a server
+// slot: one has just freed.
+func (p *Proxy) kickQueues(from *worker) {
+	for _, w := range p.workers {
+		if w != from && w.queued.Load() > 0 {
+			w.queueKick.Store(true)
+			w.wake()
+		}
+	}
+}
+
 // fail ends the process's data path after a worker loop failed: running
 // on with one worker short would silently drop its share of clients.
 func (p *Proxy) fail() {
@@ -237,14 +250,22 @@ func (p *Proxy) Stats() Stats {
 		st.add(&c)
 	}
 	st.CurConns = p.actconn.Load()
+	for _, b := range p.bes {
+		st.CurQueue += b.queued.Load()
+	}
 	st.MaxConns = p.maxSeen.Load()
 	return st
 }
 
 func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 	g := &p.cfg.Global
+	queues := make([]chanQueue, len(p.bes))
+	for i := range queues {
+		queues[i] = chanQueue{q: make([]chanRef, g.MaxConn)}
+	}
 	return &worker{
-		id: id, cpu: cpu, p: p,
+		queues: queues,
+		id:     id, cpu: cpu, p: p,
 		log:       p.log.With("worker", id),
 		listeners: ls,
 		slab:      mempool.NewSlab[Session](g.MaxConn),

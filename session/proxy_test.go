@@ -21,7 +21,7 @@ func testConfig(engine string, servers ...netip.AddrPort) *session.Config {
 		Retries: 3, Redispatch: true,
 	}
 	for i, a := range servers {
-		be.Servers = append(be.Servers, &session.Server{Name: "s" + string(rune('1'+i)), Address: a})
+		be.Servers = append(be.Servers, &session.Server{Name: "s" + string(rune('1'+i)), Address: a, Weight: 100})
 	}
 	fe := &session.Frontend{
 		Name: "web", Binds: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},

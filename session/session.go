@@ -24,8 +24,7 @@ func (w *worker) startSession(l *listener, fd int) {
 	w.cnt.Accepted++
 	w.cnt.AcceptOutcomes[AcceptOK]++
 	w.p.noteConns()
-	w.armRecv(s, clientSide)
-	w.connect(s)
+	w.assign(s, nil)
 }
 
 // armRecv queues a receive on side p unless its channel is full, shut, or
@@ -192,9 +191,8 @@ func (w *worker) finalize(s *Session) {
 	if w.p.cfg.Log.Access {
 		w.accessLog(s)
 	}
-	if s.srv != nil {
-		s.srv.cur.Add(-1)
-	}
+	w.leaveQueue(s)
+	w.releaseServer(s)
 	w.p.release(w, s.fe)
 	s.state = stFree
 	s.gen = (s.gen + 1) & ring.GenMask

@@ -12,12 +12,15 @@ import (
 // directions are shut; it returns to the slab (stFree) after its last
 // completion.
 //
-//	stFree → stConnecting → stForwarding → stClosing → stFree
-//	              └──────────(abort)─────────↗
+// A session whose every candidate server is full waits in stQueued first.
+//
+//	stFree → [stQueued →] stConnecting → stForwarding → stClosing → stFree
+//	              └───────────────(abort)──────────────↗
 type sessState uint8
 
 const (
 	stFree sessState = iota
+	stQueued
 	stConnecting
 	stForwarding
 	stClosing
@@ -93,11 +96,13 @@ type Session struct {
 	be      *backend
 	srv     *server
 	tries   int    // connect attempts made
+	inQueue bool   // counted in its backend's queue
 	reason  Reason // why the session ended (set once)
 	timedCn bool   // the connect in flight was cancelled by its timeout
 
 	accepted int64          // monotonic ns at accept
 	connAt   int64          // monotonic ns the current connect started
+	queuedAt int64          // monotonic ns it started waiting for a slot
 	peer     netip.AddrPort // client address, read only when logging
 
 	// timer heap position and key; timerAt may be earlier than the real

@@ -22,9 +22,11 @@ type worker struct {
 
 	listeners []*listener
 	timers    timerHeap
-	bufWait   chanQueue // channels whose receive found the pool empty
-	released  int       // buffers returned to the pool this turn
-	now       int64     // monotonic ns, read once per turn
+	bufWait   chanQueue   // channels whose receive found the pool empty
+	queues    []chanQueue // per backend: sessions waiting for a server slot
+	queueDue  bool        // a slot may have freed: serve the queues this turn
+	released  int         // buffers returned to the pool this turn
+	now       int64       // monotonic ns, read once per turn
 	cnt       Counters
 
 	nLimited  int   // listeners stopped by a limit
@@ -33,10 +35,12 @@ type worker struct {
 	stopped   bool  // stop seen: listeners closing, no new sessions
 	killed    bool  // grace ran out: every session aborted
 
-	waitSlot  atomic.Bool // limited by a shared count: wake me when a slot frees
-	slotFreed atomic.Bool // another worker freed a slot since I last looked
-	statsMu   sync.Mutex  // one Stats caller at a time per worker
-	statsReq  atomic.Bool // someone waits on statsCh
+	waitSlot  atomic.Bool  // limited by a shared count: wake me when a slot frees
+	queued    atomic.Int64 // my queued sessions, read by workers freeing a slot
+	queueKick atomic.Bool  // another worker freed a server slot
+	slotFreed atomic.Bool  // another worker freed a slot since I last looked
+	statsMu   sync.Mutex   // one Stats caller at a time per worker
+	statsReq  atomic.Bool  // someone waits on statsCh
 	statsCh   chan Counters
 	done      chan struct{} // closed when the loop has exited
 	final     Counters      // counters at exit, read after done

@@ -61,7 +61,7 @@ func (e *fakeEngine) Send(_ int, _ uint16, _, n int, ud ring.UserData) {
 func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 	t.Helper()
 	be := &Backend{Name: "app", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
-		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9")}}}
+		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9"), Weight: 100}}}
 	fe := &Frontend{Name: "web", Backend: be, TimeoutClient: time.Minute}
 	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
 		Frontends: []*Frontend{fe}, Backends: []*Backend{be}}
@@ -205,5 +205,30 @@ func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
 	}
 	if !b.req.recvArmed {
 		t.Fatalf("second waiter still parked (needBuf=%v) with a free buffer in the pool: it stalls until its timeout", b.req.needBuf)
+	}
+}
+
+// A session that finds its server full waits without reading its client
+// (so it holds no buffer), and starts when the slot frees.
+func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
+	w, eng, a := fakeWorker(t)
+	srv := a.srv
+	srv.cfg.MaxConn = 1 // a holds the only slot
+	l := w.listeners[0]
+	w.p.actconn.Add(1)
+	l.fe.cur.Add(1)
+	recvs := eng.recvs
+	w.startSession(l, 1001)
+	b := w.slab.At(1)
+	if b.state != stQueued || b.req.recvArmed || eng.recvs != recvs {
+		t.Fatalf("queued session: state %d, client read armed %v (%d receives)", b.state, b.req.recvArmed, eng.recvs-recvs)
+	}
+	w.abort(a, ReasonClientError)
+	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, clientSide), Res: -125})
+	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, serverSide), Res: -125})
+	w.Turn()
+	t.Cleanup(func() { ring.CloseNow(b.si[serverSide].fd) })
+	if b.state != stConnecting || b.srv != srv || !b.req.recvArmed || w.cnt.Queued != 1 {
+		t.Fatalf("after the slot freed: state %d, server %v, client read armed %v, queued %d", b.state, b.srv, b.req.recvArmed, w.cnt.Queued)
 	}
 }

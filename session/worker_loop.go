@@ -60,6 +60,9 @@ func (w *worker) Turn() (time.Duration, bool) {
 	w.now = w.p.clock()
 	w.signals()
 	w.refillWaiters()
+	if w.queueDue {
+		w.serveQueues()
+	}
 	w.expireTimers()
 	w.resumeListeners()
 	if w.stopped && w.slab.InUse() == 0 && w.listenersClosed() {
@@ -81,6 +84,9 @@ func (w *worker) signals() {
 	}
 	if w.slotFreed.Swap(false) {
 		w.resumeDue = true
+	}
+	if w.queueKick.Swap(false) {
+		w.queueDue = true
 	}
 }
 
@@ -161,7 +167,7 @@ func (w *worker) resumeListeners() {
 // sleep is how long the loop may wait: until the next timer or listener
 // pause ends, and not at all when work is left for the next turn.
 func (w *worker) sleep() time.Duration {
-	if w.resumeDue {
+	if w.resumeDue || w.queueDue {
 		return 0
 	}
 	d := maxSleep

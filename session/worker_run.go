@@ -93,9 +93,8 @@ func (w *worker) abandon() {
 				ring.CloseNow(s.si[p].fd)
 			}
 		}
-		if s.srv != nil {
-			s.srv.cur.Add(-1)
-		}
+		w.leaveQueue(s)
+		w.releaseServer(s)
 		w.p.release(w, s.fe)
 		s.state = stFree
 	}

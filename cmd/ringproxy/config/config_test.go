@@ -177,10 +177,10 @@ timeout_client = "x"
 		`t.toml:3: backend[0] (app).send_proxy: send_proxy "v2" is not supported yet`},
 	{"send_proxy unknown", "[[backend]]\nname = \"app\"\nsend_proxy = \"v3\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).send_proxy: unknown send_proxy "v3" (want "", "v1" or "v2")`},
-	{"timeout_queue", "[[backend]]\nname = \"app\"\ntimeout_queue = \"5s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
-		`t.toml:3: backend[0] (app).timeout_queue: timeout_queue (queueing comes with server maxconn) is not supported yet`},
+	{"timeout_queue negative", "[[backend]]\nname = \"app\"\ntimeout_queue = \"-5s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).timeout_queue: bad duration "-5s": must not be negative`},
 	{"weight", fe + be + "weight = 50\n", `t.toml:12: backend[0] (app).server[0] (s1).weight: weight 50 (weights come with weighted balancing) is not supported yet`},
-	{"server maxconn", fe + be + "maxconn = 10\n", `t.toml:12: backend[0] (app).server[0] (s1).maxconn: server maxconn 10 is not supported yet`},
+	{"server maxconn negative", fe + be + "maxconn = -1\n", `t.toml:12: backend[0] (app).server[0] (s1).maxconn: must be at least 0, got -1`},
 	{"backup", fe + be + "backup = true\n", `t.toml:12: backend[0] (app).server[0] (s1).backup: backup = true is not supported yet`},
 }
 
@@ -323,6 +323,7 @@ backend = "a"
 [[backend]]
 name = "a"
 timeout_tunnel = "1h"
+timeout_queue = "3s"
 retries = 0
 redispatch = false
 send_proxy = ""
@@ -330,7 +331,7 @@ send_proxy = ""
   name = "a1"
   address = "[::1]:8080"
   weight = 100
-  maxconn = 0
+  maxconn = 7
   backup = false
 
 [[backend]]
@@ -366,10 +367,11 @@ name = "b"
 		t.Errorf("single-string bind = %v", got)
 	}
 	a := c.Backends[0]
-	if a.TimeoutTunnel != time.Hour || a.Retries != 0 || a.Redispatch {
+	if a.TimeoutTunnel != time.Hour || a.TimeoutQueue != 3*time.Second || a.Retries != 0 || a.Redispatch {
 		t.Errorf("backend = %+v", a)
 	}
-	if a.Servers[0].Name != "a1" || a.Servers[0].Address != netip.MustParseAddrPort("[::1]:8080") {
+	if a.Servers[0].Name != "a1" || a.Servers[0].Address != netip.MustParseAddrPort("[::1]:8080") ||
+		a.Servers[0].MaxConn != 7 || a.Servers[0].Weight != 100 {
 		t.Errorf("server = %+v", a.Servers[0])
 	}
 }

@@ -209,6 +209,7 @@ func readBackend(t *table) *session.Backend {
 		TimeoutConnect: t.duration("timeout_connect", 5*time.Second, true),
 		TimeoutServer:  t.duration("timeout_server", 30*time.Second, true),
 		TimeoutTunnel:  t.duration("timeout_tunnel", 0, false),
+		TimeoutQueue:   t.duration("timeout_queue", 0, false),
 		Retries:        t.integer("retries", 3, 0, 100),
 		Redispatch:     t.boolean("redispatch", true),
 	}
@@ -242,9 +243,6 @@ func readBalance(t *table) string {
 }
 
 func rejectBackendFuture(t *table) {
-	if t.has("timeout_queue") {
-		t.unsupported("timeout_queue", "timeout_queue (queueing comes with server maxconn)")
-	}
 	switch v := t.str("send_proxy", ""); v {
 	case "":
 	case "v1", "v2":
@@ -261,7 +259,7 @@ func rejectBackendFuture(t *table) {
 }
 
 func readServer(t *table) *session.Server {
-	s := &session.Server{Name: t.name()}
+	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
 	} else if str := t.str("address", ""); str != "" {
@@ -270,9 +268,7 @@ func readServer(t *table) *session.Server {
 	if w := t.integer("weight", 100, math.MinInt64, math.MaxInt64); w != 100 {
 		t.unsupported("weight", "weight %d (weights come with weighted balancing)", w)
 	}
-	if n := t.integer("maxconn", 0, math.MinInt64, math.MaxInt64); n != 0 {
-		t.unsupported("maxconn", "server maxconn %d", n)
-	}
+	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
 	if t.boolean("backup", false) {
 		t.unsupported("backup", "backup = true")
 	}

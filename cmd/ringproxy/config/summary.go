@@ -41,8 +41,15 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 	fmt.Fprintf(b, "backend %s: balance %s, %d servers\n", be.Name, be.Balance, len(be.Servers))
 	fmt.Fprintf(b, "    timeout connect %s, server %s, tunnel %s; retries %d, redispatch %s\n",
 		be.TimeoutConnect, be.TimeoutServer, durOrOff(be.TimeoutTunnel), be.Retries, onOff(be.Redispatch))
+	if be.TimeoutQueue > 0 {
+		fmt.Fprintf(b, "    timeout queue %s\n", be.TimeoutQueue)
+	}
 	for _, s := range be.Servers {
-		fmt.Fprintf(b, "    server %s %s\n", s.Name, s.Address)
+		fmt.Fprintf(b, "    server %s %s", s.Name, s.Address)
+		if s.MaxConn > 0 {
+			fmt.Fprintf(b, " maxconn %d", s.MaxConn)
+		}
+		fmt.Fprintln(b)
 	}
 }
 
