@@ -1,9 +1,12 @@
 package session
 
 import (
+	"fmt"
+	"net/netip"
 	"sync/atomic"
 
 	"ringproxy/ring"
+	"ringproxy/session/balance"
 )
 
 // frontend is a Frontend's shared runtime state: workers reserve session
@@ -20,8 +23,9 @@ type backend struct {
 	cfg     *Backend
 	idx     int // in Proxy.bes and worker.queues
 	servers []*server
-	rr      atomic.Uint64 // round-robin position, shared so workers alternate together
-	queued  atomic.Int64  // sessions waiting for a slot, all workers
+	lb      balance.Balancer
+	sticky  bool         // the algorithm fixes a client's server (source, consistent)
+	queued  atomic.Int64 // sessions waiting for a slot, all workers
 }
 
 // server is a Server with its sockaddr built once; connects read it
@@ -29,42 +33,63 @@ type backend struct {
 type server struct {
 	cfg *Server
 	be  *backend
+	idx int // in backend.servers and the balancer
 	sa  ring.Sockaddr
 	cur atomic.Int64 // slots held: sessions assigned to it, all workers
+	up  atomic.Bool  // usable for new sessions
 }
 
 // take reserves a slot on s against its maxconn.
 func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
 
-func newBackend(cfg *Backend, idx int) *backend {
-	b := &backend{cfg: cfg, idx: idx}
-	for _, s := range cfg.Servers {
-		srv := &server{cfg: s, be: b}
+func newBackend(cfg *Backend, idx int) (*backend, error) {
+	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
+	views := make([]balance.Server, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		srv := &server{cfg: s, be: b, idx: i}
 		srv.sa.Set(s.Address)
+		srv.up.Store(true)
 		b.servers = append(b.servers, srv)
+		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
-	return b
+	lb, err := balance.New(cfg.Balance, views, func(i int) int64 { return b.servers[i].cur.Load() })
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
+	}
+	b.lb = lb
+	return b, nil
 }
 
-// pickFree picks a server by round robin among those with a free slot
-// and reserves the slot, or returns nil when all are full. avoid, when
-// set and another server can take the session, is skipped: that is how a
-// redispatch leaves a failing server.
-func (b *backend) pickFree(avoid *server) *server {
-	n := uint64(len(b.servers))
-	for i := uint64(0); i < n; i++ {
-		s := b.servers[(b.rr.Add(1)-1)%n]
-		if s == avoid && n > 1 {
-			continue
-		}
-		if s.take() {
-			return s
+// pickFree asks the balancer for a server for client and reserves a slot
+// on it. When that server is full, a sticky algorithm's session waits for
+// it (nil); any other takes the next server of the same tier with room,
+// or waits if there is none. usable is false when no server can take new
+// sessions at all. avoid, when another server can take the session, is
+// skipped: that is how a redispatch leaves a failing server.
+func (b *backend) pickFree(client netip.Addr, avoid *server) (srv *server, usable bool) {
+	a := -1
+	if avoid != nil {
+		a = avoid.idx
+	}
+	i, ok := b.lb.Pick(client, a)
+	if !ok {
+		return nil, false
+	}
+	picked := b.servers[i]
+	if picked.take() {
+		return picked, true
+	}
+	if b.sticky {
+		return nil, true
+	}
+	n := len(b.servers)
+	for j := 1; j < n; j++ {
+		s := b.servers[(i+j)%n]
+		if s != avoid && s.cfg.Backup == picked.cfg.Backup && s.cfg.Weight > 0 && s.up.Load() && s.take() {
+			return s, true
 		}
 	}
-	if avoid != nil && n > 1 && avoid.take() {
-		return avoid // the only server with room
-	}
-	return nil
+	return nil, true
 }
 
 // reserve takes a slot against limit in cur, or reports it full.

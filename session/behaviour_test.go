@@ -206,8 +206,9 @@ func TestOneDeadServerEveryClientServedByTheLiveOne(t *testing.T) {
 			}
 		}
 		st := p.Stats()
-		if st.Redispatches == 0 || st.Ended[session.ReasonConnectFailed] != 0 {
-			t.Fatalf("redispatches %d, connect-failed sessions %d", st.Redispatches, st.Ended[session.ReasonConnectFailed])
+		if st.Redispatches == 0 || st.Retries < 3*st.Redispatches || st.Ended[session.ReasonConnectFailed] != 0 {
+			t.Fatalf("redispatches %d, retries %d (3 per redispatch), connect-failed sessions %d",
+				st.Redispatches, st.Retries, st.Ended[session.ReasonConnectFailed])
 		}
 	})
 }

@@ -12,10 +12,11 @@ const (
 	ReasonServerError                 // the server reset or a server-side syscall failed
 	ReasonKilled                      // still open when the shutdown grace ran out
 	ReasonQueueTimeout                // waited longer than timeout_queue for a server slot
+	ReasonNoServer                    // no server of the backend takes new sessions
 	reasonCount
 )
 
-var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout"}
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server"}
 
 func (r Reason) String() string { return reasonNames[r] }
 

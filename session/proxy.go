@@ -38,12 +38,16 @@ type Proxy struct {
 }
 
 // New builds a proxy from a validated config. Nothing is bound yet.
-func New(cfg *Config, log *slog.Logger) *Proxy {
+func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{})}
 	bes := map[*Backend]*backend{}
 	for i, b := range cfg.Backends {
-		bes[b] = newBackend(b, i)
-		p.bes = append(p.bes, bes[b])
+		be, err := newBackend(b, i)
+		if err != nil {
+			return nil, err
+		}
+		bes[b] = be
+		p.bes = append(p.bes, be)
 	}
 	for _, f := range cfg.Frontends {
 		p.fes = append(p.fes, &frontend{
@@ -52,7 +56,26 @@ func New(cfg *Config, log *slog.Logger) *Proxy {
 			opts: ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
 		})
 	}
-	return p
+	return p, nil
+}
+
+// SetServerUp marks server srv of backend be usable for new sessions or
+// not. Sessions it already has go on. (Health checks will drive it.)
+func (p *Proxy) SetServerUp(be, srv string, up bool) error {
+	for _, b := range p.bes {
+		if b.cfg.Name != be {
+			continue
+		}
+		for _, s := range b.servers {
+			if s.cfg.Name == srv {
+				s.up.Store(up)
+				b.lb.SetUsable(s.idx, up)
+				return nil
+			}
+		}
+		return fmt.Errorf("backend %s has no server %q", be, srv)
+	}
+	return fmt.Errorf("no backend %q", be)
 }
 
 func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }

@@ -51,7 +51,10 @@ func startProxy(t *testing.T, cfg *session.Config) (*session.Proxy, netip.AddrPo
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	p := session.New(cfg, log)
+	p, err := session.New(cfg, log)
+	if err != nil {
+		t.Fatalf("new proxy: %v", err)
+	}
 	if err := p.Start(); err != nil {
 		t.Fatalf("start proxy: %v", err)
 	}

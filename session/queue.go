@@ -28,7 +28,11 @@ func queueTimeout(be *Backend) time.Duration {
 // queues s when every candidate is full. avoid is a server to leave if
 // another can take s (redispatch).
 func (w *worker) assign(s *Session, avoid *server) {
-	srv := s.be.pickFree(avoid)
+	srv, usable := s.be.pickFree(s.peer.Addr(), avoid)
+	if !usable {
+		w.noServer(s)
+		return
+	}
 	if srv == nil {
 		w.enqueue(s)
 		return
@@ -36,6 +40,14 @@ func (w *worker) assign(s *Session, avoid *server) {
 	s.srv = srv
 	w.armRecv(s, clientSide)
 	w.connect(s)
+}
+
+// noServer ends s at once: no server of its backend takes new sessions
+// (all down, or every weight 0), and a client left waiting would only
+// time out later.
+func (w *worker) noServer(s *Session) {
+	w.log.Warn("no server available", "backend", s.be.cfg.Name, "client", s.peer)
+	w.abort(s, ReasonNoServer)
 }
 
 func (w *worker) enqueue(s *Session) {
@@ -89,12 +101,16 @@ func (w *worker) serveQueue(be *backend) {
 			q.pop()
 			continue
 		}
-		srv := be.pickFree(nil)
-		if srv == nil {
+		srv, usable := be.pickFree(s.peer.Addr(), nil)
+		if usable && srv == nil {
 			return // still full: the next freed slot comes back here
 		}
 		q.pop()
 		w.leaveQueue(s)
+		if !usable {
+			w.noServer(s)
+			continue
+		}
 		s.state = stConnecting
 		s.srv = srv
 		w.armRecv(s, clientSide)

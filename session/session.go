@@ -18,7 +18,7 @@ func (w *worker) startSession(l *listener, fd int) {
 	s.si[clientSide] = streamInterface{fd: fd, state: siEst, lastAct: w.now}
 	s.si[serverSide] = streamInterface{fd: -1, state: siIni}
 	s.accepted = w.now
-	if w.p.cfg.Log.Access {
+	if w.p.cfg.Log.Access || s.be.sticky {
 		s.peer, _ = ring.PeerAddr(fd)
 	}
 	w.cnt.Accepted++

@@ -60,12 +60,15 @@ func (e *fakeEngine) Send(_ int, _ uint16, _, n int, ud ring.UserData) {
 // fakeWorker is a worker over a fake engine with one established session.
 func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 	t.Helper()
-	be := &Backend{Name: "app", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
+	be := &Backend{Name: "app", Balance: "roundrobin", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
 		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9"), Weight: 100}}}
 	fe := &Frontend{Name: "web", Backend: be, TimeoutClient: time.Minute}
 	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
 		Frontends: []*Frontend{fe}, Backends: []*Backend{be}}
-	p := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := &listener{fe: p.fes[0], fd: -1}
 	w := p.newWorker(0, -1, []*listener{l})
 	p.workers = []*worker{w}

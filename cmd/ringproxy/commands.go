@@ -115,7 +115,10 @@ func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) 
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	p := session.New(cfg, log)
+	p, err := session.New(cfg, log)
+	if err != nil {
+		return err
+	}
 	if err := p.Start(); err != nil {
 		return err
 	}

@@ -163,8 +163,6 @@ timeout_client = "x"
 	{"admin", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\n", `t.toml:12: admin: [admin] is not supported yet`},
 	{"admin empty", "[admin]\n" + fe + be, `t.toml:1: admin: [admin] is not supported yet`},
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
-	{"balance leastconn", "[[backend]]\nname = \"app\"\nbalance = \"leastconn\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
-		`t.toml:3: backend[0] (app).balance: balance "leastconn" is not supported yet`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},
 	{"check", fe + be + "[backend.check]\nkind = \"tcp\"\n", `t.toml:12: backend[0] (app).check: [backend.check] (health checks) is not supported yet`},
@@ -179,9 +177,11 @@ timeout_client = "x"
 		`t.toml:3: backend[0] (app).send_proxy: unknown send_proxy "v3" (want "", "v1" or "v2")`},
 	{"timeout_queue negative", "[[backend]]\nname = \"app\"\ntimeout_queue = \"-5s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).timeout_queue: bad duration "-5s": must not be negative`},
-	{"weight", fe + be + "weight = 50\n", `t.toml:12: backend[0] (app).server[0] (s1).weight: weight 50 (weights come with weighted balancing) is not supported yet`},
+	{"weight too big", fe + be + "weight = 300\n", `t.toml:12: backend[0] (app).server[0] (s1).weight: must be between 0 and 256, got 300`},
+	{"weight negative", fe + be + "weight = -1\n", `t.toml:12: backend[0] (app).server[0] (s1).weight: must be between 0 and 256, got -1`},
+	{"consistent duplicate address", fe + "[[backend]]\nname = \"app\"\nbalance = \"consistent\"\n[[backend.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n[[backend.server]]\nname = \"b\"\naddress = \"127.0.0.1:1\"\n",
+		`backend[0] (app).balance: balance: consistent:`},
 	{"server maxconn negative", fe + be + "maxconn = -1\n", `t.toml:12: backend[0] (app).server[0] (s1).maxconn: must be at least 0, got -1`},
-	{"backup", fe + be + "backup = true\n", `t.toml:12: backend[0] (app).server[0] (s1).backup: backup = true is not supported yet`},
 }
 
 func TestParseBad(t *testing.T) {
@@ -226,7 +226,7 @@ func TestNoNoise(t *testing.T) {
 
 // Every problem is reported, in line order, not just the first.
 func TestParseReportsAll(t *testing.T) {
-	src := "[global]\nmaxconn = 0\nbogus = 1\n" + fe + be + "weight = 7\n"
+	src := "[global]\nmaxconn = 0\nbogus = 1\n" + fe + be + "weight = 700\n"
 	_, err := Parse("t.toml", []byte(src))
 	if err == nil {
 		t.Fatal("parsed")
@@ -234,7 +234,7 @@ func TestParseReportsAll(t *testing.T) {
 	want := strings.Join([]string{
 		"t.toml:2: global.maxconn: must be at least 1, got 0",
 		"t.toml:3: unknown key global.bogus",
-		"t.toml:15: backend[0] (app).server[0] (s1).weight: weight 7 (weights come with weighted balancing) is not supported yet",
+		"t.toml:15: backend[0] (app).server[0] (s1).weight: must be between 0 and 256, got 700",
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", err, want)

@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"ringproxy/session"
+	"ringproxy/session/balance"
 )
 
 // FuzzParse checks that no input panics Parse, that every failure is a
@@ -99,7 +101,7 @@ func checkBackend(b *session.Backend) error {
 	switch {
 	case !validName(b.Name):
 		return fmt.Errorf("backend name %q", b.Name)
-	case b.Balance != "roundrobin":
+	case !slices.Contains(balance.Algorithms, b.Balance):
 		return fmt.Errorf("backend %s: balance %q", b.Name, b.Balance)
 	case b.TimeoutConnect <= 0 || b.TimeoutServer <= 0 || b.TimeoutTunnel < 0:
 		return fmt.Errorf("backend %s: timeouts", b.Name)

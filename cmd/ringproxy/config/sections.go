@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/balance"
 )
 
 // build walks the decoded document. Readers keep going after a problem so
@@ -222,24 +223,33 @@ func readBackend(t *table) *session.Backend {
 	}
 	if len(b.Servers) == 0 {
 		t.failHere("server", "no servers")
+	} else {
+		checkBalancer(t, b)
 	}
 	t.done()
 	return b
 }
 
-// Balance algorithms named by the design but not implemented yet.
-var futureBalance = []string{"static-rr", "leastconn", "source", "consistent", "random", "first"}
-
 func readBalance(t *table) string {
 	v := t.str("balance", "roundrobin")
-	switch {
-	case v == "roundrobin":
-	case slices.Contains(futureBalance, v):
-		t.unsupported("balance", "balance %q", v)
-	default:
+	if !slices.Contains(balance.Algorithms, v) {
 		t.fail("balance", nil, "unknown balance %q (want roundrobin, static-rr, leastconn, source, consistent, random or first)", v)
+		return "roundrobin"
 	}
-	return "roundrobin"
+	return v
+}
+
+// checkBalancer builds the backend's balancer once, so what it refuses
+// (two servers at one address under consistent hashing, say) is a config
+// error with a line, not a failure at start.
+func checkBalancer(t *table, b *session.Backend) {
+	views := make([]balance.Server, len(b.Servers))
+	for i, s := range b.Servers {
+		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
+	}
+	if _, err := balance.New(b.Balance, views, nil); err != nil {
+		t.fail("balance", err, "%v", err)
+	}
 }
 
 func rejectBackendFuture(t *table) {
@@ -265,13 +275,9 @@ func readServer(t *table) *session.Server {
 	} else if str := t.str("address", ""); str != "" {
 		s.Address = readServerAddr(t, str)
 	}
-	if w := t.integer("weight", 100, math.MinInt64, math.MaxInt64); w != 100 {
-		t.unsupported("weight", "weight %d (weights come with weighted balancing)", w)
-	}
+	s.Weight = t.integer("weight", 100, 0, balance.MaxWeight)
 	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
-	if t.boolean("backup", false) {
-		t.unsupported("backup", "backup = true")
-	}
+	s.Backup = t.boolean("backup", false)
 	t.done()
 	return s
 }
