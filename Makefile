@@ -5,7 +5,7 @@ LDFLAGS  := -ldflags=-checklinkname=0
 BIN      := bin/ringproxy
 PKGS     := ./...
 
-.PHONY: all build run test test-short fuzz vet fmt clean
+.PHONY: all build run test test-short fuzz vet fmt clean bench
 
 all: build
 
@@ -31,6 +31,12 @@ vet:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test $(LDFLAGS) -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./cmd/ringproxy/config/
+
+# make bench [BENCH_SECONDS=2]: ringproxy (both engines) against HAProxy, a
+# Go io.Copy proxy and no proxy, side by side; see deploy/bench/README.md.
+# Needs root (it apt-get installs haproxy, nginx, wrk, iperf3 if missing).
+bench:
+	GO=$(GO) bash deploy/bench/run.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseStatTicks(t *testing.T) {
+	// A command name with a space and a parenthesis, as /proc allows.
+	line := "1234 (ring proxy) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 100 0 0"
+	got, err := parseStatTicks(line)
+	if err != nil || got != 325 {
+		t.Fatalf("parseStatTicks = %d, %v; want 325", got, err)
+	}
+}
+
+func TestParseCoreBusy(t *testing.T) {
+	stat := "cpu  1 1 1 1 1 1 1 1 0 0\ncpu0 100 5 50 900 7 3 2 1 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n"
+	got, err := parseCoreBusy(stat, 0)
+	if err != nil || got != 100+5+50+3+2+1 {
+		t.Fatalf("parseCoreBusy = %d, %v; want 161", got, err)
+	}
+	if _, err := parseCoreBusy(stat, 7); err == nil {
+		t.Fatal("cpu7: want an error")
+	}
+}
+
+func TestCountSockets(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:9A2A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:9A2A 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0100007F:D431 0100007F:9A2A 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+`
+	if n := countSockets(table, 39466, "0A"); n != 1 {
+		t.Errorf("listen = %d, want 1", n)
+	}
+	if n := countSockets(table, 39466, "01"); n != 1 {
+		t.Errorf("established = %d, want 1 (only the local side)", n)
+	}
+}
+
+func TestParseWrk(t *testing.T) {
+	out := "Running 2s test\n  Latency Distribution\n     50%  100.00us\n" +
+		`BENCHJSON {"requests":2000,"duration_us":2000000,"bytes":1,"connect":0,"read":1,"write":0,"status":2,"timeout":0,"p50_us":100.0,"p99_us":900.5,"max_us":1000.0}` + "\n"
+	w, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.rate() != 1000 || w.errors() != 3 || w.P99us != 900.5 {
+		t.Fatalf("got %+v", w)
+	}
+	if _, err := parseWrk("unable to connect to 127.0.0.1:1 Connection refused\n"); err == nil {
+		t.Fatal("no summary: want an error")
+	}
+}
+
+func TestParseIperf(t *testing.T) {
+	if _, err := parseIperf(`{"start":{},"end":{},"error":"unable to connect to server"}`); err == nil ||
+		!strings.Contains(err.Error(), "unable to connect") {
+		t.Fatalf("err = %v", err)
+	}
+	r, err := parseIperf(`{"end":{"sum_sent":{"bytes":10},"sum_received":{"bytes":1e9,"bits_per_second":8e9}}}`)
+	if err != nil || r.End.SumReceived.BitsPerSecond != 8e9 {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+}
+
+func TestConfigsNameEveryRoute(t *testing.T) {
+	ha, rp := haproxyConf(27130, 7000), ringproxyConf(27110, 7000)
+	for _, want := range []string{"bind 127.0.0.1:27130", "server bulk1 127.0.0.1:27081", "option splice-auto", "nbthread 1", "maxconn 7000"} {
+		if !strings.Contains(ha, want) {
+			t.Errorf("haproxy config lacks %q", want)
+		}
+	}
+	for _, want := range []string{`bind           = ["127.0.0.1:27112"]`, `address = "127.0.0.1:27082"`, "access = false", "maxconn = 7000"} {
+		if !strings.Contains(rp, want) {
+			t.Errorf("ringproxy config lacks %q", want)
+		}
+	}
+}
+
+func TestShortAndNice(t *testing.T) {
+	for v, want := range map[float64]string{61234: "61.2k", 1500: "1.5k", 12.5: "12.5", 0.0123: "0.0123", 0: "0"} {
+		if got := short(v); got != want {
+			t.Errorf("short(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[float64]float64{0.9: 1, 1.1: 1.2, 2.2: 2.4, 3: 3, 61234: 80000} {
+		if got := niceCeil(v); got != want {
+			t.Errorf("niceCeil(%v) = %v, want %v", v, got, want)
+		}
+	}
+}

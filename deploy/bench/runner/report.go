@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cell is one figure: a number (ok) or a word ("-", "failed", "skipped").
+type cell struct {
+	v    float64
+	ok   bool
+	text string
+}
+
+func num(v float64) cell { return cell{v: v, ok: true} }
+func dash() cell         { return cell{text: "-"} }
+
+type row struct{ cells map[string]cell }
+
+func newRow() *row                         { return &row{cells: map[string]cell{}} }
+func (r *row) set(key string, c cell)      { r.cells[key] = c }
+func (r *row) get(key string) cell         { return r.cells[key] }
+func (r *row) has(key string) (cell, bool) { c, ok := r.cells[key]; return c, ok }
+
+// metric describes one column. Table columns are in the Markdown table and
+// the chart; the others are in the CSV only.
+type metric struct {
+	key, title string
+	prec       int  // decimals
+	table      bool // Markdown table and chart
+	higher     bool // higher is better (for the chart's caption)
+	help       string
+}
+
+var metrics = []metric{
+	{key: "rps", title: "req/s", prec: 0, table: true, higher: true, help: "keep-alive requests per second (wrk, BENCH_CONNS connections)"},
+	{key: "p50_ms", title: "p50 ms", prec: 3, table: true, help: "median latency at the keep-alive peak (wrk --latency)"},
+	{key: "p99_ms", title: "p99 ms", prec: 3, table: true, help: "99th percentile latency at the keep-alive peak"},
+	{key: "cpu_us_req", title: "CPU µs/req", prec: 1, table: true, help: "proxy CPU per request at the keep-alive peak"},
+	{key: "cps", title: "conn/s", prec: 0, table: true, higher: true, help: "new connections per second (one request each, Connection: close)"},
+	{key: "cpu_us_conn", title: "CPU µs/conn", prec: 1, table: true, help: "proxy CPU per connection in the conn/s run"},
+	{key: "gbps_up", title: "Gbit/s up", prec: 2, table: true, higher: true, help: "iperf3 -P 4, client to server"},
+	{key: "gbps_down", title: "Gbit/s down", prec: 2, table: true, higher: true, help: "iperf3 -P 4 -R, server to client"},
+	{key: "cpu_s_gb", title: "CPU s/GB", prec: 3, table: true, help: "proxy CPU seconds per 10^9 bytes, both bulk runs together"},
+	{key: "kib_conn", title: "KiB/conn", prec: 1, table: true, help: "proxy RSS growth per held idle connection"},
+	{key: "rss_base_mib", title: "base RSS MiB", prec: 1, table: true, help: "proxy RSS just before the idle connections are opened"},
+	{key: "cpu_us_req_fixed", title: "CPU µs/req @R", prec: 1, table: true, help: "proxy CPU per request when every target is offered the same rate R"},
+
+	{key: "ka_requests", prec: 0}, {key: "ka_errors", prec: 0},
+	{key: "ka_cpu_proc_s", prec: 2}, {key: "ka_cpu_core_s", prec: 2},
+	{key: "close_requests", prec: 0}, {key: "close_errors", prec: 0},
+	{key: "close_cpu_proc_s", prec: 2}, {key: "close_cpu_core_s", prec: 2},
+	{key: "bulk_up_bytes", prec: 0}, {key: "bulk_up_cpu_proc_s", prec: 2}, {key: "bulk_up_cpu_core_s", prec: 2},
+	{key: "bulk_down_bytes", prec: 0}, {key: "bulk_down_cpu_proc_s", prec: 2}, {key: "bulk_down_cpu_core_s", prec: 2},
+	{key: "hold_conns", prec: 0}, {key: "rss_before_kib", prec: 0}, {key: "rss_after_kib", prec: 0},
+	{key: "fixed_rate", prec: 0}, {key: "fixed_achieved_rps", prec: 0}, {key: "fixed_requests", prec: 0},
+	{key: "fixed_errors", prec: 0}, {key: "fixed_p50_ms", prec: 3}, {key: "fixed_p99_ms", prec: 3},
+	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2},
+}
+
+func (m metric) format(c cell, present bool) string {
+	switch {
+	case c.ok:
+		return strconv.FormatFloat(c.v, 'f', m.prec, 64)
+	case c.text != "":
+		return c.text
+	case !present && m.table:
+		return "failed" // a step that ended before setting it
+	}
+	return ""
+}
+
+func tableMetrics() []metric {
+	var ms []metric
+	for _, m := range metrics {
+		if m.table {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+func (b *bench) markdown(env string) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "# ringproxy benchmark, %s\n\n", b.started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&s, "Loopback; the proxy pinned to CPU %d, the load generators and backends to CPU %d. "+
+		"Each measurement %d s (BENCH_SECONDS); %d connections for wrk and rategen; iperf3 -P %d; %d idle connections held.",
+		b.s.proxyCPU, b.s.loadCPU, b.s.seconds, b.s.conns, b.s.streams, b.s.hold)
+	if b.rate > 0 {
+		fmt.Fprintf(&s, " Fixed rate R = %.0f req/s: %s.", b.rate, b.rateWhy)
+	}
+	s.WriteString("\n\n")
+	ms := tableMetrics()
+	s.WriteString("| target |")
+	for _, m := range ms {
+		s.WriteString(" " + m.title + " |")
+	}
+	s.WriteString("\n|---|")
+	for range ms {
+		s.WriteString("---:|")
+	}
+	s.WriteString("\n")
+	for _, t := range b.targets {
+		r := b.results[t.key]
+		s.WriteString("| " + t.name + " |")
+		for _, m := range ms {
+			c, ok := r.has(m.key)
+			s.WriteString(" " + m.format(c, ok) + " |")
+		}
+		s.WriteString("\n")
+	}
+	s.WriteString("\nCPU is the larger of the proxy process's utime+stime and the busy time of its core " +
+		"(/proc/stat), over the run; \"-\" where there is no proxy. Columns: deploy/bench/README.md.\n")
+	if len(b.notes) > 0 {
+		s.WriteString("\nNotes:\n\n")
+		for _, n := range b.notes {
+			s.WriteString("- " + n + "\n")
+		}
+	}
+	s.WriteString("\nEnvironment:\n\n" + env)
+	return s.String()
+}
+
+func (b *bench) csv(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	head := []string{"target", "key"}
+	for _, m := range metrics {
+		head = append(head, m.key)
+	}
+	_ = w.Write(head)
+	for _, t := range b.targets {
+		r := b.results[t.key]
+		rec := []string{t.name, t.key}
+		for _, m := range metrics {
+			c, ok := r.has(m.key)
+			if m.table && m.prec > 0 {
+				m.prec++ // one more decimal in the CSV than in the table
+			}
+			rec = append(rec, m.format(c, ok))
+		}
+		_ = w.Write(rec)
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// environment lists what the figures depend on.
+func (b *bench) environment() string {
+	first := func(name string, args ...string) string {
+		out, _ := exec.Command(name, args...).CombinedOutput()
+		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if line == "" {
+			return "not found"
+		}
+		return line
+	}
+	rev := first("git", "-C", b.s.root, "rev-parse", "--short", "HEAD")
+	if out, err := exec.Command("git", "-C", b.s.root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(out) > 0 {
+		rev += " with uncommitted changes"
+	}
+	cpu := "unknown"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	lines := []string{
+		"ringproxy: git " + rev,
+		"kernel: " + first("uname", "-r") + "; CPUs: " + strconv.Itoa(runtime.NumCPU()) + " × " + cpu,
+		"haproxy: " + first("haproxy", "-v"),
+		"nginx: " + first("nginx", "-v"),
+		"wrk: " + first("wrk", "-v"),
+		"iperf3: " + first("iperf3", "-v"),
+		"go (iocopy, rategen, holdconns): " + runtime.Version(),
+		fmt.Sprintf("RLIMIT_NOFILE: %d; maxconn (ringproxy, haproxy): %d", b.nofile, b.maxconn),
+	}
+	return "- " + strings.Join(lines, "\n- ") + "\n"
+}
+
+// writeReports writes latest.{md,csv,svg} and a timestamped copy of each.
+func (b *bench) writeReports() error {
+	md := b.markdown(b.env)
+	stamp := b.started.UTC().Format("20060102-150405")
+	svg := b.svg()
+	for _, name := range []string{"latest", stamp} {
+		base := filepath.Join(b.s.out, name)
+		if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
+			return err
+		}
+		if err := b.csv(base + ".csv"); err != nil {
+			return err
+		}
+		if err := os.WriteFile(base+".svg", []byte(svg), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\n%s\nbench: wrote %s/latest.{md,csv,svg} and %s.* in %s\n", md, b.s.out, stamp,
+		time.Since(b.started).Round(time.Second))
+	return nil
+}

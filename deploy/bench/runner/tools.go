@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// wrkResult is the BENCHJSON line of wrkScript.
+type wrkResult struct {
+	Requests   int64   `json:"requests"`
+	DurationUS int64   `json:"duration_us"`
+	Bytes      int64   `json:"bytes"`
+	Connect    int64   `json:"connect"`
+	Read       int64   `json:"read"`
+	Write      int64   `json:"write"`
+	Status     int64   `json:"status"`
+	Timeout    int64   `json:"timeout"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	Maxus      float64 `json:"max_us"`
+}
+
+func (w wrkResult) rate() float64 {
+	if w.DurationUS <= 0 {
+		return 0
+	}
+	return float64(w.Requests) / (float64(w.DurationUS) / 1e6)
+}
+
+func (w wrkResult) errors() int64 {
+	return w.Connect + w.Read + w.Write + w.Status + w.Timeout
+}
+
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "BENCHJSON "); ok {
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				return r, fmt.Errorf("wrk summary: %w", err)
+			}
+			if r.Requests == 0 {
+				return r, fmt.Errorf("wrk completed no request (%d errors)", r.errors())
+			}
+			return r, nil
+		}
+	}
+	return r, fmt.Errorf("wrk printed no summary")
+}
+
+// iperfResult is what the runner needs of `iperf3 -J`.
+type iperfResult struct {
+	Error string `json:"error"`
+	End   struct {
+		SumSent struct {
+			Bytes         float64 `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+			Seconds       float64 `json:"seconds"`
+		} `json:"sum_sent"`
+		SumReceived struct {
+			Bytes         float64 `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+			Seconds       float64 `json:"seconds"`
+		} `json:"sum_received"`
+	} `json:"end"`
+}
+
+func parseIperf(out string) (iperfResult, error) {
+	var r iperfResult
+	i := strings.IndexByte(out, '{')
+	if i < 0 {
+		return r, fmt.Errorf("iperf3 printed no JSON")
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &r); err != nil {
+		return r, fmt.Errorf("iperf3 JSON: %w", err)
+	}
+	if r.Error != "" {
+		return r, fmt.Errorf("iperf3: %s", r.Error)
+	}
+	if r.End.SumReceived.Bytes <= 0 {
+		return r, fmt.Errorf("iperf3 received nothing")
+	}
+	return r, nil
+}
+
+// rateResult is rategen's JSON line.
+type rateResult struct {
+	Rate       float64 `json:"rate"`
+	Requests   int64   `json:"requests"`
+	DurationS  float64 `json:"duration_s"`
+	AchievedPS float64 `json:"achieved_rps"`
+	Errors     int64   `json:"errors"`
+	LastError  string  `json:"last_error"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+}
+
+func parseRate(out string) (rateResult, error) {
+	var r rateResult
+	i := strings.IndexByte(out, '{')
+	if i < 0 {
+		return r, fmt.Errorf("rategen printed no JSON")
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &r); err != nil {
+		return r, fmt.Errorf("rategen JSON: %w", err)
+	}
+	if r.Requests == 0 {
+		return r, fmt.Errorf("rategen completed no request: %s", r.LastError)
+	}
+	return r, nil
+}
