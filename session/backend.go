@@ -7,6 +7,7 @@ import (
 
 	"ringproxy/ring"
 	"ringproxy/session/balance"
+	"ringproxy/session/health"
 )
 
 // frontend is a Frontend's shared runtime state: workers reserve session
@@ -24,8 +25,9 @@ type backend struct {
 	idx     int // in Proxy.bes and worker.queues
 	servers []*server
 	lb      balance.Balancer
-	sticky  bool         // the algorithm fixes a client's server (source, consistent)
-	queued  atomic.Int64 // sessions waiting for a slot, all workers
+	sticky  bool            // the algorithm fixes a client's server (source, consistent)
+	monitor *health.Monitor // nil without [backend.check]
+	queued  atomic.Int64    // sessions waiting for a slot, all workers
 }
 
 // server is a Server with its sockaddr built once; connects read it

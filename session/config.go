@@ -56,7 +56,21 @@ type Backend struct {
 	TimeoutQueue   time.Duration // longest wait for a server slot (server maxconn)
 	Retries        int
 	Redispatch     bool
+	Check          *Check // nil: no active checks, every server stays UP
 	Servers        []*Server
+}
+
+// Check is a backend's [backend.check]: how its servers are checked.
+type Check struct {
+	Kind         string // "tcp" | "http" | "expect"
+	Interval     time.Duration
+	Timeout      time.Duration
+	Rise, Fall   int
+	Path         string // http
+	Host         string // http Host header; "" = the server's address
+	ExpectStatus int    // http
+	Send         string // expect: bytes sent first ("" = wait for a banner)
+	Expect       string // expect: bytes that must appear in the answer
 }
 
 // Server is one [[backend.server]].

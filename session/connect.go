@@ -51,9 +51,13 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 		}
 		w.eng.Close(s.si[serverSide].fd)
 		s.si[serverSide] = streamInterface{fd: -1, state: siIni}
+		// The server refused or did not answer: that is evidence about it,
+		// unlike a failure to make our own socket.
+		s.be.monitor.Observe(s.srv.idx, false, connectReason(err))
 		w.connectFailed(s, err)
 		return
 	}
+	s.be.monitor.Observe(s.srv.idx, true, "")
 	s.state = stForwarding
 	s.si[serverSide].state = siEst
 	s.si[serverSide].lastAct = w.now

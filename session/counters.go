@@ -105,5 +105,7 @@ type Stats struct {
 	Counters
 	CurConns int64 // sessions open now, all workers
 	CurQueue int64 // sessions waiting for a server slot now
-	MaxConns int64 // highest CurConns seen
+
+	ServerTransitions uint64 // servers gone UP or DOWN by health checks
+	MaxConns          int64  // highest CurConns seen
 }

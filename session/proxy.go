@@ -25,10 +25,11 @@ type Proxy struct {
 	epoch   time.Time
 	maxsock int
 
-	actconn  atomic.Int64 // sessions open now, all workers
-	maxSeen  atomic.Int64 // highest actconn seen
-	stopping atomic.Bool  // stop accepting
-	killing  atomic.Bool  // abort every session
+	actconn     atomic.Int64  // sessions open now, all workers
+	maxSeen     atomic.Int64  // highest actconn seen
+	stopping    atomic.Bool   // stop accepting
+	transitions atomic.Uint64 // server UP/DOWN changes
+	killing     atomic.Bool   // abort every session
 
 	fes     []*frontend
 	bes     []*backend
@@ -91,6 +92,14 @@ func (p *Proxy) Start() error {
 	n := p.cfg.Global.Workers
 	fds, err := p.bindAll(n)
 	if err != nil {
+		return err
+	}
+	if err := p.startChecks(); err != nil {
+		for _, ls := range fds {
+			for _, l := range ls {
+				ring.CloseNow(l.fd)
+			}
+		}
 		return err
 	}
 	cpus := ring.CPUs()
@@ -174,6 +183,7 @@ func (p *Proxy) waitWorkers() {
 	for _, w := range p.workers {
 		<-w.done
 	}
+	p.stopChecks()
 	close(p.done)
 }
 
@@ -273,6 +283,7 @@ func (p *Proxy) Stats() Stats {
 		st.add(&c)
 	}
 	st.CurConns = p.actconn.Load()
+	st.ServerTransitions = p.transitions.Load()
 	for _, b := range p.bes {
 		st.CurQueue += b.queued.Load()
 	}

@@ -165,7 +165,12 @@ timeout_client = "x"
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},
-	{"check", fe + be + "[backend.check]\nkind = \"tcp\"\n", `t.toml:12: backend[0] (app).check: [backend.check] (health checks) is not supported yet`},
+	{"check kind", fe + be + "[backend.check]\nkind = \"ping\"\n", `t.toml:13: backend[0] (app).check.kind: unknown check kind "ping" (want tcp, http or expect)`},
+	{"check expect missing", fe + be + "[backend.check]\nkind = \"expect\"\nsend = \"PING\\r\\n\"\n", `backend[0] (app).check: kind = "expect" needs expect`},
+	{"check timeout above interval", fe + be + "[backend.check]\ninterval = \"1s\"\ntimeout = \"2s\"\n", `t.toml:14: backend[0] (app).check.timeout: timeout 2s is longer than interval 1s`},
+	{"check rise zero", fe + be + "[backend.check]\nrise = 0\n", `t.toml:13: backend[0] (app).check.rise: must be between 1 and 100, got 0`},
+	{"check path", fe + be + "[backend.check]\nkind = \"http\"\npath = \"healthz\"\n", `t.toml:14: backend[0] (app).check.path: path "healthz" must start with /`},
+	{"check unknown key", fe + be + "[backend.check]\nknd = \"tcp\"\n", `t.toml:13: unknown key backend.check.knd (did you mean kind?)`},
 	{"check unknown key", fe + be + "[backend.check]\nknd = \"tcp\"\n", `t.toml:13: unknown key backend.check.knd (did you mean kind?)`},
 	{"accept_proxy", be + fe + "accept_proxy = true\n", `t.toml:12: frontend[0] (web).accept_proxy: accept_proxy = true is not supported yet`},
 	{"allow", be + fe + "allow = [\"10.0.0.0/8\"]\n", `t.toml:12: frontend[0] (web).allow: allow (access lists) is not supported yet`},
@@ -455,5 +460,17 @@ func TestSummary(t *testing.T) {
 	}
 	if n := strings.Count(s, "\n"); n > 24 {
 		t.Errorf("summary of the default config is %d lines", n)
+	}
+}
+
+func TestCheckDefaultsAndValues(t *testing.T) {
+	c := parseOK(t, fe+be+"[backend.check]\nkind = \"expect\"\nsend = \"PING\\r\\n\"\nexpect = \"+PONG\"\nfall = 2\n")
+	got := c.Backends[0].Check
+	if got == nil || got.Kind != "expect" || got.Send != "PING\r\n" || got.Expect != "+PONG" ||
+		got.Interval != 2*time.Second || got.Timeout != time.Second || got.Rise != 2 || got.Fall != 2 {
+		t.Fatalf("check = %+v", got)
+	}
+	if c := parseOK(t, fe+be); c.Backends[0].Check != nil {
+		t.Fatalf("no [backend.check]: Check = %+v, want nil", c.Backends[0].Check)
 	}
 }

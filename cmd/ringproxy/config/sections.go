@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"ringproxy/session"
@@ -215,6 +216,9 @@ func readBackend(t *table) *session.Backend {
 		Redispatch:     t.boolean("redispatch", true),
 	}
 	rejectBackendFuture(t)
+	if t.has("check") {
+		b.Check = readCheck(t.sub("check"))
+	}
 	names := map[string]string{}
 	for _, st := range t.list("server") {
 		s := readServer(st)
@@ -260,12 +264,7 @@ func rejectBackendFuture(t *table) {
 	default:
 		t.fail("send_proxy", nil, "unknown send_proxy %q (want \"\", \"v1\" or \"v2\")", v)
 	}
-	if t.has("check") {
-		c := t.sub("check")
-		c.known("kind", "interval", "timeout", "rise", "fall", "path", "expect_status", "send", "expect")
-		c.done()
-		t.unsupported("check", "[backend.check] (health checks)")
-	}
+
 }
 
 func readServer(t *table) *session.Server {
@@ -292,4 +291,42 @@ func readServerAddr(t *table, s string) netip.AddrPort {
 		t.fail("address", nil, "bad address %q: port 0 cannot be connected to", s)
 	}
 	return ap
+}
+
+// readCheck reads [backend.check]. Defaults follow HAProxy's: a check
+// every 2s, 1s to answer, 2 successes to rise and 3 failures to fall.
+func readCheck(t *table) *session.Check {
+	c := &session.Check{
+		Kind:         t.str("kind", "tcp"),
+		Interval:     t.duration("interval", 2*time.Second, true),
+		Timeout:      t.duration("timeout", time.Second, true),
+		Rise:         t.integer("rise", 2, 1, 100),
+		Fall:         t.integer("fall", 3, 1, 100),
+		Path:         t.str("path", "/"),
+		Host:         t.str("host", ""),
+		ExpectStatus: t.integer("expect_status", 200, 100, 599),
+		Send:         t.str("send", ""),
+		Expect:       t.str("expect", ""),
+	}
+	switch c.Kind {
+	case "tcp":
+	case "http":
+		if !strings.HasPrefix(c.Path, "/") {
+			t.fail("path", nil, "path %q must start with /", c.Path)
+		}
+	case "expect":
+		if c.Expect == "" {
+			t.failHere("expect", "kind = \"expect\" needs expect (the bytes the answer must contain)")
+		}
+	default:
+		t.fail("kind", nil, "unknown check kind %q (want tcp, http or expect)", c.Kind)
+	}
+	if c.Timeout > c.Interval {
+		t.fail("timeout", nil, "timeout %s is longer than interval %s", c.Timeout, c.Interval)
+	}
+	if err := session.HealthSpec(c).Validate(); err != nil && !t.failed() {
+		t.failHere("kind", "%v", err) // what the checker refuses beyond the rules above
+	}
+	t.done()
+	return c
 }

@@ -67,6 +67,9 @@ func (t *table) fail(k string, cause error, format string, args ...any) {
 	t.pr.add(n.key, n.label, cause, format, args...)
 }
 
+// failed reports whether any key of this table has been reported.
+func (t *table) failed() bool { return len(t.bad) > 0 }
+
 // failHere reports a problem with the table itself; at names the key
 // whose line is preferred if it exists.
 func (t *table) failHere(k string, format string, args ...any) {

@@ -1,0 +1,120 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/session/health"
+)
+
+// Server state. Servers start UP, as in HAProxy: a restarted proxy keeps
+// serving while its first checks run (each server's first check comes
+// within a second), and a dead server is out after `fall` fast checks or
+// `fall` failed connects on live traffic, whichever comes first. It comes
+// back only after `rise` successful checks. A DOWN server takes no new
+// sessions; the ones it has go on until they end.
+
+// HealthSpec turns a backend's [backend.check] into the checker's spec.
+func HealthSpec(c *Check) health.Spec {
+	return health.Spec{
+		Kind:         health.Kind(c.Kind),
+		Interval:     c.Interval,
+		Timeout:      c.Timeout,
+		Rise:         c.Rise,
+		Fall:         c.Fall,
+		Path:         c.Path,
+		Host:         c.Host,
+		ExpectStatus: c.ExpectStatus,
+		Send:         []byte(c.Send),
+		Expect:       []byte(c.Expect),
+	}
+}
+
+// startChecks starts a monitor for every backend with [backend.check].
+func (p *Proxy) startChecks() error {
+	for _, b := range p.bes {
+		if b.cfg.Check == nil {
+			continue
+		}
+		targets := make([]health.Target, len(b.servers))
+		for i, s := range b.servers {
+			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address}
+		}
+		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
+		if err != nil {
+			p.stopChecks()
+			return fmt.Errorf("backend %s: health checks: %w", b.cfg.Name, err)
+		}
+		b.monitor = m
+	}
+	return nil
+}
+
+func (p *Proxy) stopChecks() {
+	for _, b := range p.bes {
+		if b.monitor != nil {
+			b.monitor.Stop()
+		}
+	}
+}
+
+// serverChanged applies a checker's verdict: a DOWN server leaves the
+// balancer, an UP one comes back.
+func (p *Proxy) serverChanged(b *backend, ev health.Event) {
+	s := b.servers[ev.Server]
+	s.up.Store(ev.Up)
+	b.lb.SetUsable(ev.Server, ev.Up)
+	p.transitions.Add(1)
+	if ev.Up {
+		p.log.Info(ev.Message)
+	} else {
+		p.log.Warn(ev.Message)
+	}
+}
+
+// connectReason names a connect failure for passive health observation:
+// constant strings, so the data path allocates nothing.
+func connectReason(err error) string {
+	var errno unix.Errno
+	switch {
+	case errors.Is(err, errConnectTimeout):
+		return "connect timeout"
+	case errors.As(err, &errno) && errno == unix.ECONNREFUSED:
+		return "connect refused"
+	case errors.As(err, &errno):
+		return "connect failed: " + errno.Error()
+	}
+	return "connect failed"
+}
+
+// ServerStatus is one server as Servers reports it.
+type ServerStatus struct {
+	Backend  string
+	Server   string
+	Addr     netip.AddrPort
+	Up       bool
+	Sessions int64               // assigned to it now, all workers
+	Check    *health.ServerState // nil when the backend has no checks
+}
+
+// Servers is a read-only snapshot of every server's state, for stats.
+func (p *Proxy) Servers() []ServerStatus {
+	var out []ServerStatus
+	for _, b := range p.bes {
+		var checks []health.ServerState
+		if b.monitor != nil {
+			checks = b.monitor.Snapshot()
+		}
+		for i, s := range b.servers {
+			st := ServerStatus{Backend: b.cfg.Name, Server: s.cfg.Name, Addr: s.cfg.Address, Up: s.up.Load(), Sessions: s.cur.Load()}
+			if checks != nil {
+				st.Check = &checks[i]
+			}
+			out = append(out, st)
+		}
+	}
+	return out
+}

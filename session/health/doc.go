@@ -1,0 +1,36 @@
+// Package health owns the health state of one backend's servers: active
+// checks (tcp, http, expect) run by one goroutine per server, passive
+// observation of connect results on live traffic, and the rise/fall state
+// machine that turns both into "server is UP / DOWN" events.
+//
+// It reports state changes through a callback; the proxy decides what a
+// change means for its balancer. It never touches the data path's sockets
+// (checks open their own connections) and never blocks a caller of Observe:
+// the worker loops report connect results there, so Observe is a few atomic
+// operations and a non-blocking channel send, and all transitions, message
+// formatting and callbacks happen on the server's own checker goroutine.
+//
+// # State machine
+//
+// Every server starts UP, like HAProxy: a proxy restart must not drop all
+// traffic while checks warm up. The first check runs at a random offset
+// within min(interval, 1s), so a dead server is marked DOWN after fall
+// checks, the later ones at the fast interval.
+//
+//   - A server goes DOWN after fall consecutive failed active checks, or
+//     after fall consecutive connect failures on live traffic (Observe).
+//   - It goes UP only after rise consecutive successful active checks;
+//     live traffic never brings a server up (a DOWN server gets none).
+//   - Active and passive failures are separate streaks: a successful live
+//     connect says nothing about an http check, so it must not reset the
+//     active streak, and it does reset the passive one.
+//   - Checks run every interval ±10%. While a server is in transition (UP
+//     with 1..fall-1 consecutive failures, active or passive, or DOWN with
+//     1..rise-1 consecutive successes) they run at the fast interval,
+//     interval/4 but at least 100ms (never more than interval), like
+//     HAProxy's fastinter.
+//
+// A Monitor exists only for backends with checks configured; without one,
+// servers are always usable. Observe on a nil *Monitor does nothing, so the
+// data path may call it unconditionally.
+package health

@@ -1,0 +1,294 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Target is one server to check.
+type Target struct {
+	Name string // "app/app1", as it appears in logs
+	Addr netip.AddrPort
+}
+
+// Event reports a state change of one server.
+type Event struct {
+	Server  int // index in the targets given to Start
+	Name    string
+	Up      bool
+	Passive bool   // caused by connect failures on live traffic (always a DOWN)
+	Message string // a full log line: "server app/app1 is DOWN: connect refused, 3/3 failures"
+}
+
+// ServerState is a read-only view of one server, for stats pages.
+type ServerState struct {
+	Name string
+	Addr netip.AddrPort
+	Up   bool
+
+	Successes       int   // consecutive successful active checks
+	Failures        int   // consecutive failed active checks
+	PassiveFailures int64 // consecutive connect failures on live traffic
+
+	LastCheck    time.Time     // start of the last finished check; zero before the first
+	LastDuration time.Duration // of the last finished check
+	LastOK       bool          // result of the last finished check
+	LastError    string        // the latest failure, kept after recovery; "" if none yet
+	LastErrorAt  time.Time
+
+	Checks           uint64 // active checks finished
+	CheckFailures    uint64 // of which failed
+	ObservedFailures uint64 // connect failures reported through Observe
+	Transitions      uint64 // UP→DOWN and DOWN→UP changes
+}
+
+// Monitor checks the servers of one backend. Create it with Start.
+type Monitor struct {
+	spec     Spec
+	onChange func(Event)
+	servers  []*server
+	ctx      context.Context // cancelled by Stop; every check watches it
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// observed is what the data path writes: every worker may touch it, the
+// checker goroutine only when nudged. It is 64 bytes and padded so the
+// checker's own writes to the rest of server stay off most of its line.
+type observed struct {
+	streak atomic.Int64  // consecutive connect failures; 0 after a success
+	total  atomic.Uint64 // connect failures ever reported
+	nudge  chan string   // 1-buffered; wakes the checker, carrying a failure reason or ""
+	_      [40]byte
+}
+
+// server is one target and its checker goroutine's state. The tracker
+// lives on that goroutine's stack; state is its published copy.
+type server struct {
+	obs    observed
+	idx    int
+	target Target
+	probe  *prober
+
+	mu    sync.Mutex
+	state ServerState
+}
+
+// result is one finished check, handed from the check's goroutine to the
+// server's loop.
+type result struct {
+	start time.Time
+	dur   time.Duration
+	err   error
+}
+
+// Start validates spec and checks every target in its own goroutine until
+// Stop. Servers start UP (see the package doc). onChange, which may be nil,
+// is called from those goroutines: never concurrently for one server,
+// possibly concurrently for different ones. It must not block for long:
+// the server's checks wait for it, and so does Stop.
+func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	for i, t := range targets {
+		if !t.Addr.IsValid() || t.Addr.Port() == 0 {
+			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, t.Addr)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
+	for i, t := range targets {
+		s := &server{idx: i, target: t, probe: newProber(spec, t.Addr)}
+		s.obs.nudge = make(chan string, 1)
+		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: true}
+		m.servers = append(m.servers, s)
+	}
+	// The first check comes soon, at a random offset so a backend of many
+	// servers does not open all its check connections at once.
+	first := min(spec.Interval, time.Second)
+	for _, s := range m.servers {
+		m.wg.Add(1)
+		go m.run(s, rand.N(first))
+	}
+	return m, nil
+}
+
+// Observe reports the result of a connect to server on live traffic. It is
+// called from the worker loops: it never blocks and allocates nothing. A
+// success costs one atomic load unless it ends a failure streak. fall
+// consecutive failures take the server DOWN (on its checker goroutine, soon
+// after); reason is the cause for the log line ("connect refused") and
+// should be a constant or otherwise long-lived string. A nil Monitor (no
+// checks configured) ignores it. server out of range panics, like an index.
+func (m *Monitor) Observe(server int, ok bool, reason string) {
+	if m == nil {
+		return
+	}
+	o := &m.servers[server].obs
+	if ok {
+		if o.streak.Load() == 0 {
+			return
+		}
+		o.streak.Store(0)
+		reason = "" // the checker learns the streak ended, to leave the fast interval
+	} else {
+		o.streak.Add(1)
+		o.total.Add(1)
+	}
+	select {
+	case o.nudge <- reason:
+	default: // a nudge is pending; the checker will read the streak anyway
+	}
+}
+
+// Snapshot returns the state of every server, in target order.
+func (m *Monitor) Snapshot() []ServerState {
+	out := make([]ServerState, len(m.servers))
+	for i, s := range m.servers {
+		s.mu.Lock()
+		out[i] = s.state
+		s.mu.Unlock()
+		out[i].PassiveFailures = s.obs.streak.Load()
+		out[i].ObservedFailures = s.obs.total.Load()
+	}
+	return out
+}
+
+// Stop ends every checker, cutting checks in flight short, and waits for
+// them. No callback runs after it returns. It may be called more than once.
+func (m *Monitor) Stop() {
+	m.cancel()
+	m.wg.Wait()
+}
+
+// run is server s's checker goroutine: it owns s's tracker, runs one check
+// at a time (in a child goroutine, so passive reports are handled while a
+// check waits on a slow server) and reports changes.
+func (m *Monitor) run(s *server, first time.Duration) {
+	defer m.wg.Done()
+	t := newTracker(m.spec.Rise, m.spec.Fall)
+	done := make(chan result, 1)
+	inFlight := false
+	nextAt := time.Now().Add(first)
+	timer := time.NewTimer(first)
+	defer timer.Stop()
+	lastReason := "connect failed" // if a reason was lost to a full nudge channel
+	for {
+		select {
+		case <-m.ctx.Done():
+			if inFlight {
+				<-done // the check watches ctx and returns at once
+			}
+			return
+		case <-timer.C:
+			inFlight = true
+			go func() {
+				start := time.Now()
+				err := s.probe.check(m.ctx)
+				done <- result{start: start, dur: time.Since(start), err: err}
+			}()
+		case r := <-done:
+			inFlight = false
+			if errors.Is(r.err, errStopped) {
+				continue // ctx is done; the next round returns
+			}
+			m.checked(s, &t, r)
+			nextAt = r.start.Add(jitter(m.interval(&t)))
+			timer.Reset(time.Until(nextAt))
+		case reason := <-s.obs.nudge:
+			if reason != "" {
+				lastReason = reason
+			}
+			was := t.transitioning()
+			m.observed(s, &t, lastReason)
+			// Live traffic started failing: check sooner rather than wait
+			// out a long interval.
+			if fast := jitter(m.spec.fastInterval()); !inFlight && !was && t.transitioning() && time.Until(nextAt) > fast {
+				nextAt = time.Now().Add(fast)
+				timer.Reset(fast)
+			}
+		}
+	}
+}
+
+// interval is the base delay before the next check.
+func (m *Monitor) interval(t *tracker) time.Duration {
+	if t.transitioning() {
+		return m.spec.fastInterval()
+	}
+	return m.spec.Interval
+}
+
+// jitter spreads d by ±10% so checks of many servers drift apart.
+func jitter(d time.Duration) time.Duration {
+	span := d / 5
+	if span <= 0 {
+		return d
+	}
+	return d - d/10 + rand.N(span+1)
+}
+
+// checked records an active check result, publishes it and reports a change.
+func (m *Monitor) checked(s *server, t *tracker, r result) {
+	ok := r.err == nil
+	changed := t.record(ok)
+	name := s.target.Name
+	s.mu.Lock()
+	st := &s.state
+	st.Checks++
+	st.LastCheck, st.LastDuration, st.LastOK = r.start, r.dur, ok
+	if !ok {
+		st.CheckFailures++
+		st.LastError = fmt.Sprintf("check %s %v: %v", name, s.target.Addr, r.err)
+		st.LastErrorAt = r.start.Add(r.dur)
+	}
+	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
+	if changed {
+		st.Transitions++
+	}
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	// Failures seen before this change must not count toward the next DOWN.
+	s.obs.streak.Store(0)
+	var msg string
+	if t.up {
+		msg = fmt.Sprintf("server %s is UP: %d/%d successes", name, t.succ, t.rise)
+	} else {
+		msg = fmt.Sprintf("server %s is DOWN: %v, %d/%d failures", name, r.err, t.fail, t.fall)
+	}
+	m.notify(Event{Server: s.idx, Name: name, Up: t.up, Message: msg})
+}
+
+// observed applies the passive failure streak the data path counted.
+func (m *Monitor) observed(s *server, t *tracker, reason string) {
+	n := s.obs.streak.Load()
+	if !t.setPassive(int(min(n, int64(t.fall)))) {
+		return
+	}
+	s.obs.streak.Store(0)
+	name := s.target.Name
+	s.mu.Lock()
+	st := &s.state
+	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
+	st.Transitions++
+	st.LastError = fmt.Sprintf("live traffic to %s %v: %s, %d consecutive connect failures", name, s.target.Addr, reason, n)
+	st.LastErrorAt = time.Now()
+	s.mu.Unlock()
+	m.notify(Event{Server: s.idx, Name: name, Up: false, Passive: true,
+		Message: fmt.Sprintf("server %s is DOWN: %s, %d/%d failures on live traffic", name, reason, t.fall, t.fall)})
+}
+
+func (m *Monitor) notify(ev Event) {
+	if m.onChange != nil {
+		m.onChange(ev)
+	}
+}
