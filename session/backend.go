@@ -13,10 +13,12 @@ import (
 // frontend is a Frontend's shared runtime state: workers reserve session
 // slots against its maxconn.
 type frontend struct {
-	cfg  *Frontend
-	cur  atomic.Int64 // sessions open now, all workers
-	opts ring.SockOpts
-	be   *backend
+	cfg     *Frontend
+	cur     atomic.Int64 // sessions open now, all workers
+	opts    ring.SockOpts
+	be      *backend
+	rate    freqCtr      // new sessions per second (rate_limit)
+	sources *sourceRates // per-source connection rates; nil when off
 }
 
 // backend is a Backend's shared runtime state.

@@ -44,6 +44,10 @@ type Frontend struct {
 	TCPNoDelay    bool
 	KeepAlive     bool
 	NoLinger      bool
+	Allow         []netip.Prefix // empty: every source; else only these
+	Deny          []netip.Prefix // closed at accept; wins over Allow
+	RateLimit     int            // new sessions per second, whole frontend; 0 = off
+	PerSourceRate int            // new connections per second from one address; 0 = off
 }
 
 // Backend is one [[backend]].

@@ -24,15 +24,17 @@ func (r Reason) String() string { return reasonNames[r] }
 type AcceptOutcome uint8
 
 const (
-	AcceptOK       AcceptOutcome = iota // a session started
-	AcceptMaxSock                       // fd above maxsock: closed
-	AcceptSockOpt                       // a socket option failed: closed
-	AcceptOverflow                      // parked queue full while limited: closed
-	AcceptStopping                      // arrived during shutdown: closed
+	AcceptOK         AcceptOutcome = iota // a session started
+	AcceptMaxSock                         // fd above maxsock: closed
+	AcceptSockOpt                         // a socket option failed: closed
+	AcceptOverflow                        // parked queue full while limited: closed
+	AcceptStopping                        // arrived during shutdown: closed
+	AcceptDenied                          // source refused by allow/deny: closed
+	AcceptSourceRate                      // source above per_source_rate: closed
 	acceptOutcomeCount
 )
 
-var acceptOutcomeNames = [...]string{"ok", "maxsock", "sockopt", "overflow", "stopping"}
+var acceptOutcomeNames = [...]string{"ok", "maxsock", "sockopt", "overflow", "stopping", "denied", "source-rate"}
 
 func (a AcceptOutcome) String() string { return acceptOutcomeNames[a] }
 
@@ -44,10 +46,11 @@ const (
 	LimitFrontend              // frontend maxconn reached
 	LimitArena                 // this worker's session slab is empty
 	LimitSystem                // EMFILE/ENFILE/ENOMEM/ENOBUFS or maxsock: 100 ms pause
+	LimitRate                  // the frontend\'s rate_limit: resume when the rate allows
 	limitCount
 )
 
-var limitNames = [...]string{"global-maxconn", "frontend-maxconn", "arena", "system"}
+var limitNames = [...]string{"global-maxconn", "frontend-maxconn", "arena", "system", "rate"}
 
 func (l Limit) String() string { return limitNames[l] }
 

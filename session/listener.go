@@ -114,6 +114,12 @@ func (w *worker) accepted(l *listener, fd int) {
 func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 	// Look before reserving, so that a reservation given back (which
 	// wakes nobody) is rare: only a race between two workers makes one.
+	if lim := l.fe.cfg.RateLimit; lim > 0 {
+		if ok, wait := l.fe.rate.take(w.now, lim); !ok {
+			w.rateWait = wait
+			return limitedBy, LimitRate
+		}
+	}
 	gmax, fmax := int64(w.p.cfg.Global.MaxConn), int64(l.fe.cfg.MaxConn)
 	if w.p.actconn.Load() >= gmax {
 		return limitedBy, LimitGlobal
@@ -139,13 +145,34 @@ func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 		w.reject(l, fd, AcceptSockOpt, err)
 		return rejected, 0
 	}
+	var peer netip.AddrPort
+	if l.fe.needsPeer() || w.p.cfg.Log.Access || l.fe.be.sticky {
+		peer, _ = ring.PeerAddr(fd)
+	}
+	if why, ok := w.sourceAllowed(l.fe, peer.Addr()); !ok {
+		w.unreserve(l)
+		w.reject(l, fd, why, nil)
+		return rejected, 0
+	}
 	if w.slab.InUse() == w.slab.Cap() {
 		w.unreserve(l)
 		return limitedBy, LimitArena
 	}
 	l.turnAccepts++
-	w.startSession(l, fd)
+	w.startSession(l, fd, peer)
 	return admitted, 0
+}
+
+// sourceAllowed runs the source checks: allow/deny, then the per-source
+// rate.
+func (w *worker) sourceAllowed(fe *frontend, a netip.Addr) (AcceptOutcome, bool) {
+	if (len(fe.cfg.Allow) > 0 || len(fe.cfg.Deny) > 0) && !fe.allowed(a) {
+		return AcceptDenied, false
+	}
+	if fe.sources != nil && !fe.sources.take(a, w.now, fe.cfg.PerSourceRate) {
+		return AcceptSourceRate, false
+	}
+	return AcceptOK, true
 }
 
 func (w *worker) unreserve(l *listener) {
@@ -178,6 +205,12 @@ func (w *worker) limit(l *listener, why Limit) {
 		w.cnt.Paused[why]++
 	}
 	w.stopAccept(l)
+	if why == LimitRate {
+		if at := w.now + int64(w.rateWait); w.recheckAt <= w.now || at < w.recheckAt {
+			w.recheckAt = at
+		}
+		return
+	}
 	if why == LimitGlobal || why == LimitFrontend {
 		w.recheckAt = w.now + int64(limitRecheck)
 		// Another worker's session may free the slot: ask to be woken,

@@ -56,6 +56,9 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 			be:   bes[f.Backend],
 			opts: ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
 		})
+		if f.PerSourceRate > 0 {
+			p.fes[len(p.fes)-1].sources = newSourceRates()
+		}
 	}
 	return p, nil
 }

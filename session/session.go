@@ -1,6 +1,7 @@
 package session
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,16 +12,14 @@ import (
 // startSession turns an admitted client fd into a session: read the
 // client at once (its bytes queue in the request channel while the server
 // connects) and start the connect.
-func (w *worker) startSession(l *listener, fd int) {
+func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 	idx, s, _ := w.slab.Get() // admit checked there is room
 	*s = Session{gen: s.gen, idx: idx, heapIdx: -1, lst: l, fe: l.fe, be: l.fe.be}
 	s.state = stConnecting
 	s.si[clientSide] = streamInterface{fd: fd, state: siEst, lastAct: w.now}
 	s.si[serverSide] = streamInterface{fd: -1, state: siIni}
 	s.accepted = w.now
-	if w.p.cfg.Log.Access || s.be.sticky {
-		s.peer, _ = ring.PeerAddr(fd)
-	}
+	s.peer = peer
 	w.cnt.Accepted++
 	w.cnt.AcceptOutcomes[AcceptOK]++
 	w.p.noteConns()

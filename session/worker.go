@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ringproxy/mempool"
 	"ringproxy/ring"
@@ -29,11 +30,12 @@ type worker struct {
 	now       int64       // monotonic ns, read once per turn
 	cnt       Counters
 
-	nLimited  int   // listeners stopped by a limit
-	resumeDue bool  // look at limited listeners at the next turn
-	recheckAt int64 // look at them then anyway (limitRecheck), if limited
-	stopped   bool  // stop seen: listeners closing, no new sessions
-	killed    bool  // grace ran out: every session aborted
+	nLimited  int           // listeners stopped by a limit
+	resumeDue bool          // look at limited listeners at the next turn
+	recheckAt int64         // look at them then anyway (limitRecheck), if limited
+	rateWait  time.Duration // how long the rate limit that last stopped a listener asks to wait
+	stopped   bool          // stop seen: listeners closing, no new sessions
+	killed    bool          // grace ran out: every session aborted
 
 	waitSlot  atomic.Bool  // limited by a shared count: wake me when a slot frees
 	queued    atomic.Int64 // my queued sessions, read by workers freeing a slot

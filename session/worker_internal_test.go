@@ -76,7 +76,7 @@ func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 	w.eng = eng
 	p.actconn.Add(1)
 	l.fe.cur.Add(1)
-	w.startSession(l, 1000) // fd 1000: never used by the fake engine
+	w.startSession(l, 1000, netip.AddrPort{}) // fd 1000: never used by the fake engine
 	s := w.slab.At(0)
 	t.Cleanup(func() { ring.CloseNow(s.si[serverSide].fd) }) // connect's real socket
 	w.complete(&ring.Completion{UD: s.tag(ring.OpConnect, serverSide), Res: 0})
@@ -186,7 +186,7 @@ func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
 	l := w.listeners[0]
 	w.p.actconn.Add(1)
 	l.fe.cur.Add(1)
-	w.startSession(l, 1001)
+	w.startSession(l, 1001, netip.AddrPort{})
 	b := w.slab.At(1)
 	t.Cleanup(func() { ring.CloseNow(b.si[serverSide].fd) })
 	w.complete(&ring.Completion{UD: b.tag(ring.OpConnect, serverSide), Res: 0})
@@ -221,7 +221,7 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	w.p.actconn.Add(1)
 	l.fe.cur.Add(1)
 	recvs := eng.recvs
-	w.startSession(l, 1001)
+	w.startSession(l, 1001, netip.AddrPort{})
 	b := w.slab.At(1)
 	if b.state != stQueued || b.req.recvArmed || eng.recvs != recvs {
 		t.Fatalf("queued session: state %d, client read armed %v (%d receives)", b.state, b.req.recvArmed, eng.recvs-recvs)

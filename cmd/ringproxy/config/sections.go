@@ -147,6 +147,10 @@ func readFrontend(t *table, bound map[netip.AddrPort]string) *session.Frontend {
 	f.TCPNoDelay = t.boolean("tcp_nodelay", true)
 	f.KeepAlive = t.boolean("keepalive", false)
 	f.NoLinger = t.boolean("nolinger", false)
+	f.Allow = readPrefixes(t, "allow")
+	f.Deny = readPrefixes(t, "deny")
+	f.RateLimit = t.integer("rate_limit", 0, 0, 1_000_000)
+	f.PerSourceRate = t.integer("per_source_rate", 0, 0, 1_000_000)
 	rejectFrontendFuture(t)
 	t.done()
 	return f
@@ -156,14 +160,29 @@ func rejectFrontendFuture(t *table) {
 	if t.boolean("accept_proxy", false) {
 		t.unsupported("accept_proxy", "accept_proxy = true")
 	}
-	for _, k := range []string{"allow", "deny"} {
-		if len(t.strs(k)) > 0 {
-			t.unsupported(k, "%s (access lists)", k)
+}
+
+// readPrefixes reads a list of CIDRs ("10.0.0.0/8", "2001:db8::/32"); a
+// bare address means that one host.
+func readPrefixes(t *table, k string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range t.strs(k) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				t.fail(k, err, "%s[%d]: bad CIDR %q: want e.g. \"10.0.0.0/8\" or \"2001:db8::/32\"", k, i, s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p != p.Masked() {
+			t.fail(k, nil, "%s[%d]: %q has host bits set (did you mean %s?)", k, i, s, p.Masked())
+			continue
+		}
+		out = append(out, p)
 	}
-	if n := t.integer("rate_limit", 0, 0, maxInt); n != 0 {
-		t.unsupported("rate_limit", "rate_limit %d", n)
-	}
+	return out
 }
 
 // readBinds parses the bind list and claims each address in bound, keyed
