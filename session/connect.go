@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,11 +18,19 @@ var serverOpts = ring.SockOpts{NoDelay: true}
 // holds.
 func (w *worker) connect(s *Session) {
 	srv := s.srv
+	fd, err := ring.StreamSocket(&srv.sa)
+	if isResourceShortage(err) {
+		// Our fd table is full, not the server's fault: wait for sessions
+		// to end instead of spending retries (timeout_client still runs).
+		w.cnt.SocketBackoffs++
+		s.backoffUntil = w.now + int64(socketBackoff)
+		w.schedule(s)
+		return
+	}
 	if s.tries > 0 {
 		w.cnt.Retries++
 	}
 	s.tries++
-	fd, err := ring.StreamSocket(&srv.sa)
 	if err == nil {
 		err = serverOpts.Apply(fd)
 		if err != nil {
@@ -88,6 +98,16 @@ func (w *worker) connectFailed(s *Session, err error) {
 	w.connect(s)
 }
 
+// socketBackoff is how long a session waits when our own fd table is full.
+const socketBackoff = 100 * time.Millisecond
+
+// reasonBackoff marks a timer that retries a socket, not a termination.
+const reasonBackoff Reason = 255
+
+func isResourceShortage(err error) bool {
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)
+}
+
 type connectTimeoutError struct{}
 
 func (connectTimeoutError) Error() string { return "connect timeout" }
@@ -105,25 +125,40 @@ func (w *worker) deadline(s *Session) (int64, Reason) {
 	if s.state == stQueued {
 		return s.queuedAt + int64(queueTimeout(be)), ReasonQueueTimeout
 	}
+	if s.backoffUntil != 0 {
+		if d := cli.lastAct + int64(fe.TimeoutClient); d < s.backoffUntil {
+			return d, ReasonClientTimeout
+		}
+		return s.backoffUntil, reasonBackoff
+	}
 	if s.state == stForwarding && be.TimeoutTunnel > 0 {
 		if cli.lastAct < srv.lastAct {
 			return srv.lastAct + int64(be.TimeoutTunnel), ReasonClientTimeout
 		}
 		return cli.lastAct + int64(be.TimeoutTunnel), ReasonServerTimeout
 	}
-	at, why := cli.lastAct+int64(fe.TimeoutClient), ReasonClientTimeout
+	at, why := int64(math.MaxInt64), ReasonDone
+	if waitingOn(&s.req, &s.rep) {
+		at, why = cli.lastAct+int64(fe.TimeoutClient), ReasonClientTimeout
+	}
 	switch srv.state {
 	case siCon:
 		if d := s.connAt + int64(be.TimeoutConnect); d < at {
 			at, why = d, ReasonConnectFailed
 		}
 	case siEst:
-		if d := srv.lastAct + int64(be.TimeoutServer); d < at {
+		if d := srv.lastAct + int64(be.TimeoutServer); d < at && waitingOn(&s.rep, &s.req) {
 			at, why = d, ReasonServerTimeout
 		}
 	}
 	return at, why
 }
+
+// waitingOn says whether a side can be idle: it may still send (from, its
+// produced channel, has no FIN) or has bytes to take (to, its consumed
+// channel, is not empty). As in HAProxy, a side that has sent its FIN and
+// has nothing queued for it cannot time out; only its peer can.
+func waitingOn(from, to *channel) bool { return !from.eof || to.n > 0 }
 
 // schedule makes sure the timer fires no later than s's deadline. Only
 // moves that bring the deadline nearer need it: activity that pushes the
@@ -143,6 +178,11 @@ func (w *worker) expire(s *Session) {
 		return
 	}
 	w.timers.remove(s)
+	if why == reasonBackoff {
+		s.backoffUntil = 0
+		w.connect(s)
+		return
+	}
 	if why == ReasonQueueTimeout {
 		w.log.Warn("queue timeout", "backend", s.be.cfg.Name, "waited", time.Duration(w.now-s.queuedAt))
 	}

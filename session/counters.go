@@ -69,6 +69,7 @@ type Counters struct {
 	Retries        uint64                     // connects after the first
 	Redispatches   uint64                     // retries sent to another server
 	BufWaits       uint64                     // receives that found the buffer pool empty
+	SocketBackoffs uint64                     // server sockets delayed because our fd table was full
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
 	Late           uint64                     // completions for a recycled slot, dropped
@@ -96,6 +97,7 @@ func (c *Counters) add(o *Counters) {
 	c.Retries += o.Retries
 	c.Redispatches += o.Redispatches
 	c.BufWaits += o.BufWaits
+	c.SocketBackoffs += o.SocketBackoffs
 	c.Queued += o.Queued
 	c.QueueWaitNs += o.QueueWaitNs
 	c.Late += o.Late

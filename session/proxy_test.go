@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -42,6 +43,8 @@ func forEngines(t *testing.T, f func(t *testing.T, eng string)) {
 		t.Run(eng, func(t *testing.T) { f(t, eng) })
 	}
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startProxy runs cfg and returns the frontend's address.
 func startProxy(t *testing.T, cfg *session.Config) (*session.Proxy, netip.AddrPort) {

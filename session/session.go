@@ -73,6 +73,12 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case c.Res > 0 && hasBuf:
 		ch.push(id, uint32(c.Res))
 		s.si[p].lastAct = w.now
+		if ch.n == 1 && s.chanFrom(p.peer()).eof {
+			// The consumer had nothing to do since its FIN, so its
+			// timeout was off; it starts now that it has bytes to take.
+			s.si[p.peer()].lastAct = w.now
+			w.schedule(s)
+		}
 		w.flush(s, p.peer())
 		w.armRecv(s, p)
 	case c.Res == 0:

@@ -100,10 +100,11 @@ type Session struct {
 	reason  Reason // why the session ended (set once)
 	timedCn bool   // the connect in flight was cancelled by its timeout
 
-	accepted int64          // monotonic ns at accept
-	connAt   int64          // monotonic ns the current connect started
-	queuedAt int64          // monotonic ns it started waiting for a slot
-	peer     netip.AddrPort // client address, read only when logging
+	accepted     int64          // monotonic ns at accept
+	connAt       int64          // monotonic ns the current connect started
+	queuedAt     int64          // monotonic ns it started waiting for a slot
+	backoffUntil int64          // our fd table was full: retry the socket then (0 = not waiting)
+	peer         netip.AddrPort // client address, read only when logging
 
 	// timer heap position and key; timerAt may be earlier than the real
 	// deadline, which is recomputed when it fires.

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -60,6 +61,36 @@ func TestNewSessionStampedAfterSleep(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		if cut := p.Stats().Ended[session.ReasonClientTimeout]; cut > 0 {
 			t.Fatalf("%d of 3 sessions, active within 100ms of connecting, ended by a 500ms client timeout", cut)
+		}
+	})
+}
+
+// A client that has sent everything and half-closed is not idle while it
+// waits for a slow server: only timeout_server applies then, and the
+// answer, when it comes, reaches it.
+func TestHalfClosedClientWaitsForSlowServer(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		slow := testbed.StartFunc(t, func(c *net.TCPConn) {
+			io.Copy(io.Discard, c) // until the client's FIN
+			time.Sleep(700 * time.Millisecond)
+			c.Write([]byte("late answer\n"))
+			c.CloseWrite()
+		})
+		cfg := testConfig(eng, slow.Addr())
+		cfg.Frontends[0].TimeoutClient = 300 * time.Millisecond
+		cfg.Backends[0].TimeoutServer = 5 * time.Second
+		_, addr := startProxy(t, cfg)
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("question\n"))
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "late answer\n" {
+			t.Fatalf("half-closed client got %q, %v: cut by timeout_client while the server worked", got, err)
 		}
 	})
 }

@@ -1,0 +1,281 @@
+package session_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/session"
+	"ringproxy/session/testbed"
+)
+
+// wellBehaved runs n integrity transfers concurrently and fails t on any
+// mismatch.
+func wellBehaved(t *testing.T, addr netip.AddrPort, n, size int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := testbed.IntegrityRun(ctx, addr, size, int64(1000+i)); err != nil {
+				t.Errorf("well-behaved client %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Slowloris: 2,000 connections trickling a byte every 2 s against a 1 s
+// timeout_client are cut, while normal clients keep being served.
+func TestSlowlorisCutWhileOthersServed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slowloris needs a few seconds")
+	}
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Global.MaxConn = 3000
+		cfg.Frontends[0].TimeoutClient = time.Second
+		p, addr := startProxy(t, cfg)
+		const slow = 2000
+		var conns []net.Conn
+		for i := 0; i < slow; i++ {
+			c, err := dialFrom(clientAddr(i), addr)
+			if err != nil {
+				t.Fatalf("slow client %d: %v", i, err)
+			}
+			defer c.Close()
+			c.Write([]byte{'G'})
+			conns = append(conns, c)
+		}
+		stop := make(chan struct{})
+		var trickle sync.WaitGroup
+		trickle.Add(1)
+		go func() { // a byte every 2 s on each: always later than the timeout
+			defer trickle.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(2 * time.Second):
+				}
+				for _, c := range conns {
+					c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+					c.Write([]byte{'E'})
+				}
+			}
+		}()
+		wellBehaved(t, addr, 10, 1<<20)
+		testbed.WaitFor(t, 10*time.Second, func() bool {
+			return p.Stats().Ended[session.ReasonClientTimeout] >= slow
+		}, "every slow client to be cut by timeout_client")
+		close(stop)
+		trickle.Wait()
+		wellBehaved(t, addr, 10, 1<<20)
+	})
+}
+
+// Flood: 20,000 connection attempts (connect, then reset) against
+// maxconn = 1000. The process stays up, nothing is left behind, and
+// well-behaved clients are served during and after.
+func TestFloodAgainstMaxconn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the flood needs a few seconds")
+	}
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Global.MaxConn = 1000
+		p, addr := startProxy(t, cfg)
+		fdsBefore := openFds(t)
+		var heapBefore runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&heapBefore)
+
+		const attempts, flooders = 20000, 32
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		for g := 0; g < flooders; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > attempts {
+						return
+					}
+					c, err := dialFrom(clientAddr(int(i%4000)+4096), addr)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					c.(*net.TCPConn).SetLinger(0) // reset: no TIME_WAIT to run out of ports
+					c.Close()
+				}
+			}()
+		}
+		wellBehaved(t, addr, 8, 256<<10)
+		wg.Wait()
+		wellBehaved(t, addr, 8, 256<<10)
+		testbed.WaitFor(t, 10*time.Second, func() bool { return p.Stats().CurConns == 0 }, "every flood session to end")
+		testbed.WaitFor(t, 5*time.Second, func() bool { return openFds(t) <= fdsBefore+4 }, "fds back to their level")
+		var heapAfter runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&heapAfter)
+		if grew := int64(heapAfter.HeapInuse) - int64(heapBefore.HeapInuse); grew > 32<<20 {
+			t.Fatalf("heap grew by %d MiB over the flood", grew>>20)
+		}
+		st := p.Stats()
+		t.Logf("flood: %d attempts, %d dial errors, %d sessions, max %d at once", attempts, failed.Load(), st.Accepted, st.MaxConns)
+		if st.MaxConns > 1000 {
+			t.Fatalf("maxconn 1000, %d sessions at once", st.MaxConns)
+		}
+	})
+}
+
+// childEnv names the address a child proxy process should serve; see
+// TestMain.
+const childEnv = "RINGPROXY_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(runChildProxy(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// runChildProxy runs a proxy in a process of its own, with a low fd limit:
+// spec is "engine,backend-addr,nofile". It prints its address and serves
+// until killed.
+func runChildProxy(spec string) int {
+	parts := strings.Split(spec, ",")
+	if len(parts) != 3 {
+		return 2
+	}
+	eng, backend := parts[0], parts[1]
+	nofile, _ := strconv.Atoi(parts[2])
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(nofile), Max: uint64(nofile)}); err != nil {
+		fmt.Println("setrlimit:", err)
+		return 2
+	}
+	cfg := testConfig(eng, netip.MustParseAddrPort(backend))
+	cfg.Global.Workers = 1
+	cfg.Global.MaxSock = 1 << 20 // let accept itself hit EMFILE
+	p, err := session.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err == nil {
+		err = p.Start()
+	}
+	if err != nil {
+		fmt.Println("start:", err)
+		return 2
+	}
+	fmt.Println(p.Addrs("web")[0])
+	select {}
+}
+
+// FD exhaustion: a proxy limited to 128 fds gets more clients than it can
+// hold; accept fails with EMFILE, the listener pauses instead of spinning
+// or dying, and once clients leave it serves again.
+func TestFDExhaustionRecovers(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d", childEnv, eng, echo.Addr(), 128))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs lockedBuffer
+		cmd.Stderr = &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		var line string
+		if _, err := fmt.Fscanln(out, &line); err != nil {
+			t.Fatalf("child proxy: %v", err)
+		}
+		addr, err := netip.ParseAddrPort(line)
+		if err != nil {
+			t.Fatalf("child proxy said %q", line)
+		}
+		// 150 held clients need ~300 fds in the proxy: far past 128.
+		var held []net.Conn
+		for i := 0; i < 150; i++ {
+			c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+			if err != nil {
+				t.Fatalf("dial %d: %v", i, err)
+			}
+			held = append(held, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+		cpu0 := childCPU(t, cmd.Process.Pid)
+		time.Sleep(time.Second)
+		if spent := childCPU(t, cmd.Process.Pid) - cpu0; spent > 300*time.Millisecond {
+			t.Fatalf("exhausted proxy burned %v of CPU in 1s: it spins", spent)
+		}
+		if !strings.Contains(logs.String(), "too many open files") {
+			t.Fatalf("the child never ran out of fds; its log:\n%s", logs.String())
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if err := cmd.Process.Signal(unix.Signal(0)); err != nil {
+			t.Fatalf("child proxy died: %v", err)
+		}
+		// Once the clients are gone it serves again, within a few pauses.
+		testbed.WaitFor(t, 10*time.Second, func() bool {
+			_, err := testbed.IntegrityRun(context.Background(), addr, 64<<10, 9)
+			return err == nil
+		}, "the proxy to serve again after fd exhaustion")
+	})
+}
+
+// childCPU is a process's user+system CPU time.
+func childCPU(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the ")" that ends the command name; utime and stime
+	// are the 14th and 15th of the line, the 12th and 13th after it.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond // CLK_TCK 100
+}
+
+// lockedBuffer collects a child's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}
