@@ -39,6 +39,10 @@ type Engine interface {
 	Recv(fd int, ud UserData)
 	// Send sends n bytes of buffer id starting at off. It may complete short.
 	Send(fd int, id uint16, off, n int, ud UserData)
+	// SendBytes sends p, memory of the caller's that must stay untouched
+	// until the completion (a few header bytes, not payload). It may
+	// complete short.
+	SendBytes(fd int, p []byte, ud UserData)
 	// Connect starts a connect; sa must stay untouched until it completes.
 	Connect(fd int, sa *Sockaddr, ud UserData)
 	// Shutdown shuts the write side of fd (forwarding a half-close).

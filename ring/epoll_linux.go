@@ -47,6 +47,7 @@ type fdOps struct {
 	sendID     uint16
 	sendOff    int
 	sendLen    int
+	sendBytes  []byte // SendBytes' memory; nil for arena sends
 }
 
 const epollEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET

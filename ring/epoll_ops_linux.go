@@ -35,7 +35,14 @@ func (e *Epoll) Recv(fd int, ud UserData) {
 // Send implements Engine.
 func (e *Epoll) Send(fd int, id uint16, off, n int, ud UserData) {
 	if st := e.open(fd, ud); st != nil {
-		st.send, st.sendID, st.sendOff, st.sendLen = ud, id, off, n
+		st.send, st.sendID, st.sendOff, st.sendLen, st.sendBytes = ud, id, off, n, nil
+	}
+}
+
+// SendBytes implements Engine.
+func (e *Epoll) SendBytes(fd int, p []byte, ud UserData) {
+	if st := e.open(fd, ud); st != nil {
+		st.send, st.sendBytes = ud, p
 	}
 }
 
@@ -184,7 +191,10 @@ func (e *Epoll) doRecv(fd int, st *fdOps) {
 }
 
 func (e *Epoll) doSend(fd int, st *fdOps) {
-	buf := e.arena.Buf(st.sendID)[st.sendOff : st.sendOff+st.sendLen]
+	buf := st.sendBytes
+	if buf == nil {
+		buf = e.arena.Buf(st.sendID)[st.sendOff : st.sendOff+st.sendLen]
+	}
 	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_NOSIGNAL, 0, 0)
 	switch errno {
 	case unix.EAGAIN:

@@ -1,6 +1,8 @@
 package ring
 
 import (
+	"unsafe"
+
 	"github.com/pawelgaczynski/giouring"
 	"golang.org/x/sys/unix"
 )
@@ -62,6 +64,17 @@ func (u *Uring) Send(fd int, id uint16, off, n int, ud UserData) {
 			e.IoPrio = giouring.RecvsendFixedBuf
 			e.BufIG = 0
 		}
+	}
+}
+
+// SendBytes implements Engine.
+func (u *Uring) SendBytes(fd int, p []byte, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpSend
+		e.Fd = int32(fd)
+		e.Addr = uint64(uintptr(unsafe.Pointer(&p[0])))
+		e.Len = uint32(len(p))
+		e.OpcodeFlags = unix.MSG_NOSIGNAL
 	}
 }
 

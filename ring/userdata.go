@@ -6,19 +6,20 @@ import "fmt"
 type Op uint8
 
 const (
-	OpNone     Op = iota
-	OpAccept      // multishot accept on a listener; slot = listener index
-	OpRecv        // receive into a provided buffer
-	OpSend        // send from an arena buffer
-	OpConnect     // server-side connect
-	OpShutdown    // shutdown(SHUT_WR)
-	OpCancel      // cancel of other requests; its own result is informational
-	OpClose       // close of an fd; never delivered to callers
-	OpWake        // cross-thread wakeup (eventfd read)
+	OpNone      Op = iota
+	OpAccept       // multishot accept on a listener; slot = listener index
+	OpRecv         // receive into a provided buffer
+	OpSend         // send from an arena buffer
+	OpConnect      // server-side connect
+	OpShutdown     // shutdown(SHUT_WR)
+	OpCancel       // cancel of other requests; its own result is informational
+	OpClose        // close of an fd; never delivered to callers
+	OpWake         // cross-thread wakeup (eventfd read)
+	OpSendBytes    // send from caller memory (a protocol header), not the arena
 	opCount
 )
 
-var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake"}
+var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake", "send-bytes"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

@@ -29,7 +29,7 @@ func (f *frontend) allowed(a netip.Addr) bool {
 
 // needsPeer says whether the accept path must read the client address.
 func (f *frontend) needsPeer() bool {
-	return len(f.cfg.Allow) > 0 || len(f.cfg.Deny) > 0 || f.cfg.PerSourceRate > 0
+	return len(f.cfg.Allow) > 0 || len(f.cfg.Deny) > 0 || f.cfg.PerSourceRate > 0 || f.be.cfg.SendProxy != ""
 }
 
 // freqCtr counts events per second over a sliding window of two periods,

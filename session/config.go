@@ -48,6 +48,7 @@ type Frontend struct {
 	Deny          []netip.Prefix // closed at accept; wins over Allow
 	RateLimit     int            // new sessions per second, whole frontend; 0 = off
 	PerSourceRate int            // new connections per second from one address; 0 = off
+	AcceptProxy   bool           // a PROXY v1/v2 header comes first (from an upstream balancer)
 }
 
 // Backend is one [[backend]].
@@ -61,6 +62,7 @@ type Backend struct {
 	Retries        int
 	Redispatch     bool
 	Check          *Check // nil: no active checks, every server stays UP
+	SendProxy      string // "", "v1" or "v2": PROXY header to the server first
 	Servers        []*Server
 }
 

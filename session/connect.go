@@ -71,6 +71,9 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 	s.state = stForwarding
 	s.si[serverSide].state = siEst
 	s.si[serverSide].lastAct = w.now
+	if s.be.cfg.SendProxy != "" {
+		w.sendProxyHeader(s)
+	}
 	w.armRecv(s, serverSide)
 	w.flush(s, serverSide)
 	w.armRecv(s, clientSide) // the request channel may have filled while connecting
@@ -125,6 +128,9 @@ func (w *worker) deadline(s *Session) (int64, Reason) {
 	if s.state == stQueued {
 		return s.queuedAt + int64(queueTimeout(be)), ReasonQueueTimeout
 	}
+	if s.state == stHeader {
+		return s.accepted + int64(headerTimeout(fe)), ReasonBadProxy
+	}
 	if s.backoffUntil != 0 {
 		if d := cli.lastAct + int64(fe.TimeoutClient); d < s.backoffUntil {
 			return d, ReasonClientTimeout
@@ -178,6 +184,10 @@ func (w *worker) expire(s *Session) {
 		return
 	}
 	w.timers.remove(s)
+	if why == ReasonBadProxy {
+		w.badHeader(s, "", proxyTimeout)
+		return
+	}
 	if why == reasonBackoff {
 		s.backoffUntil = 0
 		w.connect(s)

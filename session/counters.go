@@ -13,12 +13,22 @@ const (
 	ReasonKilled                      // still open when the shutdown grace ran out
 	ReasonQueueTimeout                // waited longer than timeout_queue for a server slot
 	ReasonNoServer                    // no server of the backend takes new sessions
+	ReasonBadProxy                    // the PROXY header was missing, malformed or late
+	ReasonDenied                      // the address a PROXY header carried is refused
 	reasonCount
 )
 
-var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server"}
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server", "bad-proxy", "denied"}
 
 func (r Reason) String() string { return reasonNames[r] }
+
+// ProxyReason names index i of Counters.ProxyErrors ("" past the end).
+func ProxyReason(i int) string {
+	if i < len(proxyReasonNames) {
+		return proxyReasonNames[i]
+	}
+	return ""
+}
 
 // AcceptOutcome says what happened to a connection the kernel handed over.
 type AcceptOutcome uint8
@@ -70,6 +80,7 @@ type Counters struct {
 	Redispatches   uint64                     // retries sent to another server
 	BufWaits       uint64                     // receives that found the buffer pool empty
 	SocketBackoffs uint64                     // server sockets delayed because our fd table was full
+	ProxyErrors    [8]uint64                  // PROXY header failures, by ProxyReason(i)
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
 	Late           uint64                     // completions for a recycled slot, dropped
@@ -98,6 +109,9 @@ func (c *Counters) add(o *Counters) {
 	c.Redispatches += o.Redispatches
 	c.BufWaits += o.BufWaits
 	c.SocketBackoffs += o.SocketBackoffs
+	for i := range c.ProxyErrors {
+		c.ProxyErrors[i] += o.ProxyErrors[i]
+	}
 	c.Queued += o.Queued
 	c.QueueWaitNs += o.QueueWaitNs
 	c.Late += o.Late

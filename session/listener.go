@@ -149,7 +149,7 @@ func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 	if l.fe.needsPeer() || w.p.cfg.Log.Access || l.fe.be.sticky {
 		peer, _ = ring.PeerAddr(fd)
 	}
-	if why, ok := w.sourceAllowed(l.fe, peer.Addr()); !ok {
+	if why, ok := w.sourceAllowed(l.fe, peer.Addr()); !ok && !l.fe.cfg.AcceptProxy {
 		w.unreserve(l)
 		w.reject(l, fd, why, nil)
 		return rejected, 0

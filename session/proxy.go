@@ -300,7 +300,15 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 	for i := range queues {
 		queues[i] = chanQueue{q: make([]chanRef, g.MaxConn)}
 	}
+	var hdrs []byte
+	for _, b := range p.bes {
+		if b.cfg.SendProxy != "" {
+			hdrs = make([]byte, g.MaxConn*hdrSlot)
+			break
+		}
+	}
 	return &worker{
+		hdrs:   hdrs,
 		queues: queues,
 		id:     id, cpu: cpu, p: p,
 		log:       p.log.With("worker", id),

@@ -23,6 +23,12 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 	w.cnt.Accepted++
 	w.cnt.AcceptOutcomes[AcceptOK]++
 	w.p.noteConns()
+	if l.fe.cfg.AcceptProxy {
+		s.state = stHeader
+		w.armRecv(s, clientSide)
+		w.schedule(s)
+		return
+	}
 	w.assign(s, nil)
 }
 
@@ -44,6 +50,9 @@ func (w *worker) flush(s *Session, c side) {
 	ch := s.chanTo(c)
 	if ch.sendArmed || ch.shutArmed || ch.shut || s.si[c].state != siEst || s.state == stClosing {
 		return
+	}
+	if c == serverSide && s.hdrPending {
+		return // the PROXY header goes first
 	}
 	if ch.n > 0 {
 		seg := &ch.q[ch.head]
@@ -70,6 +79,10 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	}
 	switch {
 	case s.state == stClosing:
+	case s.state == stHeader && c.Res > 0 && hasBuf:
+		w.onHeaderBytes(s, id, int(c.Res))
+	case s.state == stHeader && c.Res == 0:
+		w.badHeader(s, "", proxyClosed)
 	case c.Res > 0 && hasBuf:
 		ch.push(id, uint32(c.Res))
 		s.si[p].lastAct = w.now

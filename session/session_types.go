@@ -19,7 +19,8 @@ import (
 type sessState uint8
 
 const (
-	stFree sessState = iota
+	stFree   sessState = iota
+	stHeader           // reading the client's PROXY header (accept_proxy)
 	stQueued
 	stConnecting
 	stForwarding
@@ -100,10 +101,13 @@ type Session struct {
 	reason  Reason // why the session ended (set once)
 	timedCn bool   // the connect in flight was cancelled by its timeout
 
-	accepted     int64          // monotonic ns at accept
-	connAt       int64          // monotonic ns the current connect started
-	queuedAt     int64          // monotonic ns it started waiting for a slot
-	backoffUntil int64          // our fd table was full: retry the socket then (0 = not waiting)
+	accepted     int64 // monotonic ns at accept
+	connAt       int64 // monotonic ns the current connect started
+	queuedAt     int64 // monotonic ns it started waiting for a slot
+	backoffUntil int64 // our fd table was full: retry the socket then (0 = not waiting)
+	hdrPending   bool  // a send_proxy header is not fully sent yet: hold client bytes
+	hdrOff       uint8 // bytes of it sent
+	hdrLen       uint8
 	peer         netip.AddrPort // client address, read only when logging
 
 	// timer heap position and key; timerAt may be earlier than the real

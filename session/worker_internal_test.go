@@ -51,6 +51,11 @@ func (e *fakeEngine) Name() string                               { return "fake"
 func (e *fakeEngine) Wait(time.Duration, []ring.Completion) (int, error) {
 	return 0, nil
 }
+func (e *fakeEngine) SendBytes(_ int, p []byte, ud ring.UserData) {
+	e.sends++
+	e.lastSend = ud
+	e.sendLen = len(p)
+}
 func (e *fakeEngine) Send(_ int, _ uint16, _, n int, ud ring.UserData) {
 	e.sends++
 	e.lastSend = ud

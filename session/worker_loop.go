@@ -49,6 +49,8 @@ func (w *worker) complete(c *ring.Completion) {
 		w.onConnect(s, c)
 	case ring.OpShutdown:
 		w.onShutdown(s, p, c)
+	case ring.OpSendBytes:
+		w.onHeaderSent(s, c)
 	}
 	if s.state == stClosing && s.inflight == 0 {
 		w.finalize(s)

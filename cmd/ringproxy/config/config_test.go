@@ -172,13 +172,11 @@ timeout_client = "x"
 	{"check path", fe + be + "[backend.check]\nkind = \"http\"\npath = \"healthz\"\n", `t.toml:14: backend[0] (app).check.path: path "healthz" must start with /`},
 	{"check unknown key", fe + be + "[backend.check]\nknd = \"tcp\"\n", `t.toml:13: unknown key backend.check.knd (did you mean kind?)`},
 	{"check unknown key", fe + be + "[backend.check]\nknd = \"tcp\"\n", `t.toml:13: unknown key backend.check.knd (did you mean kind?)`},
-	{"accept_proxy", be + fe + "accept_proxy = true\n", `t.toml:12: frontend[0] (web).accept_proxy: accept_proxy = true is not supported yet`},
+	{"accept_proxy type", be + fe + "accept_proxy = \"yes\"\n", `t.toml:12: frontend[0] (web).accept_proxy: expected boolean, got string`},
 	{"allow bad cidr", be + fe + "allow = [\"10.0.0.0/33\"]\n", `t.toml:12: frontend[0] (web).allow: allow[0]: bad CIDR "10.0.0.0/33"`},
 	{"deny host bits", be + fe + "deny = [\"10.1.2.3/8\"]\n", `t.toml:12: frontend[0] (web).deny: deny[0]: "10.1.2.3/8" has host bits set (did you mean 10.0.0.0/8?)`},
 	{"rate_limit negative", be + fe + "rate_limit = -1\n", `t.toml:12: frontend[0] (web).rate_limit: must be between 0 and 1000000, got -1`},
 	{"per_source_rate type", be + fe + "per_source_rate = \"5\"\n", `t.toml:12: frontend[0] (web).per_source_rate: expected integer, got string`},
-	{"send_proxy v2", "[[backend]]\nname = \"app\"\nsend_proxy = \"v2\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
-		`t.toml:3: backend[0] (app).send_proxy: send_proxy "v2" is not supported yet`},
 	{"send_proxy unknown", "[[backend]]\nname = \"app\"\nsend_proxy = \"v3\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).send_proxy: unknown send_proxy "v3" (want "", "v1" or "v2")`},
 	{"timeout_queue negative", "[[backend]]\nname = \"app\"\ntimeout_queue = \"-5s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
@@ -316,7 +314,7 @@ timeout_client = "1m"
 tcp_nodelay = false
 keepalive = true
 nolinger = true
-accept_proxy = false
+accept_proxy = true
 allow = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]
 deny = ["10.6.6.0/24"]
 rate_limit = 500
@@ -333,7 +331,7 @@ timeout_tunnel = "1h"
 timeout_queue = "3s"
 retries = 0
 redispatch = false
-send_proxy = ""
+send_proxy = "v2"
   [[backend.server]]
   name = "a1"
   address = "[::1]:8080"
@@ -374,7 +372,7 @@ name = "b"
 		t.Errorf("single-string bind = %v", got)
 	}
 	if f := c.Frontends[0]; len(f.Allow) != 3 || f.Allow[2] != netip.MustParsePrefix("192.0.2.7/32") ||
-		len(f.Deny) != 1 || f.RateLimit != 500 || f.PerSourceRate != 20 {
+		len(f.Deny) != 1 || f.RateLimit != 500 || f.PerSourceRate != 20 || !f.AcceptProxy || c.Backends[0].SendProxy != "v2" {
 		t.Errorf("access lists and rates = %v %v %d %d", f.Allow, f.Deny, f.RateLimit, f.PerSourceRate)
 	}
 	a := c.Backends[0]

@@ -151,15 +151,9 @@ func readFrontend(t *table, bound map[netip.AddrPort]string) *session.Frontend {
 	f.Deny = readPrefixes(t, "deny")
 	f.RateLimit = t.integer("rate_limit", 0, 0, 1_000_000)
 	f.PerSourceRate = t.integer("per_source_rate", 0, 0, 1_000_000)
-	rejectFrontendFuture(t)
+	f.AcceptProxy = t.boolean("accept_proxy", false)
 	t.done()
 	return f
-}
-
-func rejectFrontendFuture(t *table) {
-	if t.boolean("accept_proxy", false) {
-		t.unsupported("accept_proxy", "accept_proxy = true")
-	}
 }
 
 // readPrefixes reads a list of CIDRs ("10.0.0.0/8", "2001:db8::/32"); a
@@ -233,8 +227,8 @@ func readBackend(t *table) *session.Backend {
 		TimeoutQueue:   t.duration("timeout_queue", 0, false),
 		Retries:        t.integer("retries", 3, 0, 100),
 		Redispatch:     t.boolean("redispatch", true),
+		SendProxy:      readSendProxy(t),
 	}
-	rejectBackendFuture(t)
 	if t.has("check") {
 		b.Check = readCheck(t.sub("check"))
 	}
@@ -273,17 +267,6 @@ func checkBalancer(t *table, b *session.Backend) {
 	if _, err := balance.New(b.Balance, views, nil); err != nil {
 		t.fail("balance", err, "%v", err)
 	}
-}
-
-func rejectBackendFuture(t *table) {
-	switch v := t.str("send_proxy", ""); v {
-	case "":
-	case "v1", "v2":
-		t.unsupported("send_proxy", "send_proxy %q", v)
-	default:
-		t.fail("send_proxy", nil, "unknown send_proxy %q (want \"\", \"v1\" or \"v2\")", v)
-	}
-
 }
 
 func readServer(t *table) *session.Server {
@@ -348,4 +331,14 @@ func readCheck(t *table) *session.Check {
 	}
 	t.done()
 	return c
+}
+
+func readSendProxy(t *table) string {
+	switch v := t.str("send_proxy", ""); v {
+	case "", "v1", "v2":
+		return v
+	default:
+		t.fail("send_proxy", nil, "unknown send_proxy %q (want \"\", \"v1\" or \"v2\")", v)
+	}
+	return ""
 }

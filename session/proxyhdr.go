@@ -1,0 +1,162 @@
+package session
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"ringproxy/ring"
+	"ringproxy/session/proxyproto"
+)
+
+// PROXY protocol. With accept_proxy a session starts in stHeader: it reads
+// the client until a complete header, with a short timeout, before it
+// does anything else. The address the header carries is then the client
+// address for everything after: the source checks (allow/deny,
+// per_source_rate, skipped at accept for such frontends since the peer is
+// the upstream balancer), source balancing, logs and send_proxy.
+//
+// With send_proxy the header goes to the server before any client byte:
+// it is written from the worker's header area (one small slot per
+// session), and the request channel waits until it is out.
+
+// maxHeaderTimeout caps the wait for a PROXY header: an upstream balancer
+// sends it at once, so a client that does not is not one.
+const maxHeaderTimeout = 3 * time.Second
+
+// hdrSlot is the size of a session's slot in the worker's header area: a
+// v1 header is at most 107 bytes, a v2 one for IPv6 52.
+const hdrSlot = 108
+
+func headerTimeout(fe *Frontend) time.Duration {
+	return min(fe.TimeoutClient, maxHeaderTimeout)
+}
+
+// Proxy header failures, by reason, for counters: the parser's reasons,
+// then the header timeout and a client that closed first.
+var proxyReasonNames = append(proxyproto.Reasons(), "timeout", "closed")
+
+var (
+	proxyTimeout = len(proxyReasonNames) - 2
+	proxyClosed  = len(proxyReasonNames) - 1
+)
+
+func proxyReasonIndex(err error) int {
+	var pe *proxyproto.Error
+	if errors.As(err, &pe) {
+		for i, r := range proxyReasonNames {
+			if r == pe.Reason {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+// onHeaderBytes takes bytes received while waiting for a PROXY header.
+// Bytes of a second receive are appended to the first buffer (a header is
+// far shorter than a buffer), so the parser always sees one slice.
+func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
+	ch := &s.req
+	if ch.n == 0 {
+		ch.push(id, uint32(n))
+	} else {
+		seg := &ch.q[ch.head]
+		first := w.eng.Buffer(seg.id)
+		end := int(seg.off + seg.len)
+		if end+n > len(first) {
+			w.releaseBuf(id)
+			w.badHeader(s, proxyproto.ReasonTooLong, 0)
+			return
+		}
+		copy(first[end:], w.eng.Buffer(id)[:n])
+		seg.len += uint32(n)
+		w.releaseBuf(id)
+	}
+	seg := &ch.q[ch.head]
+	hdr, used, err := proxyproto.Parse(w.eng.Buffer(seg.id)[seg.off : seg.off+seg.len])
+	switch {
+	case errors.Is(err, proxyproto.ErrIncomplete):
+		w.armRecv(s, clientSide)
+	case err != nil:
+		w.badHeader(s, "", proxyReasonIndex(err))
+	default:
+		w.headerDone(s, hdr, used)
+	}
+}
+
+// headerDone consumes the header and goes on as if the session had just
+// been accepted from the address it carries.
+func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
+	seg := &s.req.q[s.req.head]
+	seg.off += uint32(used)
+	seg.len -= uint32(used)
+	if seg.len == 0 {
+		w.releaseBuf(seg.id)
+		s.req.pop()
+	}
+	if hdr.Command == proxyproto.Proxy && hdr.Src.IsValid() {
+		s.peer = netip.AddrPortFrom(hdr.Src.Addr().Unmap(), hdr.Src.Port())
+	}
+	if why, ok := w.sourceAllowed(s.fe, s.peer.Addr()); !ok {
+		w.cnt.AcceptOutcomes[why]++
+		w.abort(s, ReasonDenied)
+		return
+	}
+	s.state = stConnecting
+	w.assign(s, nil)
+}
+
+// badHeader ends a session whose header is missing, malformed or late.
+func (w *worker) badHeader(s *Session, reason string, idx int) {
+	if reason == proxyproto.ReasonTooLong {
+		idx = proxyReasonIndex(&proxyproto.Error{Reason: reason})
+	}
+	w.cnt.ProxyErrors[idx]++
+	w.log.Debug("bad PROXY header", "frontend", s.fe.cfg.Name, "client", s.peer, "reason", proxyReasonNames[idx])
+	w.abort(s, ReasonBadProxy)
+}
+
+// sendProxyHeader writes the PROXY header for s to its server, before any
+// client byte, from the session's slot in the worker's header area.
+func (w *worker) sendProxyHeader(s *Session) {
+	dst := s.lst.addr
+	if !dst.Addr().IsUnspecified() {
+		// the bind address is the destination the client used
+	} else if a, err := ring.LocalAddr(s.si[clientSide].fd); err == nil {
+		dst = a
+	}
+	slot := w.hdrs[int(s.idx)*hdrSlot : int(s.idx)*hdrSlot : int(s.idx+1)*hdrSlot]
+	var b []byte
+	if s.be.cfg.SendProxy == "v2" {
+		b = proxyproto.AppendV2(slot, s.peer, dst)
+	} else {
+		b = proxyproto.AppendV1(slot, s.peer, dst)
+	}
+	s.hdrOff, s.hdrLen = 0, uint8(len(b))
+	s.hdrPending = true
+	w.sendHeaderRest(s)
+}
+
+func (w *worker) sendHeaderRest(s *Session) {
+	base := int(s.idx) * hdrSlot
+	s.inflight++
+	w.eng.SendBytes(s.si[serverSide].fd, w.hdrs[base+int(s.hdrOff):base+int(s.hdrLen)], s.tag(ring.OpSendBytes, serverSide))
+}
+
+func (w *worker) onHeaderSent(s *Session, c *ring.Completion) {
+	if s.state == stClosing {
+		return
+	}
+	if c.Res < 0 {
+		w.abort(s, ReasonServerError)
+		return
+	}
+	s.hdrOff += uint8(c.Res)
+	if s.hdrOff < s.hdrLen {
+		w.sendHeaderRest(s)
+		return
+	}
+	s.hdrPending = false
+	w.flush(s, serverSide)
+}
