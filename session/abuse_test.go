@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -186,7 +187,13 @@ func runChildProxy(spec string) int {
 		return 2
 	}
 	fmt.Println(p.Addrs("web")[0])
-	select {}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, unix.SIGUSR1)
+	for range usr1 {
+		st := p.Stats()
+		fmt.Println("stats", st.SocketBackoffs, st.AcceptErrors, st.Ended[session.ReasonConnectFailed])
+	}
+	return 0
 }
 
 // FD exhaustion: a proxy limited to 128 fds gets more clients than it can
@@ -232,6 +239,17 @@ func TestFDExhaustionRecovers(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "too many open files") {
 			t.Fatalf("the child never ran out of fds; its log:\n%s", logs.String())
+		}
+		// Sessions accepted just before the table filled could not open
+		// their server socket: they wait rather than fail.
+		cmd.Process.Signal(unix.SIGUSR1)
+		var backoffs, acceptErrors, connectFailed int
+		if _, err := fmt.Fscanln(out, new(string), &backoffs, &acceptErrors, &connectFailed); err != nil {
+			t.Fatalf("child stats: %v; its log:\n%s", err, logs.String())
+		}
+		t.Logf("exhausted: %d socket backoffs, %d accept errors, %d connect failures", backoffs, acceptErrors, connectFailed)
+		if backoffs == 0 || connectFailed != 0 {
+			t.Fatalf("fd shortage: %d socket backoffs, %d sessions failed; want waits, not failures", backoffs, connectFailed)
 		}
 		for _, c := range held {
 			c.Close()

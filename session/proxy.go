@@ -88,6 +88,7 @@ func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }
 // returns when every worker runs, or with the first error (then nothing
 // is left running).
 func (p *Proxy) Start() error {
+	initNetpoll()
 	p.maxsock = p.cfg.Global.MaxSock
 	if p.maxsock == 0 {
 		p.maxsock = raiseNoFile()
@@ -163,6 +164,15 @@ func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 
 // Addrs are the addresses frontend name listens on, ports resolved.
 func (p *Proxy) Addrs(name string) []netip.AddrPort { return p.binds[name] }
+
+// initNetpoll makes the Go runtime create its netpoller now. It does so
+// lazily, at the first timer or network use, and if that moment comes
+// when the process is out of fds (a flood, an exhaustion), epoll_create
+// fails and the runtime aborts the whole process. An AfterFunc timer is
+// put on the timer heap at once, which initializes the poller.
+func initNetpoll() {
+	time.AfterFunc(time.Hour, func() {}).Stop()
+}
 
 // raiseNoFile lifts the soft fd limit to the hard one, as HAProxy does,
 // and returns it as the fd ceiling.
