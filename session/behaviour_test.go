@@ -127,49 +127,38 @@ func holdClients(t *testing.T, addr netip.AddrPort, n int, hold time.Duration) i
 	return served
 }
 
-func TestFrontendMaxconnQueuesInBacklog(t *testing.T) {
-	forEngines(t, func(t *testing.T, eng string) {
-		hold := testbed.StartHold(t)
-		cfg := testConfig(eng, hold.Addr())
-		cfg.Frontends[0].MaxConn = 5
-		p, addr := startProxy(t, cfg)
-		if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
-			t.Fatalf("%d of 20 clients served", served)
-		}
-		st := p.Stats()
-		if hold.MaxLive() > 5 || st.MaxConns > 5 {
-			t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
-		}
-		if hold.MaxLive() < 5 {
-			t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
-		}
-		if st.Accepted != 20 || st.AcceptOutcomes[session.AcceptOverflow] != 0 || st.Paused[session.LimitFrontend] == 0 {
-			t.Fatalf("accepted %d (want 20), overflow %d, paused by frontend maxconn %d times",
-				st.Accepted, st.AcceptOutcomes[session.AcceptOverflow], st.Paused[session.LimitFrontend])
-		}
-	})
-}
-
-func TestGlobalMaxconnQueuesInBacklog(t *testing.T) {
-	forEngines(t, func(t *testing.T, eng string) {
-		hold := testbed.StartHold(t)
-		cfg := testConfig(eng, hold.Addr())
-		cfg.Global.MaxConn = 5
-		p, addr := startProxy(t, cfg)
-		if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
-			t.Fatalf("%d of 20 clients served", served)
-		}
-		st := p.Stats()
-		if hold.MaxLive() > 5 || st.MaxConns > 5 {
-			t.Fatalf("at most 5 sessions allowed; backend saw %d at once, proxy %d", hold.MaxLive(), st.MaxConns)
-		}
-		if hold.MaxLive() < 5 {
-			t.Fatalf("backend saw at most %d sessions at once: the limit was never reached", hold.MaxLive())
-		}
-		if st.Accepted != 20 || st.Paused[session.LimitGlobal]+st.Paused[session.LimitArena] == 0 {
-			t.Fatalf("accepted %d (want 20); paused by global maxconn %d times", st.Accepted, st.Paused[session.LimitGlobal])
-		}
-	})
+// Frontend and global maxconn = 5 with 20 clients: at most 5 sessions at
+// once, all 20 served in the end, none refused (they wait in the backlog).
+func TestMaxconnQueuesInBacklog(t *testing.T) {
+	cases := []struct {
+		name  string
+		limit func(*session.Config)
+		cause session.Limit
+	}{
+		{"frontend", func(c *session.Config) { c.Frontends[0].MaxConn = 5 }, session.LimitFrontend},
+		{"global", func(c *session.Config) { c.Global.MaxConn = 5 }, session.LimitGlobal},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			forEngines(t, func(t *testing.T, eng string) {
+				hold := testbed.StartHold(t)
+				cfg := testConfig(eng, hold.Addr())
+				c.limit(cfg)
+				p, addr := startProxy(t, cfg)
+				if served := holdClients(t, addr, 20, 150*time.Millisecond); served != 20 {
+					t.Fatalf("%d of 20 clients served", served)
+				}
+				st := p.Stats()
+				if hold.MaxLive() != 5 || st.MaxConns > 5 {
+					t.Fatalf("maxconn 5: the backend saw %d sessions at once (want exactly 5), the proxy %d", hold.MaxLive(), st.MaxConns)
+				}
+				if st.Accepted != 20 || st.AcceptOutcomes[session.AcceptOverflow] != 0 || st.Paused[c.cause] == 0 {
+					t.Fatalf("accepted %d (want 20), overflow %d, paused by %s %d times",
+						st.Accepted, st.AcceptOutcomes[session.AcceptOverflow], c.cause, st.Paused[c.cause])
+				}
+			})
+		})
+	}
 }
 
 func TestDeadServerClosesClientAfterRetries(t *testing.T) {
