@@ -31,6 +31,7 @@ type Global struct {
 type Log struct {
 	Level  string // debug | info | warn | error
 	Access bool   // one line per closed session
+	Target string // where access lines go: "stdout", "stderr" or "syslog"
 }
 
 // Frontend is one [[frontend]].

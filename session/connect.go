@@ -69,6 +69,7 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 	}
 	s.be.monitor.Observe(s.srv.idx, true, "")
 	s.state = stForwarding
+	s.connTime = w.now - s.connAt
 	s.si[serverSide].state = siEst
 	s.si[serverSide].lastAct = w.now
 	if s.be.cfg.SendProxy != "" {

@@ -126,5 +126,6 @@ type Stats struct {
 	CurQueue int64 // sessions waiting for a server slot now
 
 	ServerTransitions uint64 // servers gone UP or DOWN by health checks
+	LogDropped        uint64 // access lines lost because the writer fell behind
 	MaxConns          int64  // highest CurConns seen
 }

@@ -3,8 +3,11 @@ package session
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -31,11 +34,13 @@ type Proxy struct {
 	transitions atomic.Uint64 // server UP/DOWN changes
 	killing     atomic.Bool   // abort every session
 
-	fes     []*frontend
-	bes     []*backend
-	workers []*worker
-	binds   map[string][]netip.AddrPort // frontend name → bound addresses
-	done    chan struct{}               // closed when every worker has exited
+	access    *LogSink  // access log lines; nil when [log].access is off
+	accessOut io.Writer // overrides [log].target (tests)
+	fes       []*frontend
+	bes       []*backend
+	workers   []*worker
+	binds     map[string][]netip.AddrPort // frontend name → bound addresses
+	done      chan struct{}               // closed when every worker has exited
 }
 
 // New builds a proxy from a validated config. Nothing is bound yet.
@@ -89,6 +94,9 @@ func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }
 // is left running).
 func (p *Proxy) Start() error {
 	initNetpoll()
+	if err := p.openAccessLog(); err != nil {
+		return err
+	}
 	p.maxsock = p.cfg.Global.MaxSock
 	if p.maxsock == 0 {
 		p.maxsock = raiseNoFile()
@@ -165,6 +173,36 @@ func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 // Addrs are the addresses frontend name listens on, ports resolved.
 func (p *Proxy) Addrs(name string) []netip.AddrPort { return p.binds[name] }
 
+// SetAccessLog sends access lines to out instead of [log].target. Call
+// it before Start.
+func (p *Proxy) SetAccessLog(out io.Writer) { p.accessOut = out }
+
+// accessLines is how many access lines may wait for the writer.
+const accessLines = 4096
+
+func (p *Proxy) openAccessLog() error {
+	if !p.cfg.Log.Access {
+		return nil
+	}
+	out := p.accessOut
+	if out == nil {
+		switch p.cfg.Log.Target {
+		case "stderr":
+			out = os.Stderr
+		case "syslog":
+			w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "ringproxy")
+			if err != nil {
+				return fmt.Errorf("access log to syslog: %w", err)
+			}
+			out = w
+		default:
+			out = os.Stdout
+		}
+	}
+	p.access = NewLogSink(out, accessLines)
+	return nil
+}
+
 // initNetpoll makes the Go runtime create its netpoller now. It does so
 // lazily, at the first timer or network use, and if that moment comes
 // when the process is out of fds (a flood, an exhaustion), epoll_create
@@ -197,6 +235,9 @@ func (p *Proxy) waitWorkers() {
 		<-w.done
 	}
 	p.stopChecks()
+	if p.access != nil {
+		p.access.Close()
+	}
 	close(p.done)
 }
 
@@ -297,6 +338,9 @@ func (p *Proxy) Stats() Stats {
 	}
 	st.CurConns = p.actconn.Load()
 	st.ServerTransitions = p.transitions.Load()
+	if p.access != nil {
+		st.LogDropped = p.access.Dropped()
+	}
 	for _, b := range p.bes {
 		st.CurQueue += b.queued.Load()
 	}

@@ -74,6 +74,7 @@ func (w *worker) leaveQueue(s *Session) {
 	s.be.queued.Add(-1)
 	w.queued.Add(-1)
 	w.cnt.QueueWaitNs += uint64(w.now - s.queuedAt)
+	s.queueWait = max(s.queueWait, 0) + w.now - s.queuedAt
 }
 
 // queuedSession resolves a queue entry, or says it is stale.

@@ -2,7 +2,6 @@ package session
 
 import (
 	"net/netip"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -20,6 +19,7 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 	s.si[serverSide] = streamInterface{fd: -1, state: siIni}
 	s.accepted = w.now
 	s.peer = peer
+	s.queueWait, s.connTime = -1, -1
 	w.cnt.Accepted++
 	w.cnt.AcceptOutcomes[AcceptOK]++
 	w.p.noteConns()
@@ -175,6 +175,10 @@ func (w *worker) abort(s *Session, r Reason) {
 	if s.state == stClosing || s.state == stFree {
 		return
 	}
+	s.endPhase = '-'
+	if r != ReasonDone {
+		s.endPhase = phaseOf(s.state)
+	}
 	s.state = stClosing
 	s.reason = r
 	w.timers.remove(s)
@@ -218,21 +222,4 @@ func (w *worker) finalize(s *Session) {
 	if w.nLimited > 0 {
 		w.resumeDue = true
 	}
-}
-
-func (w *worker) accessLog(s *Session) {
-	srv := "-"
-	if s.srv != nil {
-		srv = s.srv.cfg.Name
-	}
-	w.log.Info("session",
-		"client", s.peer,
-		"frontend", s.fe.cfg.Name,
-		"backend", s.be.cfg.Name,
-		"server", srv,
-		"duration", time.Duration(w.now-s.accepted),
-		"tries", s.tries,
-		"bytes_in", s.req.bytes,
-		"bytes_out", s.rep.bytes,
-		"end", s.reason.String())
 }

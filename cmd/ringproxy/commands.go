@@ -101,10 +101,14 @@ func loadConfig(c *cli.Context) (*session.Config, error) {
 	return cfg, nil
 }
 
+// stderrLog carries the process's own log lines to stderr through a
+// bounded queue, so a worker loop that logs never waits on a slow pipe.
+var stderrLog = session.NewLogSink(os.Stderr, 1024)
+
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewTextHandler(stderrLog, &slog.HandlerOptions{Level: l}))
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, then drains for up to the

@@ -16,6 +16,7 @@ var version = "dev"
 
 func main() {
 	err := newApp().Run(os.Args)
+	stderrLog.Close() // the last lines, "stopped" among them
 	var exit cli.ExitCoder
 	switch {
 	case err == nil:

@@ -72,10 +72,14 @@ func readBuffers(t *table) int {
 var logLevels = []string{"debug", "info", "warn", "error"}
 
 func readLog(t *table) session.Log {
-	l := session.Log{Level: t.str("level", "info"), Access: t.boolean("access", true)}
+	l := session.Log{Level: t.str("level", "info"), Access: t.boolean("access", true), Target: t.str("target", "stdout")}
 	if !slices.Contains(logLevels, l.Level) {
 		t.fail("level", nil, "unknown level %q (want debug, info, warn or error)", l.Level)
 		l.Level = "info"
+	}
+	if !slices.Contains([]string{"stdout", "stderr", "syslog"}, l.Target) {
+		t.fail("target", nil, "unknown target %q (want stdout, stderr or syslog)", l.Target)
+		l.Target = "stdout"
 	}
 	t.done()
 	return l

@@ -1,0 +1,117 @@
+package session_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"ringproxy/session"
+	"ringproxy/session/testbed"
+)
+
+// startLogged starts cfg with access lines going to the returned buffer.
+func startLogged(t *testing.T, cfg *session.Config) (netip.AddrPort, *lockedBuffer) {
+	cfg.Log.Access = true
+	p, err := session.New(cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines lockedBuffer
+	p.SetAccessLog(&lines)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(time.Second) })
+	return p.Addrs("web")[0], &lines
+}
+
+// The documented line: client [time] frontend backend/server Tw/Tc/Tt
+// bytes-in bytes-out state actconn/feconn/srvconn/retries.
+var accessLine = regexp.MustCompile(`^(127\.0\.0\.1:\d+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web app/(\S+) (-?\d+)/(-?\d+)/(\d+) (\d+) (\d+) (\S\S) \d+/\d+/\d+/(\d+)$`)
+
+func waitLine(t *testing.T, lines *lockedBuffer) []string {
+	t.Helper()
+	testbed.WaitFor(t, 3*time.Second, func() bool { return strings.Count(lines.String(), "\n") >= 1 }, "an access line")
+	line := strings.TrimSuffix(strings.SplitN(lines.String(), "\n", 2)[0], "\n")
+	m := accessLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("access line %q does not match the documented format", line)
+	}
+	return m
+}
+
+func TestAccessLogNormalClose(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		addr, lines := startLogged(t, testConfig(eng, testbed.StartEcho(t).Addr()))
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "hello")
+		c.(*net.TCPConn).CloseWrite()
+		io.ReadAll(c)
+		c.Close()
+		m := waitLine(t, lines)
+		if m[2] != "s1" || m[3] != "-1" || m[6] != "5" || m[7] != "5" || m[8] != "--" || m[9] != "0" {
+			t.Fatalf("normal close logged as server %s Tw %s in %s out %s state %s retries %s", m[2], m[3], m[6], m[7], m[8], m[9])
+		}
+	})
+}
+
+func TestAccessLogClientTimeoutAndRefusedConnect(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		cfg := testConfig(eng, testbed.StartEcho(t).Addr())
+		cfg.Frontends[0].TimeoutClient = 200 * time.Millisecond
+		addr, lines := startLogged(t, cfg)
+		if _, err := testbed.DialExpectClose(addr, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if m := waitLine(t, lines); m[8] != "cD" {
+			t.Fatalf("client timeout logged as %q", m[8])
+		}
+
+		cfg = testConfig(eng, testbed.DeadAddr(t))
+		addr, lines = startLogged(t, cfg)
+		if _, err := testbed.DialExpectClose(addr, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if m := waitLine(t, lines); m[8] != "SC" || m[4] != "-1" || m[9] != "3" {
+			t.Fatalf("refused connect logged as state %q, Tc %s, retries %s", m[8], m[4], m[9])
+		}
+	})
+}
+
+// A writer that never returns must not block whoever logs: lines beyond
+// the queue are dropped and counted.
+func TestLogSinkNeverBlocks(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	sink := session.NewLogSink(blockingWriter(stuck), 8)
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 100; i++ {
+			sink.Write([]byte("a line\n"))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Write blocked on a stuck writer")
+	}
+	if d := sink.Dropped(); d < 90 {
+		t.Fatalf("%d of 100 lines dropped with room for 8 (+1 in the writer)", d)
+	}
+}
+
+type blockingWriter chan struct{}
+
+func (b blockingWriter) Write(p []byte) (int, error) {
+	<-b
+	return len(p), nil
+}
