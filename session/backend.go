@@ -13,6 +13,7 @@ import (
 // frontend is a Frontend's shared runtime state: workers reserve session
 // slots against its maxconn.
 type frontend struct {
+	idx     int // in Proxy.fes and worker.feCnt
 	cfg     *Frontend
 	cur     atomic.Int64 // sessions open now, all workers
 	opts    ring.SockOpts
@@ -35,22 +36,23 @@ type backend struct {
 // server is a Server with its sockaddr built once; connects read it
 // concurrently and never write it.
 type server struct {
-	cfg *Server
-	be  *backend
-	idx int // in backend.servers and the balancer
-	sa  ring.Sockaddr
-	cur atomic.Int64 // slots held: sessions assigned to it, all workers
-	up  atomic.Bool  // usable for new sessions
+	cfg  *Server
+	be   *backend
+	idx  int // in backend.servers and the balancer
+	gidx int // in worker.srvCnt: servers of all backends
+	sa   ring.Sockaddr
+	cur  atomic.Int64 // slots held: sessions assigned to it, all workers
+	up   atomic.Bool  // usable for new sessions
 }
 
 // take reserves a slot on s against its maxconn.
 func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
 
-func newBackend(cfg *Backend, idx int) (*backend, error) {
+func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
 	views := make([]balance.Server, len(cfg.Servers))
 	for i, s := range cfg.Servers {
-		srv := &server{cfg: s, be: b, idx: i}
+		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
 		srv.sa.Set(s.Address)
 		srv.up.Store(true)
 		b.servers = append(b.servers, srv)

@@ -11,6 +11,7 @@ import (
 type Config struct {
 	Global    Global
 	Log       Log
+	Admin     Admin
 	Frontends []*Frontend
 	Backends  []*Backend
 }
@@ -25,6 +26,11 @@ type Global struct {
 	BufSize   int           // bytes in one buffer
 	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
 	Grace     time.Duration // drain time on SIGTERM
+}
+
+// Admin holds [admin].
+type Admin struct {
+	Stats netip.AddrPort // HTTP: /metrics, /stats.json; invalid = off
 }
 
 // Log holds [log].

@@ -70,6 +70,7 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 	s.be.monitor.Observe(s.srv.idx, true, "")
 	s.state = stForwarding
 	s.connTime = w.now - s.connAt
+	w.srvCnt[s.srv.gidx].Sessions++
 	s.si[serverSide].state = siEst
 	s.si[serverSide].lastAct = w.now
 	if s.be.cfg.SendProxy != "" {
@@ -85,6 +86,7 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 // the last retry on another one; it ends s once retries are spent.
 func (w *worker) connectFailed(s *Session, err error) {
 	w.cnt.ConnFailures++
+	w.srvCnt[s.srv.gidx].ConnFailures++
 	be := s.be.cfg
 	if s.tries > be.Retries {
 		w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)

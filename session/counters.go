@@ -129,3 +129,32 @@ type Stats struct {
 	LogDropped        uint64 // access lines lost because the writer fell behind
 	MaxConns          int64  // highest CurConns seen
 }
+
+// FrontendCounters are one frontend's counts in one worker.
+type FrontendCounters struct {
+	Sessions uint64              // sessions started
+	Ended    [reasonCount]uint64 // by reason
+	BytesIn  uint64              // client → server
+	BytesOut uint64              // server → client
+	Refused  uint64              // clients closed at accept (denied, source rate, maxsock, ...)
+}
+
+// ServerCounters are one server's counts in one worker.
+type ServerCounters struct {
+	Sessions     uint64 // sessions that reached it (connected)
+	ConnFailures uint64 // connects that failed
+	BytesIn      uint64
+	BytesOut     uint64
+}
+
+// workerStats is what a loop hands out when asked: copies, owned by the
+// asker.
+type workerStats struct {
+	Counters
+	fe  []FrontendCounters
+	srv []ServerCounters
+}
+
+func (w *worker) snapshot() workerStats {
+	return workerStats{Counters: w.cnt, fe: append([]FrontendCounters(nil), w.feCnt...), srv: append([]ServerCounters(nil), w.srvCnt...)}
+}

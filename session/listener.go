@@ -183,6 +183,7 @@ func (w *worker) unreserve(l *listener) {
 func (w *worker) reject(l *listener, fd int, why AcceptOutcome, err error) {
 	ring.CloseNow(fd)
 	w.cnt.AcceptOutcomes[why]++
+	w.feCnt[l.fe.idx].Refused++
 	if err != nil {
 		w.log.Warn("accept rejected", "frontend", l.fe.cfg.Name, "bind", l.addr, "reason", why.String(), "err", err)
 	}

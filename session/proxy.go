@@ -38,6 +38,7 @@ type Proxy struct {
 	accessOut io.Writer // overrides [log].target (tests)
 	fes       []*frontend
 	bes       []*backend
+	nServers  int // servers of all backends; ServerCounters index them
 	workers   []*worker
 	binds     map[string][]netip.AddrPort // frontend name → bound addresses
 	done      chan struct{}               // closed when every worker has exited
@@ -48,15 +49,17 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{})}
 	bes := map[*Backend]*backend{}
 	for i, b := range cfg.Backends {
-		be, err := newBackend(b, i)
+		be, err := newBackend(b, i, p.nServers)
 		if err != nil {
 			return nil, err
 		}
+		p.nServers += len(be.servers)
 		bes[b] = be
 		p.bes = append(p.bes, be)
 	}
 	for _, f := range cfg.Frontends {
 		p.fes = append(p.fes, &frontend{
+			idx:  len(p.fes),
 			cfg:  f,
 			be:   bes[f.Backend],
 			opts: ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
@@ -334,7 +337,7 @@ func (p *Proxy) Stats() Stats {
 	var st Stats
 	for _, w := range p.workers {
 		c := w.counters()
-		st.add(&c)
+		st.add(&c.Counters)
 	}
 	st.CurConns = p.actconn.Load()
 	st.ServerTransitions = p.transitions.Load()
@@ -370,7 +373,9 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 		slab:      mempool.NewSlab[Session](g.MaxConn),
 		timers:    newTimerHeap(g.MaxConn),
 		bufWait:   newChanQueue(g.MaxConn),
-		statsCh:   make(chan Counters, 1),
+		statsCh:   make(chan workerStats, 1),
+		feCnt:     make([]FrontendCounters, len(p.fes)),
+		srvCnt:    make([]ServerCounters, p.nServers),
 		done:      make(chan struct{}),
 	}
 }

@@ -100,6 +100,7 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 	}
 	if why, ok := w.sourceAllowed(s.fe, s.peer.Addr()); !ok {
 		w.cnt.AcceptOutcomes[why]++
+		w.feCnt[s.fe.idx].Refused++
 		w.abort(s, ReasonDenied)
 		return
 	}

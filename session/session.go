@@ -21,6 +21,7 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 	s.peer = peer
 	s.queueWait, s.connTime = -1, -1
 	w.cnt.Accepted++
+	w.feCnt[l.fe.idx].Sessions++
 	w.cnt.AcceptOutcomes[AcceptOK]++
 	w.p.noteConns()
 	if l.fe.cfg.AcceptProxy {
@@ -208,6 +209,15 @@ func (w *worker) finalize(s *Session) {
 		}
 	}
 	w.cnt.Ended[s.reason]++
+	fc := &w.feCnt[s.fe.idx]
+	fc.Ended[s.reason]++
+	fc.BytesIn += s.req.bytes
+	fc.BytesOut += s.rep.bytes
+	if s.srv != nil && s.connTime >= 0 {
+		sc := &w.srvCnt[s.srv.gidx]
+		sc.BytesIn += s.req.bytes
+		sc.BytesOut += s.rep.bytes
+	}
 	w.cnt.BytesIn += s.req.bytes
 	w.cnt.BytesOut += s.rep.bytes
 	if w.p.cfg.Log.Access {

@@ -30,6 +30,8 @@ type worker struct {
 	released  int         // buffers returned to the pool this turn
 	now       int64       // monotonic ns, read once per turn
 	cnt       Counters
+	feCnt     []FrontendCounters // by frontend index
+	srvCnt    []ServerCounters   // by server index, all backends
 
 	nLimited  int           // listeners stopped by a limit
 	resumeDue bool          // look at limited listeners at the next turn
@@ -44,9 +46,9 @@ type worker struct {
 	slotFreed atomic.Bool  // another worker freed a slot since I last looked
 	statsMu   sync.Mutex   // one Stats caller at a time per worker
 	statsReq  atomic.Bool  // someone waits on statsCh
-	statsCh   chan Counters
+	statsCh   chan workerStats
 	done      chan struct{} // closed when the loop has exited
-	final     Counters      // counters at exit, read after done
+	final     workerStats   // counters at exit, read after done
 	err       error         // why the loop failed, read after done
 }
 

@@ -76,7 +76,7 @@ func (w *worker) Turn() (time.Duration, bool) {
 // signals acts on what other goroutines asked through atomics.
 func (w *worker) signals() {
 	if w.statsReq.CompareAndSwap(true, false) {
-		w.statsCh <- w.cnt
+		w.statsCh <- w.snapshot()
 	}
 	if w.p.stopping.Load() && !w.stopped {
 		w.stop()

@@ -31,7 +31,7 @@ func (w *worker) run(ready chan<- error) {
 		w.abandon()
 		w.p.fail()
 	}
-	w.final = w.cnt
+	w.final = w.snapshot()
 	eng.Release()
 	arena.Close()
 }
@@ -105,7 +105,7 @@ func (w *worker) wake() { w.eng.Wake() }
 
 // counters copies the worker's counters through its loop. Callers take
 // turns: the loop answers one request at a time.
-func (w *worker) counters() Counters {
+func (w *worker) counters() workerStats {
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
 	select {
@@ -122,6 +122,6 @@ func (w *worker) counters() Counters {
 	case <-w.done:
 		return w.final
 	case <-time.After(2 * time.Second):
-		return Counters{}
+		return workerStats{}
 	}
 }

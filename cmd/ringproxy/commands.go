@@ -1,18 +1,23 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"ringproxy/cmd/ringproxy/config"
 	"ringproxy/ring"
 	"ringproxy/session"
+	"ringproxy/session/stats"
 )
 
 var (
@@ -74,6 +79,26 @@ func versionCommand() *cli.Command {
 	}
 }
 
+// serveStats runs the [admin].stats HTTP listener on a goroutine of its
+// own, off the worker loops.
+func serveStats(cfg *session.Config, p *session.Proxy, log *slog.Logger) (stop func(), err error) {
+	if !cfg.Admin.Stats.IsValid() {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Stats.String())
+	if err != nil {
+		return nil, fmt.Errorf("admin stats listener: %w", err)
+	}
+	srv := &http.Server{Handler: stats.Handler(p), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin stats listener failed", "err", err)
+		}
+	}()
+	log.Info("stats", "addr", ln.Addr().String(), "paths", "/metrics /stats.json")
+	return func() { srv.Close() }, nil
+}
+
 // loadConfig reads -c FILE or the embedded default, then applies flags.
 func loadConfig(c *cli.Context) (*session.Config, error) {
 	var cfg *session.Config
@@ -129,6 +154,12 @@ func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) 
 	for _, fe := range cfg.Frontends {
 		log.Info("listening", "frontend", fe.Name, "addrs", p.Addrs(fe.Name), "backend", fe.BackendName)
 	}
+	stop, err := serveStats(cfg, p, log)
+	if err != nil {
+		p.Shutdown(0)
+		return err
+	}
+	defer stop()
 	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
 	if started != nil {
 		started(p)

@@ -196,3 +196,30 @@ func expectClosed(t *testing.T, c net.Conn) {
 		t.Fatal("session still open after the proxy exited")
 	}
 }
+
+func TestAdminStatsListener(t *testing.T) {
+	cfg := demoConfig(t)
+	cfg.Admin.Stats = freePort(t)
+	stop, err := startDemoBackends(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	started := make(chan *session.Proxy, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	<-started
+	resp, err := http.Get("http://" + cfg.Admin.Stats.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `ringproxy_frontend_sessions_total{frontend="web"}`) {
+		t.Fatalf("/metrics: %s\n%s", resp.Status, body)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -20,7 +20,7 @@ func build(pr *problems, doc map[string]any) *session.Config {
 		Global: readGlobal(root.sub("global")),
 		Log:    readLog(root.sub("log")),
 	}
-	rejectAdmin(root)
+	c.Admin = readAdmin(root)
 	c.Backends = readBackends(root)
 	c.Frontends = readFrontends(root, c.Backends)
 	root.done()
@@ -88,14 +88,27 @@ func readLog(t *table) session.Log {
 // rejectAdmin refuses [admin] outright: a stats address that parses but
 // never listens would look like a broken server rather than a missing
 // feature.
-func rejectAdmin(root *table) {
+// readAdmin reads [admin]: the stats listener. The runtime socket is not
+// built yet and is refused.
+func readAdmin(root *table) session.Admin {
+	var ad session.Admin
 	if !root.has("admin") {
-		return
+		return ad
 	}
 	a := root.sub("admin")
-	a.known("stats", "socket")
+	if s := a.str("stats", ""); s != "" {
+		ap, err := parseAddr(s)
+		if err != nil {
+			a.fail("stats", errCause(err), "%v", err)
+		} else {
+			ad.Stats = ap
+		}
+	}
+	if a.has("socket") {
+		a.unsupported("socket", "the admin socket")
+	}
 	a.done()
-	root.unsupported("admin", "[admin]")
+	return ad
 }
 
 func readFrontends(root *table, backends []*session.Backend) []*session.Frontend {

@@ -1,0 +1,205 @@
+package session
+
+import (
+	"time"
+)
+
+// Snapshot is the whole process at one moment, for stats pages and
+// exporters: every worker's counters summed, and the current state of
+// frontends, backends and servers. Its JSON form is /stats.json.
+type Snapshot struct {
+	Time      time.Time       `json:"time"`
+	Uptime    float64         `json:"uptime_seconds"`
+	Process   ProcessStats    `json:"process"`
+	Frontends []FrontendStats `json:"frontends"`
+	Backends  []BackendStats  `json:"backends"`
+}
+
+// ProcessStats are process-wide figures; the maps are keyed by the
+// names the access log and README use.
+type ProcessStats struct {
+	Engine            string            `json:"engine"`
+	Workers           int               `json:"workers"`
+	MaxConn           int               `json:"maxconn"`
+	CurSessions       int64             `json:"current_sessions"`
+	MaxSessions       int64             `json:"max_sessions"`
+	CurQueue          int64             `json:"current_queue"`
+	Sessions          uint64            `json:"sessions_total"`
+	Accept            map[string]uint64 `json:"accept"`
+	AcceptErrors      uint64            `json:"accept_errors"`
+	Pauses            map[string]uint64 `json:"listener_pauses"`
+	Ended             map[string]uint64 `json:"ended"`
+	ConnAttempts      uint64            `json:"connect_attempts"`
+	ConnFailures      uint64            `json:"connect_failures"`
+	ConnTimeouts      uint64            `json:"connect_timeouts"`
+	Retries           uint64            `json:"retries"`
+	Redispatches      uint64            `json:"redispatches"`
+	Queued            uint64            `json:"queued_total"`
+	QueueWaitSeconds  float64           `json:"queue_wait_seconds_total"`
+	BufWaits          uint64            `json:"buffer_waits"`
+	SocketBackoffs    uint64            `json:"socket_backoffs"`
+	ProxyErrors       map[string]uint64 `json:"proxy_header_errors"`
+	Late              uint64            `json:"late_completions"`
+	ServerTransitions uint64            `json:"server_transitions"`
+	LogDropped        uint64            `json:"log_dropped"`
+	BytesIn           uint64            `json:"bytes_in"`
+	BytesOut          uint64            `json:"bytes_out"`
+}
+
+// FrontendStats is one frontend.
+type FrontendStats struct {
+	Name        string            `json:"name"`
+	Binds       []string          `json:"binds"`
+	Backend     string            `json:"backend"`
+	MaxConn     int               `json:"maxconn"`
+	CurSessions int64             `json:"current_sessions"`
+	Sessions    uint64            `json:"sessions_total"`
+	Refused     uint64            `json:"refused_total"`
+	BytesIn     uint64            `json:"bytes_in"`
+	BytesOut    uint64            `json:"bytes_out"`
+	Ended       map[string]uint64 `json:"ended"`
+}
+
+// BackendStats is one backend and its servers.
+type BackendStats struct {
+	Name     string        `json:"name"`
+	Balance  string        `json:"balance"`
+	CurQueue int64         `json:"current_queue"`
+	Servers  []ServerStats `json:"servers"`
+}
+
+// ServerStats is one server.
+type ServerStats struct {
+	Name         string      `json:"name"`
+	Addr         string      `json:"address"`
+	Up           bool        `json:"up"`
+	Weight       int         `json:"weight"`
+	Backup       bool        `json:"backup"`
+	MaxConn      int         `json:"maxconn"`
+	CurSessions  int64       `json:"current_sessions"`
+	Sessions     uint64      `json:"sessions_total"`
+	ConnFailures uint64      `json:"connect_failures"`
+	BytesIn      uint64      `json:"bytes_in"`
+	BytesOut     uint64      `json:"bytes_out"`
+	Check        *CheckStats `json:"check,omitempty"`
+}
+
+// CheckStats is a server's health check state.
+type CheckStats struct {
+	LastOK        bool      `json:"last_ok"`
+	LastCheck     time.Time `json:"last_check"`
+	LastError     string    `json:"last_error,omitempty"`
+	Checks        uint64    `json:"checks"`
+	CheckFailures uint64    `json:"check_failures"`
+	Transitions   uint64    `json:"transitions"`
+}
+
+// Snapshot gathers the process's state. Each worker copies its counters
+// in its own loop, so the data path never shares them.
+func (p *Proxy) Snapshot() Snapshot {
+	st := Stats{}
+	fe := make([]FrontendCounters, len(p.fes))
+	srv := make([]ServerCounters, p.nServers)
+	for _, w := range p.workers {
+		c := w.counters()
+		st.add(&c.Counters)
+		for i := range c.fe {
+			addFrontend(&fe[i], &c.fe[i])
+		}
+		for i := range c.srv {
+			addServer(&srv[i], &c.srv[i])
+		}
+	}
+	st.CurConns = p.actconn.Load()
+	st.MaxConns = p.maxSeen.Load()
+	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st)}
+	for i, f := range p.fes {
+		snap.Frontends = append(snap.Frontends, p.frontendStats(f, &fe[i]))
+	}
+	servers := p.Servers()
+	for _, b := range p.bes {
+		bs := BackendStats{Name: b.cfg.Name, Balance: b.cfg.Balance, CurQueue: b.queued.Load()}
+		for _, s := range b.servers {
+			bs.Servers = append(bs.Servers, serverStats(s, &srv[s.gidx], servers))
+		}
+		snap.Backends = append(snap.Backends, bs)
+	}
+	return snap
+}
+
+func (p *Proxy) processStats(st *Stats) ProcessStats {
+	ps := ProcessStats{
+		Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn,
+		CurSessions: st.CurConns, MaxSessions: st.MaxConns, Sessions: st.Accepted,
+		Accept: map[string]uint64{}, AcceptErrors: st.AcceptErrors, Pauses: map[string]uint64{},
+		Ended: namedReasons(&st.Ended), ConnAttempts: st.ConnAttempts, ConnFailures: st.ConnFailures,
+		ConnTimeouts: st.ConnTimeouts, Retries: st.Retries, Redispatches: st.Redispatches,
+		Queued: st.Queued, QueueWaitSeconds: time.Duration(st.QueueWaitNs).Seconds(),
+		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, ProxyErrors: map[string]uint64{},
+		Late: st.Late, ServerTransitions: p.transitions.Load(), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+	}
+	for _, b := range p.bes {
+		ps.CurQueue += b.queued.Load()
+	}
+	if p.access != nil {
+		ps.LogDropped = p.access.Dropped()
+	}
+	for i, n := range st.AcceptOutcomes {
+		ps.Accept[AcceptOutcome(i).String()] = n
+	}
+	for i, n := range st.Paused {
+		ps.Pauses[Limit(i).String()] = n
+	}
+	for i := range proxyReasonNames {
+		ps.ProxyErrors[proxyReasonNames[i]] = st.ProxyErrors[i]
+	}
+	return ps
+}
+
+func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
+	fs := FrontendStats{Name: f.cfg.Name, Backend: f.cfg.BackendName, MaxConn: f.cfg.MaxConn,
+		CurSessions: f.cur.Load(), Sessions: c.Sessions, Refused: c.Refused,
+		BytesIn: c.BytesIn, BytesOut: c.BytesOut, Ended: namedReasons(&c.Ended)}
+	for _, a := range p.Addrs(f.cfg.Name) {
+		fs.Binds = append(fs.Binds, a.String())
+	}
+	return fs
+}
+
+func serverStats(s *server, c *ServerCounters, all []ServerStatus) ServerStats {
+	ss := ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Weight: s.cfg.Weight,
+		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
+		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+	for _, st := range all {
+		if st.Backend == s.be.cfg.Name && st.Server == s.cfg.Name && st.Check != nil {
+			ss.Check = &CheckStats{LastOK: st.Check.LastOK, LastCheck: st.Check.LastCheck, LastError: st.Check.LastError,
+				Checks: st.Check.Checks, CheckFailures: st.Check.CheckFailures, Transitions: st.Check.Transitions}
+		}
+	}
+	return ss
+}
+
+func namedReasons(n *[reasonCount]uint64) map[string]uint64 {
+	m := make(map[string]uint64, reasonCount)
+	for i, v := range n {
+		m[Reason(i).String()] = v
+	}
+	return m
+}
+
+func addFrontend(a, b *FrontendCounters) {
+	a.Sessions += b.Sessions
+	a.Refused += b.Refused
+	a.BytesIn += b.BytesIn
+	a.BytesOut += b.BytesOut
+	for i := range a.Ended {
+		a.Ended[i] += b.Ended[i]
+	}
+}
+
+func addServer(a, b *ServerCounters) {
+	a.Sessions += b.Sessions
+	a.ConnFailures += b.ConnFailures
+	a.BytesIn += b.BytesIn
+	a.BytesOut += b.BytesOut
+}

@@ -1,0 +1,35 @@
+// Package stats serves a proxy's state over HTTP for [admin].stats:
+// /metrics in the Prometheus text format and /stats.json. It reads
+// session.Proxy snapshots (each worker copies its counters in its own
+// loop) and must never touch a worker's state itself or run on a worker.
+package stats
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"ringproxy/session"
+)
+
+// Source is what the handlers read: *session.Proxy.
+type Source interface {
+	Snapshot() session.Snapshot
+}
+
+// Handler serves /metrics and /stats.json for src.
+func Handler(src Source) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{src: src})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /stats.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(src.Snapshot())
+	})
+	return mux
+}
