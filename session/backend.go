@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"ringproxy/ring"
@@ -27,7 +28,8 @@ type backend struct {
 	cfg     *Backend
 	idx     int // in Proxy.bes and worker.queues
 	servers []*server
-	lb      balance.Balancer
+	lb      atomic.Value    // balance.Balancer; replaced whole when a weight changes
+	lbMu    sync.Mutex      // serializes balancer rebuilds and usability changes
 	sticky  bool            // the algorithm fixes a client's server (source, consistent)
 	monitor *health.Monitor // nil without [backend.check]
 	queued  atomic.Int64    // sessions waiting for a slot, all workers
@@ -36,13 +38,15 @@ type backend struct {
 // server is a Server with its sockaddr built once; connects read it
 // concurrently and never write it.
 type server struct {
-	cfg  *Server
-	be   *backend
-	idx  int // in backend.servers and the balancer
-	gidx int // in worker.srvCnt: servers of all backends
-	sa   ring.Sockaddr
-	cur  atomic.Int64 // slots held: sessions assigned to it, all workers
-	up   atomic.Bool  // usable for new sessions
+	cfg      *Server
+	be       *backend
+	idx      int // in backend.servers and the balancer
+	gidx     int // in worker.srvCnt: servers of all backends
+	sa       ring.Sockaddr
+	cur      atomic.Int64 // slots held: sessions assigned to it, all workers
+	up       atomic.Bool  // health: UP (true until checks say otherwise)
+	disabled atomic.Bool  // drained by an operator: no new sessions
+	weight   atomic.Int32 // current weight (config, or set weight)
 }
 
 // take reserves a slot on s against its maxconn.
@@ -55,15 +59,59 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
 		srv.sa.Set(s.Address)
 		srv.up.Store(true)
+		srv.weight.Store(int32(s.Weight))
 		b.servers = append(b.servers, srv)
 		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
-	lb, err := balance.New(cfg.Balance, views, func(i int) int64 { return b.servers[i].cur.Load() })
-	if err != nil {
+	if err := b.rebuild(views); err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
 	}
-	b.lb = lb
 	return b, nil
+}
+
+func (b *backend) balancer() balance.Balancer { return b.lb.Load().(balance.Balancer) }
+
+// rebuild makes a new balancer over views and carries the servers'
+// usability over. Callers hold lbMu (or own b alone, at start).
+func (b *backend) rebuild(views []balance.Server) error {
+	lb, err := balance.New(b.cfg.Balance, views, func(i int) int64 { return b.servers[i].cur.Load() })
+	if err != nil {
+		return err
+	}
+	for _, s := range b.servers {
+		if !s.usable() {
+			lb.SetUsable(s.idx, false)
+		}
+	}
+	b.lb.Store(lb)
+	return nil
+}
+
+// usable says whether s takes new sessions: UP and not drained.
+func (s *server) usable() bool { return s.up.Load() && !s.disabled.Load() }
+
+// refresh tells the balancer whether s is usable now.
+func (b *backend) refresh(s *server) {
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	b.balancer().SetUsable(s.idx, s.usable())
+}
+
+// setWeight rebuilds the balancer with s's new weight.
+func (b *backend) setWeight(s *server, w int) error {
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	views := make([]balance.Server, len(b.servers))
+	for i, x := range b.servers {
+		c := x.cfg
+		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
+	}
+	views[s.idx].Weight = w
+	if err := b.rebuild(views); err != nil {
+		return err
+	}
+	s.weight.Store(int32(w))
+	return nil
 }
 
 // pickFree asks the balancer for a server for client and reserves a slot
@@ -77,7 +125,7 @@ func (b *backend) pickFree(client netip.Addr, avoid *server) (srv *server, usabl
 	if avoid != nil {
 		a = avoid.idx
 	}
-	i, ok := b.lb.Pick(client, a)
+	i, ok := b.balancer().Pick(client, a)
 	if !ok {
 		return nil, false
 	}
@@ -91,7 +139,7 @@ func (b *backend) pickFree(client netip.Addr, avoid *server) (srv *server, usabl
 	n := len(b.servers)
 	for j := 1; j < n; j++ {
 		s := b.servers[(i+j)%n]
-		if s != avoid && s.cfg.Backup == picked.cfg.Backup && s.cfg.Weight > 0 && s.up.Load() && s.take() {
+		if s != avoid && s.cfg.Backup == picked.cfg.Backup && s.weight.Load() > 0 && s.usable() && s.take() {
 			return s, true
 		}
 	}

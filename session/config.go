@@ -30,7 +30,9 @@ type Global struct {
 
 // Admin holds [admin].
 type Admin struct {
-	Stats netip.AddrPort // HTTP: /metrics, /stats.json; invalid = off
+	Stats      netip.AddrPort // HTTP: /metrics, /stats.json; invalid = off
+	Socket     string         // runtime API Unix socket path; "" = off
+	SocketMode uint32         // its file mode (0600 by default)
 }
 
 // Log holds [log].

@@ -66,7 +66,7 @@ func (p *Proxy) stopChecks() {
 func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	s := b.servers[ev.Server]
 	s.up.Store(ev.Up)
-	b.lb.SetUsable(ev.Server, ev.Up)
+	b.refresh(s)
 	p.transitions.Add(1)
 	if ev.Up {
 		p.log.Info(ev.Message)

@@ -81,7 +81,7 @@ func (p *Proxy) SetServerUp(be, srv string, up bool) error {
 		for _, s := range b.servers {
 			if s.cfg.Name == srv {
 				s.up.Store(up)
-				b.lb.SetUsable(s.idx, up)
+				b.refresh(s)
 				return nil
 			}
 		}
@@ -374,6 +374,7 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 		timers:    newTimerHeap(g.MaxConn),
 		bufWait:   newChanQueue(g.MaxConn),
 		statsCh:   make(chan workerStats, 1),
+		ctl:       make(chan func(), 16),
 		feCnt:     make([]FrontendCounters, len(p.fes)),
 		srvCnt:    make([]ServerCounters, p.nServers),
 		done:      make(chan struct{}),

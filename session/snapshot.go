@@ -73,6 +73,7 @@ type ServerStats struct {
 	Name         string      `json:"name"`
 	Addr         string      `json:"address"`
 	Up           bool        `json:"up"`
+	Disabled     bool        `json:"disabled"`
 	Weight       int         `json:"weight"`
 	Backup       bool        `json:"backup"`
 	MaxConn      int         `json:"maxconn"`
@@ -167,7 +168,7 @@ func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
 }
 
 func serverStats(s *server, c *ServerCounters, all []ServerStatus) ServerStats {
-	ss := ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Weight: s.cfg.Weight,
+	ss := ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.disabled.Load(), Weight: int(s.weight.Load()),
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
 	for _, st := range all {

@@ -47,6 +47,7 @@ type worker struct {
 	statsMu   sync.Mutex   // one Stats caller at a time per worker
 	statsReq  atomic.Bool  // someone waits on statsCh
 	statsCh   chan workerStats
+	ctl       chan func()   // control functions to run in the loop (admin socket)
 	done      chan struct{} // closed when the loop has exited
 	final     workerStats   // counters at exit, read after done
 	err       error         // why the loop failed, read after done

@@ -78,6 +78,7 @@ func (w *worker) signals() {
 	if w.statsReq.CompareAndSwap(true, false) {
 		w.statsCh <- w.snapshot()
 	}
+	w.runControl()
 	if w.p.stopping.Load() && !w.stopped {
 		w.stop()
 	}

@@ -161,7 +161,7 @@ timeout_client = "x"
 		`t.toml:3: frontend[0] (web).bind[1]: [::]:80 is already bound by frontend[0] (web).bind[0]`},
 
 	// not supported yet
-	{"admin socket", fe + be + "[admin]\nsocket = \"/run/ringproxy/admin.sock\"\n", `t.toml:13: admin.socket: the admin socket is not supported yet`},
+	{"admin socket mode", fe + be + "[admin]\nsocket = \"/run/ringproxy/admin.sock\"\nsocket_mode = \"rw\"\n", `t.toml:14: admin.socket_mode: bad mode "rw"`},
 	{"admin stats bad", fe + be + "[admin]\nstats = \"localhost:9000\"\n", `t.toml:13: admin.stats: bad address "localhost:9000"`},
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,8 +105,15 @@ func readAdmin(root *table) session.Admin {
 			ad.Stats = ap
 		}
 	}
-	if a.has("socket") {
-		a.unsupported("socket", "the admin socket")
+	ad.Socket = a.str("socket", "")
+	ad.SocketMode = 0o600
+	if m := a.str("socket_mode", "0600"); m != "" {
+		v, err := strconv.ParseUint(m, 8, 32)
+		if err != nil || v > 0o777 {
+			a.fail("socket_mode", nil, "bad mode %q: want octal permissions like \"0600\"", m)
+		} else {
+			ad.SocketMode = uint32(v)
+		}
 	}
 	a.done()
 	return ad

@@ -1,0 +1,245 @@
+// Package admin serves ringproxy's runtime API on a Unix socket: one
+// command per line, a text answer per command, as HAProxy's stats socket
+// does. It owns the socket and the command language; it acts only
+// through session.Proxy's control methods and never touches a worker.
+package admin
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"ringproxy/session"
+)
+
+// Server is a listening admin socket.
+type Server struct {
+	ln   net.Listener
+	path string
+	p    *session.Proxy
+	wg   sync.WaitGroup
+}
+
+// Listen opens the socket at path with the given file mode. A socket
+// file left by a process that is gone is replaced; one that answers is
+// another ringproxy's and is left alone.
+func Listen(path string, mode os.FileMode, p *session.Proxy) (*Server, error) {
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket %s: chmod %o: %w", path, mode, err)
+	}
+	s := &Server{ln: ln, path: path, p: p}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("admin socket %s: exists and is not a socket", path)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return fmt.Errorf("admin socket %s: in use by a running process", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("admin socket %s: remove stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// Close stops listening and removes the socket file.
+func (s *Server) Close() {
+	s.ln.Close()
+	s.wg.Wait()
+	os.Remove(s.path)
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.conn(c)
+	}
+}
+
+func (s *Server) conn(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewScanner(c)
+	for r.Scan() {
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if line := strings.TrimSpace(r.Text()); line != "" {
+			fmt.Fprint(c, Run(s.p, line))
+		}
+	}
+}
+
+// Run executes one command line against p and returns its answer,
+// ending with a newline.
+func Run(p *session.Proxy, line string) string {
+	f := strings.Fields(line)
+	switch {
+	case match(f, "help"):
+		return help
+	case match(f, "show", "info"):
+		return showInfo(p)
+	case match(f, "show", "stat"):
+		return showStat(p)
+	case match(f, "show", "servers", "state"):
+		return showServers(p)
+	case match(f, "show", "sess"):
+		return showSess(p)
+	case match(f, "disable", "server") && len(f) == 3:
+		return onServer(f[2], func(b, s string) error { return p.SetServerEnabled(b, s, false) })
+	case match(f, "enable", "server") && len(f) == 3:
+		return onServer(f[2], func(b, s string) error { return p.SetServerEnabled(b, s, true) })
+	case match(f, "set", "weight") && len(f) == 4:
+		w, err := strconv.Atoi(f[3])
+		if err != nil {
+			return fmt.Sprintf("error: bad weight %q\n", f[3])
+		}
+		return onServer(f[2], func(b, s string) error { return p.SetServerWeight(b, s, w) })
+	case match(f, "shutdown", "sessions", "server") && len(f) == 4:
+		var n int
+		out := onServer(f[3], func(b, s string) (err error) { n, err = p.ShutdownSessions(b, s); return err })
+		if out == "done\n" {
+			return fmt.Sprintf("%d sessions closed\n", n)
+		}
+		return out
+	}
+	return fmt.Sprintf("error: unknown command %q; try help\n", line)
+}
+
+const help = `help                             this list
+show info                        process: engine, workers, sessions, uptime
+show stat                        one line per frontend and server, CSV
+show servers state               one line per server: state, weight, sessions
+show sess                        current sessions: client, frontend, server, age, bytes
+disable server BACKEND/SERVER    drain: no new sessions, current ones go on
+enable server BACKEND/SERVER     undo disable
+set weight BACKEND/SERVER N      weight 0..256 for new sessions
+shutdown sessions server BACKEND/SERVER   close every session of a server
+`
+
+func match(f []string, words ...string) bool {
+	if len(f) < len(words) {
+		return false
+	}
+	for i, w := range words {
+		if f[i] != w {
+			return false
+		}
+	}
+	return true
+}
+
+func onServer(arg string, do func(be, srv string) error) string {
+	be, srv, ok := strings.Cut(arg, "/")
+	if !ok || be == "" || srv == "" {
+		return fmt.Sprintf("error: want BACKEND/SERVER, got %q\n", arg)
+	}
+	if err := do(be, srv); err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	return "done\n"
+}
+
+func showInfo(p *session.Proxy) string {
+	s := p.Snapshot()
+	ps := s.Process
+	return fmt.Sprintf("engine: %s\nworkers: %d\nuptime_seconds: %.0f\nmaxconn: %d\ncurrent_sessions: %d\nmax_sessions: %d\nsessions_total: %d\ncurrent_queue: %d\nbytes_in: %d\nbytes_out: %d\n",
+		ps.Engine, ps.Workers, s.Uptime, ps.MaxConn, ps.CurSessions, ps.MaxSessions, ps.Sessions, ps.CurQueue, ps.BytesIn, ps.BytesOut)
+}
+
+func showStat(p *session.Proxy) string {
+	s := p.Snapshot()
+	var b strings.Builder
+	b.WriteString("# proxy,server,status,weight,current_sessions,sessions_total,bytes_in,bytes_out,connect_failures\n")
+	for _, f := range s.Frontends {
+		fmt.Fprintf(&b, "%s,FRONTEND,OPEN,,%d,%d,%d,%d,\n", f.Name, f.CurSessions, f.Sessions, f.BytesIn, f.BytesOut)
+	}
+	for _, be := range s.Backends {
+		for _, sv := range be.Servers {
+			fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%d,%d,%d,%d\n", be.Name, sv.Name, status(sv), sv.Weight, sv.CurSessions, sv.Sessions, sv.BytesIn, sv.BytesOut, sv.ConnFailures)
+		}
+	}
+	return b.String()
+}
+
+func status(s session.ServerStats) string {
+	switch {
+	case s.Disabled:
+		return "MAINT"
+	case s.Up:
+		return "UP"
+	}
+	return "DOWN"
+}
+
+func showServers(p *session.Proxy) string {
+	var b strings.Builder
+	b.WriteString("# backend server address status weight current_sessions maxconn\n")
+	for _, be := range p.Snapshot().Backends {
+		for _, sv := range be.Servers {
+			fmt.Fprintf(&b, "%s %s %s %s %d %d %d\n", be.Name, sv.Name, sv.Addr, status(sv), sv.Weight, sv.CurSessions, sv.MaxConn)
+		}
+	}
+	return b.String()
+}
+
+func showSess(p *session.Proxy) string {
+	var b strings.Builder
+	b.WriteString("# worker client frontend backend/server state age bytes_in bytes_out\n")
+	for _, s := range p.Sessions() {
+		fmt.Fprintf(&b, "%d %s %s %s/%s %s %s %d %d\n", s.Worker, s.Client, s.Frontend, s.Backend, s.Server, s.State, s.Age.Round(time.Millisecond), s.BytesIn, s.BytesOut)
+	}
+	return b.String()
+}
+
+// Send connects to the socket at path, sends one command and returns the
+// answer: the client side of `ringproxy ctl`.
+func Send(path, command string) (string, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintln(c, command); err != nil {
+		return "", fmt.Errorf("admin socket %s: send: %w", path, err)
+	}
+	c.(*net.UnixConn).CloseWrite()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return b.String(), nil
+}
