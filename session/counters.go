@@ -86,6 +86,8 @@ type Counters struct {
 	Late           uint64                     // completions for a recycled slot, dropped
 	BytesIn        uint64                     // client → server
 	BytesOut       uint64                     // server → client
+	Turns          uint64                     // loop passes
+	Completions    uint64                     // completions handled
 }
 
 // add sums o into c.
@@ -115,6 +117,8 @@ func (c *Counters) add(o *Counters) {
 	c.Queued += o.Queued
 	c.QueueWaitNs += o.QueueWaitNs
 	c.Late += o.Late
+	c.Turns += o.Turns
+	c.Completions += o.Completions
 	c.BytesIn += o.BytesIn
 	c.BytesOut += o.BytesOut
 }

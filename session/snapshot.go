@@ -13,6 +13,17 @@ type Snapshot struct {
 	Process   ProcessStats    `json:"process"`
 	Frontends []FrontendStats `json:"frontends"`
 	Backends  []BackendStats  `json:"backends"`
+	Workers   []WorkerStats   `json:"workers"`
+}
+
+// WorkerStats is one worker loop: how busy it is and how much each pass
+// of it batches (completions per turn).
+type WorkerStats struct {
+	ID          int    `json:"id"`
+	CPU         int    `json:"cpu"`
+	Turns       uint64 `json:"turns"`
+	Completions uint64 `json:"completions"`
+	Sessions    uint64 `json:"sessions_total"`
 }
 
 // ProcessStats are process-wide figures; the maps are keyed by the
@@ -101,9 +112,11 @@ func (p *Proxy) Snapshot() Snapshot {
 	st := Stats{}
 	fe := make([]FrontendCounters, len(p.fes))
 	srv := make([]ServerCounters, p.nServers)
+	var workers []WorkerStats
 	for _, w := range p.workers {
 		c := w.counters()
 		st.add(&c.Counters)
+		workers = append(workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
 		for i := range c.fe {
 			addFrontend(&fe[i], &c.fe[i])
 		}
@@ -113,7 +126,7 @@ func (p *Proxy) Snapshot() Snapshot {
 	}
 	st.CurConns = p.actconn.Load()
 	st.MaxConns = p.maxSeen.Load()
-	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st)}
+	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st), Workers: workers}
 	for i, f := range p.fes {
 		snap.Frontends = append(snap.Frontends, p.frontendStats(f, &fe[i]))
 	}

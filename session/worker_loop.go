@@ -14,6 +14,7 @@ const maxSleep = time.Second
 // time they happened, not the time the loop went to sleep.
 func (w *worker) Complete(batch []ring.Completion) {
 	w.now = w.p.clock()
+	w.cnt.Completions += uint64(len(batch))
 	for i := range batch {
 		w.complete(&batch[i])
 	}
@@ -60,6 +61,7 @@ func (w *worker) complete(c *ring.Completion) {
 // Turn implements ring.Handler.
 func (w *worker) Turn() (time.Duration, bool) {
 	w.now = w.p.clock()
+	w.cnt.Turns++
 	w.signals()
 	w.refillWaiters()
 	if w.queueDue {

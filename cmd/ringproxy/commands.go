@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"ringproxy/cmd/ringproxy/config"
 	"ringproxy/ring"
 	"ringproxy/session"
+	"ringproxy/session/admin"
 	"ringproxy/session/stats"
 )
 
@@ -55,6 +57,29 @@ func checkCommand() *cli.Command {
 			}
 			fmt.Fprint(c.App.Writer, config.Summary(cfg))
 			fmt.Fprintf(c.App.Writer, "%s: OK\n", c.String("config"))
+			return nil
+		},
+	}
+}
+
+func ctlCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "ctl",
+		Usage:     "send a runtime command to a running proxy (try: ctl help)",
+		ArgsUsage: "COMMAND...",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "socket", Usage: "admin socket `PATH`", Value: "/run/ringproxy/admin.sock"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return errors.New("ctl: which command? try: ringproxy ctl help")
+			}
+			out, err := admin.Send(c.String("socket"), strings.Join(c.Args().Slice(), " "))
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(c.App.Writer, out)
+			if strings.HasPrefix(out, "error:") {
+				return cli.Exit("", 1)
+			}
 			return nil
 		},
 	}
@@ -160,6 +185,15 @@ func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) 
 		return err
 	}
 	defer stop()
+	if cfg.Admin.Socket != "" {
+		sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), p)
+		if err != nil {
+			p.Shutdown(0)
+			return err
+		}
+		defer sock.Close()
+		log.Info("admin socket", "path", cfg.Admin.Socket)
+	}
 	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
 	if started != nil {
 		started(p)

@@ -33,7 +33,7 @@ func newApp() *cli.App {
 		Name:     "ringproxy",
 		Usage:    "TCP proxy and load balancer on io_uring",
 		Version:  version,
-		Commands: []*cli.Command{runCommand(), checkCommand(), demoCommand(), versionCommand()},
+		Commands: []*cli.Command{runCommand(), checkCommand(), demoCommand(), versionCommand(), ctlCommand()},
 		// Errors are printed once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

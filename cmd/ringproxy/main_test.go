@@ -223,3 +223,32 @@ func TestAdminStatsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCtlTalksToTheAdminSocket(t *testing.T) {
+	cfg := demoConfig(t)
+	cfg.Admin.Socket = filepath.Join(t.TempDir(), "admin.sock")
+	cfg.Admin.SocketMode = 0o600
+	stop, err := startDemoBackends(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	started := make(chan *session.Proxy, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	<-started
+	out, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "show", "servers", "state")
+	if err != nil || !strings.Contains(out, "demo demo1 127.0.0.1:") {
+		t.Fatalf("ctl show servers state: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "disable", "server", "demo/nope"); err == nil {
+		t.Fatal("ctl with an error answer exited 0")
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.Admin.Socket); !os.IsNotExist(err) {
+		t.Fatalf("admin socket left behind after exit: %v", err)
+	}
+}

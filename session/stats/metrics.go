@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ringproxy/session"
@@ -49,6 +51,9 @@ var (
 	descSrvBytesOut   = desc("server_bytes_out_total", "Bytes received from the server.", "backend", "server")
 	descSrvChecks     = desc("server_checks_total", "Health checks run.", "backend", "server")
 	descSrvCheckFails = desc("server_check_failures_total", "Health checks that failed.", "backend", "server")
+	descWkTurns       = desc("worker_loop_turns_total", "Passes of a worker loop.", "worker")
+	descWkCompletions = desc("worker_completions_total", "Completions a worker loop handled; over turns, the batch size.", "worker")
+	descWkSessions    = desc("worker_sessions_total", "Sessions a worker started.", "worker")
 )
 
 // Describe implements prometheus.Collector.
@@ -57,7 +62,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descPauses, descConnAttempts, descConnFailures, descConnTimeouts, descRetries, descRedispatches, descBufWaits,
 		descBackoffs, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
-		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails} {
+		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descWkTurns, descWkCompletions, descWkSessions} {
 		ch <- d
 	}
 }
@@ -68,6 +73,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	collectProcess(ch, &s.Process)
 	for _, f := range s.Frontends {
 		collectFrontend(ch, &f)
+	}
+	for _, wk := range s.Workers {
+		id := strconv.Itoa(wk.ID)
+		ch <- counter(descWkTurns, wk.Turns, id)
+		ch <- counter(descWkCompletions, wk.Completions, id)
+		ch <- counter(descWkSessions, wk.Sessions, id)
 	}
 	for _, b := range s.Backends {
 		ch <- gauge(descBeQueue, float64(b.CurQueue), b.Name)

@@ -19,12 +19,13 @@ type Source interface {
 	Snapshot() session.Snapshot
 }
 
-// Handler serves /metrics and /stats.json for src.
+// Handler serves the human page at /, /metrics and /stats.json for src.
 func Handler(src Source) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{src: src})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", pageHandler(src))
 	mux.HandleFunc("GET /stats.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

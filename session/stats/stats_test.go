@@ -113,6 +113,16 @@ func TestMetricsCountTheTraffic(t *testing.T) {
 		{"ringproxy_sessions_current", nil, 0},
 		{"ringproxy_accept_total", map[string]string{"outcome": "ok"}, sessions},
 	}
+	var started float64
+	for _, w := range []string{"0", "1"} {
+		started += value(t, fams, "ringproxy_worker_sessions_total", map[string]string{"worker": w})
+		if value(t, fams, "ringproxy_worker_completions_total", map[string]string{"worker": w}) <= 0 && started > 0 {
+			t.Errorf("worker %s started sessions but counted no completions", w)
+		}
+	}
+	if started != sessions {
+		t.Errorf("workers started %v sessions, want %d", started, sessions)
+	}
 	for _, c := range checks {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -1,0 +1,239 @@
+package stats
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ringproxy/session"
+)
+
+// The human stats page at /: one snapshot rendered with html/template
+// (every name from the config is escaped by it), no external assets.
+
+//go:embed page.html
+var pageHTML string
+
+var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"num":      num,
+	"bytes":    humanBytes,
+	"uptime":   uptime,
+	"ago":      ago,
+	"limit":    limit,
+	"reasons":  reasons,
+	"state":    serverState,
+	"checks":   hasChecks,
+	"upCount":  upCount,
+	"unixms":   func(t time.Time) int64 { return t.UnixMilli() },
+	"stamp":    func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	"counters": counterGroups,
+}).Parse(pageHTML))
+
+// pageHandler serves the HTML stats page for src.
+func pageHandler(src Source) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		snap := src.Snapshot()
+		var buf bytes.Buffer
+		if err := pageTmpl.Execute(&buf, &snap); err != nil {
+			http.Error(w, "stats page: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// num writes n with thousands separators: 1,234,567.
+func num(v any) string {
+	var s string
+	switch n := v.(type) {
+	case int:
+		s = strconv.Itoa(n)
+	case int64:
+		s = strconv.FormatInt(n, 10)
+	case uint64:
+		s = strconv.FormatUint(n, 10)
+	default:
+		return fmt.Sprint(v)
+	}
+	var b strings.Builder
+	if s[0] == '-' {
+		b.WriteByte('-')
+		s = s[1:]
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// humanBytes writes n in IEC units: 512 B, 1.5 KiB, 20.3 GiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 5 {
+		v /= unit
+		i++
+	}
+	f := "%.1f %ciB"
+	if v >= 100 {
+		f = "%.0f %ciB"
+	}
+	return fmt.Sprintf(f, v, "KMGTPE"[i])
+}
+
+// uptime writes seconds as 3d 4h 05m, 2h 07m, 5m 12s or 42s.
+func uptime(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	if d < 0 {
+		d = 0
+	}
+	days, h, m, s := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60, int(d/time.Second)%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh %02dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm %02ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// ago writes how long before now t was: "4s ago", "never" for the zero time.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	if d < time.Second {
+		return "just now"
+	}
+	return uptime(d.Seconds()) + " ago"
+}
+
+// limit writes a maxconn: "–" when there is none.
+func limit(n int) string {
+	if n <= 0 {
+		return "–"
+	}
+	return num(n)
+}
+
+type kv struct {
+	K, V string
+	Zero bool
+}
+
+// reasons lists the non-zero counts of m, largest first.
+func reasons(m map[string]uint64) []kv {
+	type e struct {
+		k string
+		v uint64
+	}
+	var es []e
+	for k, v := range m {
+		if v > 0 {
+			es = append(es, e{k, v})
+		}
+	}
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].v != es[j].v {
+			return es[i].v > es[j].v
+		}
+		return es[i].k < es[j].k
+	})
+	out := make([]kv, len(es))
+	for i, x := range es {
+		out[i] = kv{K: x.k, V: num(x.v)}
+	}
+	return out
+}
+
+type srvState struct {
+	Label, Class string
+}
+
+// serverState is the state cell: DOWN, MAINT (drained by an operator),
+// DRAIN (up with weight 0) or UP.
+func serverState(s session.ServerStats) srvState {
+	switch {
+	case !s.Up:
+		return srvState{"DOWN", "down"}
+	case s.Disabled:
+		return srvState{"MAINT", "drain"}
+	case s.Weight == 0:
+		return srvState{"DRAIN", "drain"}
+	}
+	return srvState{"UP", "up"}
+}
+
+func hasChecks(b session.BackendStats) bool {
+	for i := range b.Servers {
+		if b.Servers[i].Check != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func upCount(b session.BackendStats) int {
+	n := 0
+	for i := range b.Servers {
+		if b.Servers[i].Up {
+			n++
+		}
+	}
+	return n
+}
+
+type counterGroup struct {
+	Title string
+	Rows  []kv
+}
+
+// counterGroups are the process counters as small name/value tables.
+func counterGroups(p session.ProcessStats) []counterGroup {
+	row := func(k string, v uint64) kv { return kv{K: k, V: num(v), Zero: v == 0} }
+	all := func(m map[string]uint64, extra ...kv) []kv {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []kv
+		for _, k := range keys {
+			out = append(out, row(k, m[k]))
+		}
+		return append(out, extra...)
+	}
+	return []counterGroup{
+		{"Accept", all(p.Accept, row("errors", p.AcceptErrors))},
+		{"Listener pauses", all(p.Pauses)},
+		{"Server connects", []kv{row("attempts", p.ConnAttempts), row("failures", p.ConnFailures),
+			row("timeouts", p.ConnTimeouts), row("retries", p.Retries), row("redispatches", p.Redispatches),
+			row("server transitions", p.ServerTransitions)}},
+		{"Sessions ended", all(p.Ended)},
+		{"PROXY header errors", all(p.ProxyErrors)},
+		{"Other", []kv{row("queued", p.Queued),
+			{K: "queue wait", V: strconv.FormatFloat(p.QueueWaitSeconds, 'f', 1, 64) + " s", Zero: p.QueueWaitSeconds == 0},
+			row("buffer waits", p.BufWaits), row("socket backoffs", p.SocketBackoffs),
+			row("late completions", p.Late), row("log dropped", p.LogDropped),
+			{K: "bytes in", V: humanBytes(p.BytesIn), Zero: p.BytesIn == 0},
+			{K: "bytes out", V: humanBytes(p.BytesOut), Zero: p.BytesOut == 0}}},
+	}
+}

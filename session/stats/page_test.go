@@ -1,0 +1,264 @@
+package stats
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"ringproxy/session"
+)
+
+// fakeSource always returns the same snapshot.
+type fakeSource struct{ snap session.Snapshot }
+
+func (f fakeSource) Snapshot() session.Snapshot { return f.snap }
+
+const evilError = `connect: <script>alert("x")</script> refused`
+
+func fakeSnapshot() session.Snapshot {
+	now := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	return session.Snapshot{
+		Time:   now,
+		Uptime: 3*86400 + 4*3600 + 5*60 + 9,
+		Process: session.ProcessStats{
+			Engine: "uring", Workers: 4, MaxConn: 20000, CurSessions: 137, MaxSessions: 1843, CurQueue: 3,
+			Sessions:     1234567,
+			Accept:       map[string]uint64{"ok": 1234567, "maxsock": 0, "sockopt": 0, "overflow": 2, "stopping": 0, "denied": 41, "source-rate": 7},
+			AcceptErrors: 1,
+			Pauses:       map[string]uint64{"global-maxconn": 3, "frontend-maxconn": 12, "arena": 0, "system": 0, "rate": 5},
+			Ended:        map[string]uint64{"done": 1230000, "client-timeout": 3120, "server-timeout": 877, "connect-failed": 412, "no-server": 21},
+			ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
+			Queued: 5123, QueueWaitSeconds: 42.5, BufWaits: 0, SocketBackoffs: 0,
+			ProxyErrors:       map[string]uint64{"not-proxy": 4, "bad-v1": 1, "bad-v2": 0, "too-long": 0, "unsupported-family": 0, "timeout": 2, "closed": 0},
+			ServerTransitions: 6, LogDropped: 19, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
+		},
+		Frontends: []session.FrontendStats{
+			{Name: "web-public", Binds: []string{"0.0.0.0:80", "[::]:80"}, Backend: "app", MaxConn: 10000,
+				CurSessions: 120, Sessions: 1200000, Refused: 48, BytesIn: 90 << 30, BytesOut: 1 << 40,
+				Ended: map[string]uint64{"done": 1199000, "client-timeout": 900, "server-timeout": 60, "connect-failed": 12}},
+			{Name: "db-internal", Binds: []string{"10.0.0.1:5432"}, Backend: "db", CurSessions: 17, Sessions: 34567,
+				BytesIn: 8 << 30, BytesOut: 7 << 38, Ended: map[string]uint64{"done": 31000, "no-server": 21}},
+		},
+		Backends: []session.BackendStats{
+			{Name: "app", Balance: "roundrobin", CurQueue: 3, Servers: []session.ServerStats{
+				{Name: "app-1", Addr: "10.0.1.11:8080", Up: true, Weight: 100, MaxConn: 500, CurSessions: 61,
+					Sessions: 600100, ConnFailures: 2, BytesIn: 45 << 30, BytesOut: 1 << 39,
+					Check: &session.CheckStats{LastOK: true, LastCheck: now.Add(-2 * time.Second), Checks: 9000, CheckFailures: 3, Transitions: 2}},
+				{Name: "app-2", Addr: "10.0.1.12:8080", Up: false, Weight: 100, MaxConn: 500, Sessions: 599000,
+					ConnFailures: 411, BytesIn: 44 << 30, BytesOut: 1 << 39,
+					Check: &session.CheckStats{LastOK: false, LastCheck: now.Add(-1 * time.Second), LastError: evilError,
+						Checks: 9000, CheckFailures: 57, Transitions: 3}},
+				{Name: "app-drain", Addr: "10.0.1.13:8080", Up: true, Weight: 0, CurSessions: 1, Sessions: 900,
+					BytesIn: 1 << 20, BytesOut: 3 << 21,
+					Check: &session.CheckStats{LastOK: true, LastCheck: now.Add(-3 * time.Second), Checks: 8000}},
+				{Name: "app-spare", Addr: "10.0.2.10:8080", Up: true, Weight: 50, Backup: true},
+			}},
+			{Name: "db", Balance: "leastconn", Servers: []session.ServerStats{
+				{Name: "db-primary", Addr: "10.0.3.1:5432", Up: true, Weight: 1, CurSessions: 17, Sessions: 34546,
+					ConnFailures: 0, BytesIn: 8 << 30, BytesOut: 7 << 38},
+				{Name: "db-replica", Addr: "10.0.3.2:5432", Up: false, Weight: 1, Sessions: 21, ConnFailures: 21},
+			}},
+		},
+	}
+}
+
+func TestStatsPage(t *testing.T) {
+	src := fakeSource{fakeSnapshot()}
+	srv := httptest.NewServer(Handler(src))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, page)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("content type %q", ct)
+	}
+	var names []string
+	for _, f := range src.snap.Frontends {
+		names = append(names, f.Name)
+	}
+	for _, b := range src.snap.Backends {
+		names = append(names, b.Name)
+		for _, s := range b.Servers {
+			names = append(names, s.Name, s.Addr)
+		}
+	}
+	for _, n := range names {
+		if !strings.Contains(page, n) {
+			t.Errorf("page lacks %q", n)
+		}
+	}
+	for _, want := range []string{
+		`<span class="badge down">DOWN</span>`, `<span class="badge up">UP</span>`, `<span class="badge drain">DRAIN</span>`,
+		`<span class="tag">backup</span>`,
+		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`,
+		`href="/metrics"`, `href="/stats.json"`, `http-equiv="refresh"`,
+		"uring", "3d 4h 05m", "137 / 1,843", "20,000", "2025-03-14 15:09:26 UTC",
+		"1,200,000", "90.0 GiB", "1.8 TiB", "client-timeout <b>900</b>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>alert") {
+		t.Error("check error text not escaped")
+	}
+	if n := strings.Count(page, `<tr class="srv `); n != 6 {
+		t.Errorf("%d server rows, want 6", n)
+	}
+	// Only the page is at /: other paths stay 404.
+	r2, err := http.Get(srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusNotFound {
+		t.Errorf("/nope: status %d", r2.StatusCode)
+	}
+}
+
+func TestStatsPageEmpty(t *testing.T) {
+	srv := httptest.NewServer(Handler(fakeSource{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "no frontends") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestPageFormat(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{num(0), "0"}, {num(999), "999"}, {num(1000), "1,000"}, {num(int64(-1234567)), "-1,234,567"},
+		{num(uint64(18446744073709551615)), "18,446,744,073,709,551,615"},
+		{humanBytes(0), "0 B"}, {humanBytes(1023), "1023 B"}, {humanBytes(1536), "1.5 KiB"},
+		{humanBytes(200 << 20), "200 MiB"}, {humanBytes(1 << 40), "1.0 TiB"},
+		{uptime(42), "42s"}, {uptime(312), "5m 12s"}, {uptime(7620), "2h 07m"}, {uptime(90000), "1d 1h 00m"},
+		{ago(time.Unix(100, 0), time.Time{}), "never"}, {ago(time.Unix(100, 0), time.Unix(96, 0)), "4s ago"},
+		{limit(0), "–"}, {limit(5000), "5,000"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// findChromium returns a headless-capable Chromium on PATH, or "".
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// runChromium runs one headless Chromium command against url and
+// returns its stdout. The process group is killed on timeout.
+func runChromium(ctx context.Context, t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--hide-scrollbars", "--user-data-dir=" + t.TempDir()}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("chromium %v: %v, err=%v", args[0], time.Since(start), err)
+	if ctx.Err() != nil {
+		t.Fatalf("chromium %v: timed out (%v); stderr:\n%s", args, ctx.Err(), stderr.String())
+	}
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		t.Fatalf("chromium %v: %v; stderr:\n%s", args, err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// A real browser renders the page: the DOM holds the server rows and
+// state cells after the inline script ran, and a screenshot is drawn.
+// RINGPROXY_STATS_SCREENSHOT=path keeps the screenshot.
+func TestStatsPageInChromium(t *testing.T) {
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("no chromium, chromium-browser or google-chrome on PATH: skipping the browser test (apt-get install chromium)")
+	}
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	srv := httptest.NewServer(Handler(fakeSource{fakeSnapshot()}))
+	defer srv.Close()
+	url := srv.URL + "/"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	dom := string(runChromium(ctx, t, bin, "--dump-dom", url))
+	if !strings.Contains(dom, `data-js="ok"`) {
+		t.Errorf("inline script did not run: no data-js=\"ok\" on <body>")
+	}
+	for _, want := range []string{
+		`<tr class="srv up">`, `<tr class="srv down">`, `<tr class="srv drain">`, `<tr class="srv up backup">`,
+		`<span class="badge down">DOWN</span>`, `<span class="badge up">UP</span>`,
+		"app-1", "app-2", "app-drain", "app-spare", "db-primary", "db-replica", "web-public", "db-internal",
+		`&lt;script&gt;alert("x")&lt;/script&gt;`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered DOM lacks %q", want)
+		}
+	}
+	if strings.Contains(dom, `<script>alert`) {
+		t.Error("check error text became a script element")
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+
+	shot := os.Getenv("RINGPROXY_STATS_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "stats.png")
+	}
+	runChromium(ctx, t, bin, "--screenshot="+shot, "--window-size=1280,900", url)
+	data, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	if len(data) < 10<<10 {
+		t.Errorf("screenshot is only %d bytes", len(data))
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 900 {
+		t.Errorf("screenshot is %dx%d, want 1280x900", b.Dx(), b.Dy())
+	}
+	t.Logf("screenshot %s (%d bytes)", shot, len(data))
+}
