@@ -5,7 +5,7 @@ LDFLAGS  := -ldflags=-checklinkname=0
 BIN      := bin/ringproxy
 PKGS     := ./...
 
-.PHONY: all build run test test-short fuzz vet fmt clean bench
+.PHONY: all build run test test-short fuzz vet fmt clean bench install
 
 all: build
 
@@ -37,6 +37,18 @@ fuzz:
 # Needs root (it apt-get installs haproxy, nginx, wrk, iperf3 if missing).
 bench:
 	GO=$(GO) bash deploy/bench/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, the systemd
+# unit, the sysctl file, and an example config unless one exists.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ringproxy
+	install -D -m 0644 deploy/ringproxy.service $(DESTDIR)/etc/systemd/system/ringproxy.service
+	sed -i 's|/usr/local/|$(PREFIX)/|g' $(DESTDIR)/etc/systemd/system/ringproxy.service
+	install -D -m 0644 deploy/sysctl.d/60-ringproxy.conf $(DESTDIR)/etc/sysctl.d/60-ringproxy.conf
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/ringproxy/README.md
+	test -e $(DESTDIR)/etc/ringproxy/ringproxy.toml || install -D -m 0644 deploy/examples/web-edge.toml $(DESTDIR)/etc/ringproxy/ringproxy.toml
 
 clean:
 	rm -rf bin

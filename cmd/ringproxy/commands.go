@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
 
 	"ringproxy/cmd/ringproxy/config"
@@ -104,6 +105,14 @@ func versionCommand() *cli.Command {
 	}
 }
 
+// notify tells systemd (Type=notify) how the service is doing; outside
+// systemd it does nothing.
+func notify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("sd_notify", "state", state, "err", err)
+	}
+}
+
 // serveStats runs the [admin].stats HTTP listener on a goroutine of its
 // own, off the worker loops.
 func serveStats(cfg *session.Config, p *session.Proxy, log *slog.Logger) (stop func(), err error) {
@@ -168,6 +177,16 @@ func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	// Reload is not built yet: SIGHUP's default action would kill the
+	// process, so it is caught and ignored loudly.
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
+	go func() {
+		for range hups {
+			log.Warn("SIGHUP ignored: config reload is not supported yet; restart to apply a new config")
+		}
+	}()
 
 	p, err := session.New(cfg, log)
 	if err != nil {
@@ -195,12 +214,14 @@ func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) 
 		log.Info("admin socket", "path", cfg.Admin.Socket)
 	}
 	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
+	notify(log, daemon.SdNotifyReady)
 	if started != nil {
 		started(p)
 	}
 	select {
 	case sig := <-sigs:
 		log.Info("stopping: draining sessions", "signal", sig.String(), "grace", cfg.Global.Grace)
+		notify(log, daemon.SdNotifyStopping)
 		drained := make(chan struct{})
 		go func() { p.Shutdown(cfg.Global.Grace); close(drained) }()
 		select {

@@ -252,3 +252,50 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 		t.Fatalf("admin socket left behind after exit: %v", err)
 	}
 }
+
+// Every example config in deploy/examples passes check.
+func TestDeployExamplesPassCheck(t *testing.T) {
+	files, err := filepath.Glob("../../deploy/examples/*.toml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if out, errOut, err := runCLI("check", "-c", f); err != nil || !strings.Contains(out, "OK") {
+			t.Errorf("%s: %v\n%s%s", f, err, out, errOut)
+		}
+	}
+}
+
+// Under systemd (Type=notify) serve says READY=1 once it accepts and
+// STOPPING=1 when a signal starts the drain.
+func TestServeNotifiesSystemd(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	cfg := demoConfig(t)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), nil) }()
+	read := func() string {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 256)
+		n, err := conn.Read(b)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(b[:n])
+	}
+	if got := read(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if got := read(); got != "STOPPING=1" {
+		t.Fatalf("on SIGTERM %q, want STOPPING=1", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
