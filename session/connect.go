@@ -188,7 +188,7 @@ func (w *worker) expire(s *Session) {
 	}
 	w.timers.remove(s)
 	if why == ReasonBadProxy {
-		w.badHeader(s, "", proxyTimeout)
+		w.badHeader(s, proxyTimeout)
 		return
 	}
 	if why == reasonBackoff {

@@ -74,20 +74,13 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 // SetServerUp marks server srv of backend be usable for new sessions or
 // not. Sessions it already has go on. (Health checks will drive it.)
 func (p *Proxy) SetServerUp(be, srv string, up bool) error {
-	for _, b := range p.bes {
-		if b.cfg.Name != be {
-			continue
-		}
-		for _, s := range b.servers {
-			if s.cfg.Name == srv {
-				s.up.Store(up)
-				b.refresh(s)
-				return nil
-			}
-		}
-		return fmt.Errorf("backend %s has no server %q", be, srv)
+	b, s, err := p.server(be, srv)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("no backend %q", be)
+	s.up.Store(up)
+	b.refresh(s)
+	return nil
 }
 
 func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }
@@ -334,12 +327,28 @@ func (p *Proxy) noteConns() {
 // Stats sums every worker's counters, asking each loop for a copy so the
 // loops never share their counters while running.
 func (p *Proxy) Stats() Stats {
+	st, _ := p.gather()
+	return st
+}
+
+// gather asks every worker for its counters and sums them, process-wide
+// and per scope.
+func (p *Proxy) gather() (Stats, gathered) {
 	var st Stats
+	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers)}
 	for _, w := range p.workers {
 		c := w.counters()
 		st.add(&c.Counters)
+		for i := range c.fe {
+			addFrontend(&g.fe[i], &c.fe[i])
+		}
+		for i := range c.srv {
+			addServer(&g.srv[i], &c.srv[i])
+		}
+		g.workers = append(g.workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
 	}
 	st.CurConns = p.actconn.Load()
+	st.MaxConns = p.maxSeen.Load()
 	st.ServerTransitions = p.transitions.Load()
 	if p.access != nil {
 		st.LogDropped = p.access.Dropped()
@@ -347,8 +356,14 @@ func (p *Proxy) Stats() Stats {
 	for _, b := range p.bes {
 		st.CurQueue += b.queued.Load()
 	}
-	st.MaxConns = p.maxSeen.Load()
-	return st
+	return st, g
+}
+
+// gathered is the per-scope part of gather.
+type gathered struct {
+	fe      []FrontendCounters
+	srv     []ServerCounters
+	workers []WorkerStats
 }
 
 func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {

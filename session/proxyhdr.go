@@ -41,13 +41,11 @@ var (
 	proxyClosed  = len(proxyReasonNames) - 1
 )
 
-func proxyReasonIndex(err error) int {
-	var pe *proxyproto.Error
-	if errors.As(err, &pe) {
-		for i, r := range proxyReasonNames {
-			if r == pe.Reason {
-				return i
-			}
+// proxyReasonIndex is the counter index of a parser reason.
+func proxyReasonIndex(reason string) int {
+	for i, r := range proxyReasonNames {
+		if r == reason {
+			return i
 		}
 	}
 	return 0
@@ -66,7 +64,7 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 		end := int(seg.off + seg.len)
 		if end+n > len(first) {
 			w.releaseBuf(id)
-			w.badHeader(s, proxyproto.ReasonTooLong, 0)
+			w.badHeader(s, proxyReasonIndex(proxyproto.ReasonTooLong))
 			return
 		}
 		copy(first[end:], w.eng.Buffer(id)[:n])
@@ -79,7 +77,9 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	case errors.Is(err, proxyproto.ErrIncomplete):
 		w.armRecv(s, clientSide)
 	case err != nil:
-		w.badHeader(s, "", proxyReasonIndex(err))
+		var pe *proxyproto.Error
+		errors.As(err, &pe) // Parse's only other error
+		w.badHeader(s, proxyReasonIndex(pe.Reason))
 	default:
 		w.headerDone(s, hdr, used)
 	}
@@ -109,10 +109,7 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 }
 
 // badHeader ends a session whose header is missing, malformed or late.
-func (w *worker) badHeader(s *Session, reason string, idx int) {
-	if reason == proxyproto.ReasonTooLong {
-		idx = proxyReasonIndex(&proxyproto.Error{Reason: reason})
-	}
+func (w *worker) badHeader(s *Session, idx int) {
 	w.cnt.ProxyErrors[idx]++
 	w.log.Debug("bad PROXY header", "frontend", s.fe.cfg.Name, "client", s.peer, "reason", proxyReasonNames[idx])
 	w.abort(s, ReasonBadProxy)
@@ -121,11 +118,13 @@ func (w *worker) badHeader(s *Session, reason string, idx int) {
 // sendProxyHeader writes the PROXY header for s to its server, before any
 // client byte, from the session's slot in the worker's header area.
 func (w *worker) sendProxyHeader(s *Session) {
+	// The bind address is the destination the client used, unless the
+	// bind is a wildcard: then the socket knows.
 	dst := s.lst.addr
-	if !dst.Addr().IsUnspecified() {
-		// the bind address is the destination the client used
-	} else if a, err := ring.LocalAddr(s.si[clientSide].fd); err == nil {
-		dst = a
+	if dst.Addr().IsUnspecified() {
+		if a, err := ring.LocalAddr(s.si[clientSide].fd); err == nil {
+			dst = a
+		}
 	}
 	slot := w.hdrs[int(s.idx)*hdrSlot : int(s.idx)*hdrSlot : int(s.idx+1)*hdrSlot]
 	var b []byte

@@ -83,7 +83,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case s.state == stHeader && c.Res > 0 && hasBuf:
 		w.onHeaderBytes(s, id, int(c.Res))
 	case s.state == stHeader && c.Res == 0:
-		w.badHeader(s, "", proxyClosed)
+		w.badHeader(s, proxyClosed)
 	case c.Res > 0 && hasBuf:
 		ch.push(id, uint32(c.Res))
 		s.si[p].lastAct = w.now

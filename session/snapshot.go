@@ -2,6 +2,8 @@ package session
 
 import (
 	"time"
+
+	"ringproxy/session/health"
 )
 
 // Snapshot is the whole process at one moment, for stats pages and
@@ -109,32 +111,23 @@ type CheckStats struct {
 // Snapshot gathers the process's state. Each worker copies its counters
 // in its own loop, so the data path never shares them.
 func (p *Proxy) Snapshot() Snapshot {
-	st := Stats{}
-	fe := make([]FrontendCounters, len(p.fes))
-	srv := make([]ServerCounters, p.nServers)
-	var workers []WorkerStats
-	for _, w := range p.workers {
-		c := w.counters()
-		st.add(&c.Counters)
-		workers = append(workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
-		for i := range c.fe {
-			addFrontend(&fe[i], &c.fe[i])
-		}
-		for i := range c.srv {
-			addServer(&srv[i], &c.srv[i])
-		}
-	}
-	st.CurConns = p.actconn.Load()
-	st.MaxConns = p.maxSeen.Load()
-	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st), Workers: workers}
+	st, g := p.gather()
+	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st), Workers: g.workers}
 	for i, f := range p.fes {
-		snap.Frontends = append(snap.Frontends, p.frontendStats(f, &fe[i]))
+		snap.Frontends = append(snap.Frontends, p.frontendStats(f, &g.fe[i]))
 	}
-	servers := p.Servers()
 	for _, b := range p.bes {
 		bs := BackendStats{Name: b.cfg.Name, Balance: b.cfg.Balance, CurQueue: b.queued.Load()}
-		for _, s := range b.servers {
-			bs.Servers = append(bs.Servers, serverStats(s, &srv[s.gidx], servers))
+		var checks []health.ServerState
+		if b.monitor != nil {
+			checks = b.monitor.Snapshot()
+		}
+		for i, s := range b.servers {
+			ss := serverStats(s, &g.srv[s.gidx])
+			if checks != nil {
+				ss.Check = checkStats(&checks[i])
+			}
+			bs.Servers = append(bs.Servers, ss)
 		}
 		snap.Backends = append(snap.Backends, bs)
 	}
@@ -180,17 +173,15 @@ func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
 	return fs
 }
 
-func serverStats(s *server, c *ServerCounters, all []ServerStatus) ServerStats {
-	ss := ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.disabled.Load(), Weight: int(s.weight.Load()),
+func serverStats(s *server, c *ServerCounters) ServerStats {
+	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.disabled.Load(), Weight: int(s.weight.Load()),
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
-	for _, st := range all {
-		if st.Backend == s.be.cfg.Name && st.Server == s.cfg.Name && st.Check != nil {
-			ss.Check = &CheckStats{LastOK: st.Check.LastOK, LastCheck: st.Check.LastCheck, LastError: st.Check.LastError,
-				Checks: st.Check.Checks, CheckFailures: st.Check.CheckFailures, Transitions: st.Check.Transitions}
-		}
-	}
-	return ss
+}
+
+func checkStats(c *health.ServerState) *CheckStats {
+	return &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
+		Checks: c.Checks, CheckFailures: c.CheckFailures, Transitions: c.Transitions}
 }
 
 func namedReasons(n *[reasonCount]uint64) map[string]uint64 {

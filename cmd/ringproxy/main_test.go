@@ -102,15 +102,8 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func TestDemoTwoBackendsTakeTurns(t *testing.T) {
 	cfg := demoConfig(t)
-	stop, err := startDemoBackends(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	started := make(chan *session.Proxy, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
-	p := <-started
+	demoBackends(t, cfg)
+	p, done := startServe(t, cfg)
 	url := fmt.Sprintf("http://%s/", p.Addrs("web")[0])
 	var answers []string
 	for i := 0; i < 2; i++ {
@@ -151,10 +144,7 @@ func TestSIGTERMDrainsForGraceThenExits(t *testing.T) {
 	}()
 	cfg.Backends[0].Servers = cfg.Backends[0].Servers[:1]
 	cfg.Global.Grace = 500 * time.Millisecond
-	started := make(chan *session.Proxy, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
-	p := <-started
+	p, done := startServe(t, cfg)
 	addr := p.Addrs("web")[0].String()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -200,15 +190,8 @@ func expectClosed(t *testing.T, c net.Conn) {
 func TestAdminStatsListener(t *testing.T) {
 	cfg := demoConfig(t)
 	cfg.Admin.Stats = freePort(t)
-	stop, err := startDemoBackends(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	started := make(chan *session.Proxy, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
-	<-started
+	demoBackends(t, cfg)
+	_, done := startServe(t, cfg)
 	resp, err := http.Get("http://" + cfg.Admin.Stats.String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -228,15 +211,8 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 	cfg := demoConfig(t)
 	cfg.Admin.Socket = filepath.Join(t.TempDir(), "admin.sock")
 	cfg.Admin.SocketMode = 0o600
-	stop, err := startDemoBackends(cfg, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	started := make(chan *session.Proxy, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
-	<-started
+	demoBackends(t, cfg)
+	_, done := startServe(t, cfg)
 	out, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "show", "servers", "state")
 	if err != nil || !strings.Contains(out, "demo demo1 127.0.0.1:") {
 		t.Fatalf("ctl show servers state: %v\n%s", err, out)
@@ -298,4 +274,30 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startServe runs serve(cfg) in the background and returns the running
+// proxy and the channel serve's result arrives on.
+func startServe(t *testing.T, cfg *session.Config) (*session.Proxy, <-chan error) {
+	t.Helper()
+	started := make(chan *session.Proxy, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	select {
+	case p := <-started:
+		return p, done
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	return nil, nil
+}
+
+// demoBackends starts the demo HTTP backends of cfg for the test.
+func demoBackends(t *testing.T, cfg *session.Config) {
+	t.Helper()
+	stop, err := startDemoBackends(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
 }
