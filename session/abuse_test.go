@@ -186,10 +186,23 @@ func runChildProxy(spec string) int {
 		fmt.Println("start:", err)
 		return 2
 	}
+	// One fd held back: freed on SIGUSR2 once the table is full, it goes
+	// to the next accept, whose session then finds no fd for its server
+	// socket. Without it, whether any session lacks one depends on the
+	// parity of the fds free at the start.
+	spare, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println("open spare fd:", err)
+		return 2
+	}
 	fmt.Println(p.Addrs("web")[0])
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, unix.SIGUSR1)
-	for range usr1 {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, unix.SIGUSR1, unix.SIGUSR2)
+	for s := range sig {
+		if s == unix.SIGUSR2 {
+			unix.Close(spare)
+			continue
+		}
 		st := p.Stats()
 		fmt.Println("stats", st.SocketBackoffs, st.AcceptErrors, st.Ended[session.ReasonConnectFailed])
 	}
@@ -240,12 +253,21 @@ func TestFDExhaustionRecovers(t *testing.T) {
 		if !strings.Contains(logs.String(), "too many open files") {
 			t.Fatalf("the child never ran out of fds; its log:\n%s", logs.String())
 		}
-		// Sessions accepted just before the table filled could not open
-		// their server socket: they wait rather than fail.
-		cmd.Process.Signal(unix.SIGUSR1)
+		// One fd freed: the paused listener's next accept takes it, and
+		// that session finds none for its server socket. It waits rather
+		// than fails.
+		cmd.Process.Signal(unix.SIGUSR2)
 		var backoffs, acceptErrors, connectFailed int
-		if _, err := fmt.Fscanln(out, new(string), &backoffs, &acceptErrors, &connectFailed); err != nil {
-			t.Fatalf("child stats: %v; its log:\n%s", err, logs.String())
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			cmd.Process.Signal(unix.SIGUSR1)
+			if _, err := fmt.Fscanln(out, new(string), &backoffs, &acceptErrors, &connectFailed); err != nil {
+				t.Fatalf("child stats: %v; its log:\n%s", err, logs.String())
+			}
+			if backoffs > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("exhausted: %d socket backoffs, %d accept errors, %d connect failures", backoffs, acceptErrors, connectFailed)
 		if backoffs == 0 || connectFailed != 0 {

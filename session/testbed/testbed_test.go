@@ -258,12 +258,16 @@ func TestHoldMaxActive(t *testing.T) {
 		conns = append(conns, c)
 	}
 	WaitFor(t, 2*time.Second, func() bool { return h.Active() == 3 }, "3 active connections")
+	// Every echo before any close: an echo proves its handler runs and
+	// counts itself live, and no connection has left yet.
 	for i, c := range conns {
 		c.SetDeadline(time.Now().Add(2 * time.Second))
 		io.WriteString(c, "ping\n")
 		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "ping\n" {
 			t.Fatalf("conn %d: echo = %q, %v", i, line, err)
 		}
+	}
+	for _, c := range conns {
 		c.Close()
 	}
 	WaitFor(t, 2*time.Second, func() bool { return h.Active() == 0 }, "all connections to close")
