@@ -40,6 +40,7 @@ type fdOps struct {
 	readable   bool // no EAGAIN on read since the last input edge
 	writable   bool // no EAGAIN on write since the last output edge
 	queued     bool // in runq
+	listening  bool // has had an accept: the socket may be shared (see Close)
 	accept     UserData
 	recv       UserData
 	send       UserData

@@ -22,6 +22,7 @@ func (e *Epoll) open(fd int, ud UserData) *fdOps {
 func (e *Epoll) Accept(fd int, ud UserData) {
 	if st := e.open(fd, ud); st != nil {
 		st.accept = ud
+		st.listening = true
 	}
 }
 
@@ -106,9 +107,15 @@ func (e *Epoll) CancelRequest(target, ud UserData) {
 	}
 }
 
-// Close implements Engine. Closing removes fd from the epoll set.
+// Close implements Engine. Closing an fd removes it from the epoll set
+// only when it was the socket's last fd. A listening socket may have
+// another, a newer generation's dup after a reload: it is removed first,
+// or its edges would keep coming here under a number since reused.
 func (e *Epoll) Close(fd int) {
 	if fd >= 0 && fd < len(e.fds) {
+		if e.fds[fd].listening {
+			_ = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		}
 		e.fds[fd] = fdOps{}
 	}
 	unix.Close(fd)

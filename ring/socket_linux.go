@@ -159,6 +159,17 @@ func (o SockOpts) Apply(fd int) error {
 // CloseNow closes fd synchronously, for fds no request refers to.
 func CloseNow(fd int) { unix.Close(fd) }
 
+// AcceptNow accepts one client waiting on listening socket fd (which
+// Listen made non-blocking), with the flags the engines' accepts use. It
+// returns EAGAIN when none waits.
+func AcceptNow(fd int) (int, error) {
+	nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(nfd), nil
+}
+
 // Errno turns a negative completion result into an error.
 func Errno(res int32) error {
 	if res >= 0 {

@@ -83,11 +83,33 @@ func (w *worker) onAccept(l *listener, c *ring.Completion) {
 	} else {
 		w.accepted(l, int(c.Res))
 	}
+	if !l.armed && w.stopped && !w.killed {
+		w.sweep(l)
+	}
 	w.rearm(l)
 }
 
+// sweep takes the clients waiting in a stopped listener's backlog once
+// its accept has ended. An io_uring accept waits on its socket
+// exclusively: a wakeup our accept took as it was being cancelled is not
+// passed on to the newer generation's accept on the same socket (see
+// Inherit), and that client would wait unseen until another arrives.
+func (w *worker) sweep(l *listener) {
+	for l.parked.n < parkCap {
+		fd, err := ring.AcceptNow(l.fd)
+		if err != nil {
+			return // EAGAIN, or an error the newer generation will meet too
+		}
+		w.accepted(l, fd)
+	}
+}
+
+// accepted takes a client the kernel accepted. After stop it is still
+// served: it completed its handshake before the accept was cancelled,
+// and a reload must not refuse it. Only once the grace is over (killed)
+// is it closed.
 func (w *worker) accepted(l *listener, fd int) {
-	if w.stopped {
+	if w.killed {
 		ring.CloseNow(fd)
 		w.cnt.AcceptOutcomes[AcceptStopping]++
 		return
@@ -260,7 +282,7 @@ func (w *worker) resume(l *listener) {
 	if l.pausedUntil != 0 && l.pausedUntil <= w.now {
 		l.pausedUntil = 0
 	}
-	for l.parked.n > 0 && l.turnAccepts < w.p.cfg.Global.MaxAccept && !w.stopped {
+	for l.parked.n > 0 && l.turnAccepts < w.p.cfg.Global.MaxAccept && !w.killed {
 		r, why := w.admit(l, l.parked.peek())
 		if r == limitedBy {
 			w.limit(l, why)
@@ -280,14 +302,16 @@ func (w *worker) resume(l *listener) {
 }
 
 // rearm arms l's multishot accept when nothing stops it, and closes the
-// socket once a stopped listener's accept has ended.
+// socket once a stopped listener's accept has ended and its parked
+// clients are served. The close goes through the engine: the socket may
+// live on in a newer generation (see Inherit).
 func (w *worker) rearm(l *listener) {
 	switch {
 	case l.closed || l.armed:
-	case w.stopped:
+	case w.stopped && l.parked.n == 0:
 		l.closed = true
-		ring.CloseNow(l.fd)
-	case l.limited || l.pausedUntil != 0 || l.parked.n > 0:
+		w.eng.Close(l.fd)
+	case w.stopped, l.limited, l.pausedUntil != 0, l.parked.n > 0:
 	default:
 		l.armed = true
 		w.eng.Accept(l.fd, l.tag())

@@ -41,6 +41,8 @@ type Proxy struct {
 	nServers  int // servers of all backends; ServerCounters index them
 	workers   []*worker
 	binds     map[string][]netip.AddrPort // frontend name → bound addresses
+	bound     map[netip.AddrPort][]int    // listening fds per address, for the next generation
+	prev      *Proxy                      // the generation to take over from (Inherit); nil after Start
 	done      chan struct{}               // closed when every worker has exited
 }
 
@@ -102,6 +104,8 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return err
 	}
+	p.inheritHealth()
+	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
 		for _, ls := range fds {
 			for _, l := range ls {
@@ -136,34 +140,53 @@ func (p *Proxy) Start() error {
 	return nil
 }
 
-// bindAll opens one listening socket per worker per bind. A bind to port
-// 0 gets a kernel-chosen port for the first worker; the others bind that.
+// bindAll opens one listening socket per worker per bind, or takes over
+// the previous generation's sockets for that address (see Inherit). A
+// bind to port 0 gets a kernel-chosen port for the first worker; the
+// others bind that.
 func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
-	fds := make([][]*listener, workers)
+	ls := make([][]*listener, workers)
 	closeAll := func() {
-		for _, ls := range fds {
-			for _, l := range ls {
+		for _, wl := range ls {
+			for _, l := range wl {
 				ring.CloseNow(l.fd)
 			}
 		}
 	}
+	p.bound = map[netip.AddrPort][]int{}
 	for _, fe := range p.fes {
 		for _, ap := range fe.cfg.Binds {
-			for i := 0; i < workers; i++ {
+			fds, err := p.inherited(ap)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
+			}
+			for i := len(fds); i < workers; i++ {
 				fd, err := ring.Listen(ap, listenBacklog)
 				if err != nil {
 					closeAll()
+					for _, fd := range fds {
+						ring.CloseNow(fd)
+					}
 					return nil, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
 				}
 				if ap.Port() == 0 {
 					ap, _ = ring.LocalAddr(fd)
 				}
-				fds[i] = append(fds[i], &listener{idx: uint32(len(fds[i])), fe: fe, fd: fd, addr: ap})
+				fds = append(fds, fd)
 			}
+			// A worker takes more than one socket of a bind only when the
+			// previous generation had more workers: none is closed, so
+			// no client waiting in a socket's backlog is refused.
+			for j, fd := range fds {
+				i := j % workers
+				ls[i] = append(ls[i], &listener{idx: uint32(len(ls[i])), fe: fe, fd: fd, addr: ap})
+			}
+			p.bound[ap] = fds
 			p.binds[fe.cfg.Name] = append(p.binds[fe.cfg.Name], ap)
 		}
 	}
-	return fds, nil
+	return ls, nil
 }
 
 // Addrs are the addresses frontend name listens on, ports resolved.

@@ -205,23 +205,28 @@ func (w *worker) listenersClosed() bool {
 	return true
 }
 
-// stop closes the listeners: parked clients are closed, accepts cancelled.
+// stop cancels the accepts; each listener closes once its accept has
+// ended and its parked clients have sessions.
 func (w *worker) stop() {
 	w.stopped = true
+	for _, l := range w.listeners {
+		w.stopAccept(l)
+		w.rearm(l)
+	}
+}
+
+// kill aborts every live session and closes the clients still parked:
+// the grace period is over.
+func (w *worker) kill() {
+	w.killed = true
 	for _, l := range w.listeners {
 		for l.parked.n > 0 {
 			ring.CloseNow(l.parked.peek())
 			l.parked.pop()
 			w.cnt.AcceptOutcomes[AcceptStopping]++
 		}
-		w.stopAccept(l)
 		w.rearm(l)
 	}
-}
-
-// kill aborts every live session: the grace period is over.
-func (w *worker) kill() {
-	w.killed = true
 	for i := 0; i < w.slab.Cap(); i++ {
 		if s := w.slab.At(uint32(i)); s.state != stFree {
 			w.abort(s, ReasonKilled)

@@ -15,6 +15,7 @@ import (
 type Target struct {
 	Name string // "app/app1", as it appears in logs
 	Addr netip.AddrPort
+	Down bool // start DOWN: a reload carries over what earlier checks found
 }
 
 // Event reports a state change of one server.
@@ -89,8 +90,8 @@ type result struct {
 }
 
 // Start validates spec and checks every target in its own goroutine until
-// Stop. Servers start UP (see the package doc). onChange, which may be nil,
-// is called from those goroutines: never concurrently for one server,
+// Stop. Servers start UP (see the package doc) unless their target says
+// Down. onChange, which may be nil, is called from those goroutines: never concurrently for one server,
 // possibly concurrently for different ones. It must not block for long:
 // the server's checks wait for it, and so does Stop.
 func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) {
@@ -107,7 +108,7 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 	for i, t := range targets {
 		s := &server{idx: i, target: t, probe: newProber(spec, t.Addr)}
 		s.obs.nudge = make(chan string, 1)
-		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: true}
+		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: !t.Down}
 		m.servers = append(m.servers, s)
 	}
 	// The first check comes soon, at a random offset so a backend of many
@@ -174,6 +175,7 @@ func (m *Monitor) Stop() {
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
 	t := newTracker(m.spec.Rise, m.spec.Fall)
+	t.up = !s.target.Down
 	done := make(chan result, 1)
 	inFlight := false
 	nextAt := time.Now().Add(first)

@@ -357,3 +357,21 @@ func TestStopIsPromptAndLeakFree(t *testing.T) {
 		t.Errorf("goroutines: %d before Start, %d after Stop\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// A target that starts Down (a reload carrying over a DOWN server) stays
+// out until rise successes, then reports UP like any recovery.
+func TestTargetStartsDown(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, hangUp)
+	m, rec := start(t, tcpSpec, Target{Name: "app/app1", Addr: srv.addr, Down: true})
+	if st := m.Snapshot()[0]; st.Up {
+		t.Fatalf("at start: %+v, want DOWN", st)
+	}
+	ev, _ := rec.next(t, 3*time.Second)
+	if !ev.Up || ev.Message != "server app/app1 is UP: 2/2 successes" {
+		t.Errorf("first event: %+v, want UP after rise successes", ev)
+	}
+	if st := m.Snapshot()[0]; !st.Up || st.Transitions != 1 {
+		t.Errorf("after rise: %+v", st)
+	}
+}

@@ -1,0 +1,80 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+// A reload runs in-process: a new Proxy (a generation) is built from the
+// new config, inherits the running one's listening sockets for every
+// address both configs bind, starts, and only then the old generation
+// stops accepting and drains:
+//
+//	next, _ := session.New(cfg, log)
+//	next.Inherit(cur)
+//	if err := next.Start(); err != nil { /* cur serves on */ }
+//	go cur.Shutdown(grace)
+//
+// The sockets are shared, not re-created: each generation holds its own
+// dup of every listening fd, so the old one closes its copies when it
+// stops without the socket (and the clients in its backlog) going away.
+// An address only the old config binds closes with the old generation;
+// one only the new config binds opens with the new one.
+
+// Inherit makes p, which must not be started yet, take over prev's
+// listening sockets at Start for every address both bind, and the health
+// verdict (UP or DOWN) of every server both have under the same backend,
+// name and address. prev must keep running until p.Start has returned:
+// its sockets are duplicated then.
+func (p *Proxy) Inherit(prev *Proxy) {
+	p.prev = prev
+}
+
+// inherited duplicates the previous generation's sockets bound to ap, in
+// its worker order. An address bound to port 0 is never inherited: it
+// asks for a new port.
+func (p *Proxy) inherited(ap netip.AddrPort) ([]int, error) {
+	if p.prev == nil || ap.Port() == 0 {
+		return nil, nil
+	}
+	if p.prev.stopping.Load() {
+		return nil, errors.New("the previous generation is stopping: its sockets cannot be taken over")
+	}
+	var fds []int
+	for _, old := range p.prev.bound[ap] {
+		fd, err := unix.FcntlInt(uintptr(old), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("take over listening socket %v: dup: %w", ap, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// inheritHealth starts each checked server DOWN that prev knew DOWN, so
+// a reload sends no traffic to a dead server while the new checks warm up.
+// Without checks nothing would ever bring it back: it starts UP.
+func (p *Proxy) inheritHealth() {
+	if p.prev == nil {
+		return
+	}
+	for _, b := range p.bes {
+		if b.cfg.Check == nil {
+			continue
+		}
+		for _, s := range b.servers {
+			_, old, err := p.prev.server(b.cfg.Name, s.cfg.Name)
+			if err != nil || old.cfg.Address != s.cfg.Address || old.up.Load() {
+				continue
+			}
+			s.up.Store(false)
+			b.refresh(s)
+		}
+	}
+}
