@@ -48,6 +48,7 @@ install: build
 	sed -i 's|/usr/local/|$(PREFIX)/|g' $(DESTDIR)/etc/systemd/system/ringproxy.service
 	install -D -m 0644 deploy/sysctl.d/60-ringproxy.conf $(DESTDIR)/etc/sysctl.d/60-ringproxy.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/ringproxy/README.md
+	install -D -m 0644 deploy/keepalived/keepalived.conf $(DESTDIR)$(PREFIX)/share/doc/ringproxy/keepalived.conf
 	test -e $(DESTDIR)/etc/ringproxy/ringproxy.toml || install -D -m 0644 deploy/examples/web-edge.toml $(DESTDIR)/etc/ringproxy/ringproxy.toml
 
 clean:

@@ -4,14 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
@@ -20,7 +15,6 @@ import (
 	"ringproxy/ring"
 	"ringproxy/session"
 	"ringproxy/session/admin"
-	"ringproxy/session/stats"
 )
 
 var (
@@ -39,7 +33,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cfg, newLogger(cfg.Log.Level), nil)
+			return serve(cfg, func() (*session.Config, error) { return loadConfig(c) }, newLogger(cfg.Log.Level), nil)
 		},
 	}
 }
@@ -113,26 +107,6 @@ func notify(log *slog.Logger, state string) {
 	}
 }
 
-// serveStats runs the [admin].stats HTTP listener on a goroutine of its
-// own, off the worker loops.
-func serveStats(cfg *session.Config, p *session.Proxy, log *slog.Logger) (stop func(), err error) {
-	if !cfg.Admin.Stats.IsValid() {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", cfg.Admin.Stats.String())
-	if err != nil {
-		return nil, fmt.Errorf("admin stats listener: %w", err)
-	}
-	srv := &http.Server{Handler: stats.Handler(p), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin stats listener failed", "err", err)
-		}
-	}()
-	log.Info("stats", "addr", ln.Addr().String(), "paths", "/metrics /stats.json")
-	return func() { srv.Close() }, nil
-}
-
 // loadConfig reads -c FILE or the embedded default, then applies flags.
 func loadConfig(c *cli.Context) (*session.Config, error) {
 	var cfg *session.Config
@@ -164,78 +138,16 @@ func loadConfig(c *cli.Context) (*session.Config, error) {
 // bounded queue, so a worker loop that logs never waits on a slow pipe.
 var stderrLog = session.NewLogSink(os.Stderr, 1024)
 
+// logLevel is the process log's level; a reload may change it.
+var logLevel = new(slog.LevelVar)
+
 func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated by config
-	return slog.New(slog.NewTextHandler(stderrLog, &slog.HandlerOptions{Level: l}))
+	setLogLevel(level)
+	return slog.New(slog.NewTextHandler(stderrLog, &slog.HandlerOptions{Level: logLevel}))
 }
 
-// serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
-// grace period. A second signal ends the drain at once. started, if set,
-// is called once the proxy accepts.
-func serve(cfg *session.Config, log *slog.Logger, started func(*session.Proxy)) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	// Reload is not built yet: SIGHUP's default action would kill the
-	// process, so it is caught and ignored loudly.
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
-	go func() {
-		for range hups {
-			log.Warn("SIGHUP ignored: config reload is not supported yet; restart to apply a new config")
-		}
-	}()
-
-	p, err := session.New(cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := p.Start(); err != nil {
-		return err
-	}
-	for _, fe := range cfg.Frontends {
-		log.Info("listening", "frontend", fe.Name, "addrs", p.Addrs(fe.Name), "backend", fe.BackendName)
-	}
-	stop, err := serveStats(cfg, p, log)
-	if err != nil {
-		p.Shutdown(0)
-		return err
-	}
-	defer stop()
-	if cfg.Admin.Socket != "" {
-		sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), p)
-		if err != nil {
-			p.Shutdown(0)
-			return err
-		}
-		defer sock.Close()
-		log.Info("admin socket", "path", cfg.Admin.Socket)
-	}
-	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
-	notify(log, daemon.SdNotifyReady)
-	if started != nil {
-		started(p)
-	}
-	select {
-	case sig := <-sigs:
-		log.Info("stopping: draining sessions", "signal", sig.String(), "grace", cfg.Global.Grace)
-		notify(log, daemon.SdNotifyStopping)
-		drained := make(chan struct{})
-		go func() { p.Shutdown(cfg.Global.Grace); close(drained) }()
-		select {
-		case <-drained:
-		case sig := <-sigs:
-			log.Warn("second signal: closing every session now", "signal", sig.String())
-			p.Shutdown(0)
-		}
-	case <-p.Done():
-	}
-	if err := p.Err(); err != nil {
-		return err
-	}
-	st := p.Stats()
-	log.Info("stopped", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
-	return nil
+func setLogLevel(level string) {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	logLevel.Set(l)
 }

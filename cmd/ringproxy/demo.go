@@ -32,7 +32,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			defer stop()
-			return serve(cfg, log, func(p *session.Proxy) {
+			return serve(cfg, nil, log, func(p *session.Proxy) {
 				for _, a := range p.Addrs(cfg.Frontends[0].Name) {
 					fmt.Fprintf(c.App.Writer, "demo: try `curl %s` twice: two backends take turns\n", a)
 				}

@@ -254,7 +254,7 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", sock)
 	cfg := demoConfig(t)
 	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), nil) }()
+	go func() { done <- serve(cfg, nil, quietLog(), nil) }()
 	read := func() string {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b := make([]byte, 256)
@@ -282,7 +282,7 @@ func startServe(t *testing.T, cfg *session.Config) (*session.Proxy, <-chan error
 	t.Helper()
 	started := make(chan *session.Proxy, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(cfg, quietLog(), func(p *session.Proxy) { started <- p }) }()
+	go func() { done <- serve(cfg, nil, quietLog(), func(p *session.Proxy) { started <- p }) }()
 	select {
 	case p := <-started:
 		return p, done

@@ -22,14 +22,20 @@ import (
 type Server struct {
 	ln   net.Listener
 	path string
-	p    *session.Proxy
+	t    Target
 	wg   sync.WaitGroup
+}
+
+// Target is what the socket acts on.
+type Target struct {
+	Proxy  func() *session.Proxy // the generation serving now (it changes at a reload)
+	Reload func() error          // reloads the config file; nil: reload unsupported
 }
 
 // Listen opens the socket at path with the given file mode. A socket
 // file left by a process that is gone is replaced; one that answers is
 // another ringproxy's and is left alone.
-func Listen(path string, mode os.FileMode, p *session.Proxy) (*Server, error) {
+func Listen(path string, mode os.FileMode, t Target) (*Server, error) {
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
@@ -41,7 +47,7 @@ func Listen(path string, mode os.FileMode, p *session.Proxy) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket %s: chmod %o: %w", path, mode, err)
 	}
-	s := &Server{ln: ln, path: path, p: p}
+	s := &Server{ln: ln, path: path, t: t}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -92,9 +98,24 @@ func (s *Server) conn(c net.Conn) {
 	for r.Scan() {
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if line := strings.TrimSpace(r.Text()); line != "" {
-			fmt.Fprint(c, Run(s.p, line))
+			fmt.Fprint(c, s.run(line))
 		}
 	}
+}
+
+// run executes one command line: reload here, the rest against the
+// generation serving now.
+func (s *Server) run(line string) string {
+	if line != "reload" {
+		return Run(s.t.Proxy(), line)
+	}
+	if s.t.Reload == nil {
+		return "error: this process has no config file to reload\n"
+	}
+	if err := s.t.Reload(); err != nil {
+		return "error: " + strings.ReplaceAll(err.Error(), "\n", "\n  ") + "\n"
+	}
+	return "reloaded\n"
 }
 
 // Run executes one command line against p and returns its answer,
@@ -134,6 +155,7 @@ func Run(p *session.Proxy, line string) string {
 }
 
 const help = `help                             this list
+reload                           re-read the config file and apply it without dropping a connection
 show info                        process: engine, workers, sessions, uptime
 show stat                        one line per frontend and server, CSV
 show servers state               one line per server: state, weight, sessions

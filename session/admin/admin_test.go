@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -38,7 +39,7 @@ func twoServers(t *testing.T) (*session.Proxy, netip.AddrPort, string) {
 	}
 	t.Cleanup(func() { p.Shutdown(time.Second) })
 	path := filepath.Join(t.TempDir(), "admin.sock")
-	s, err := Listen(path, 0o600, p)
+	s, err := Listen(path, 0o600, Target{Proxy: func() *session.Proxy { return p }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +150,7 @@ func TestHelpInfoAndErrors(t *testing.T) {
 		"show info":                "engine: uring",
 		"show stat":                "app,a,UP,100",
 		"frobnicate":               `error: unknown command "frobnicate"`,
+		"reload":                   "error: this process has no config file to reload",
 		"disable server nobackend": "error: want BACKEND/SERVER",
 		"disable server app/zz":    `error: backend app has no server "zz"`,
 	} {
@@ -165,7 +167,7 @@ func TestSocketModeAndStaleFile(t *testing.T) {
 		t.Fatalf("socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
 	// A live socket is not taken over.
-	if _, err := Listen(path, 0o600, nil); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := Listen(path, 0o600, Target{}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second Listen on a live socket: %v", err)
 	}
 	// A stale one (its process gone) is replaced.
@@ -176,9 +178,33 @@ func TestSocketModeAndStaleFile(t *testing.T) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	s, err := Listen(stale, 0o640, nil)
+	s, err := Listen(stale, 0o640, Target{})
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
 	s.Close()
+}
+
+// reload runs the process's reload and answers with its outcome; an
+// error of several lines stays one answer.
+func TestReloadCommand(t *testing.T) {
+	p, _, _ := twoServers(t)
+	var outcome error
+	calls := 0
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	s, err := Listen(path, 0o600, Target{
+		Proxy:  func() *session.Proxy { return p },
+		Reload: func() error { calls++; return outcome },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := ctl(t, path, "reload"); got != "reloaded\n" || calls != 1 {
+		t.Errorf("reload: %q after %d calls", got, calls)
+	}
+	outcome = errors.New("t.toml:3: backend.name: want a string\nt.toml:9: unknown key x")
+	if got := ctl(t, path, "reload"); got != "error: t.toml:3: backend.name: want a string\n  t.toml:9: unknown key x\n" || calls != 2 {
+		t.Errorf("failed reload: %q after %d calls", got, calls)
+	}
 }

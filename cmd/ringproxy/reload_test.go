@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"ringproxy/cmd/ringproxy/config"
+	"ringproxy/session"
+	"ringproxy/session/admin"
+	"ringproxy/session/testbed"
+)
+
+// reloadTOML is a config with frontend web and, when extra is valid, a
+// second frontend on it.
+func reloadTOML(sock string, web, extra, echo netip.AddrPort) string {
+	s := fmt.Sprintf(`[global]
+workers = 2
+[log]
+access = false
+[admin]
+socket = %q
+[[frontend]]
+name = "web"
+bind = ["%s"]
+backend = "app"
+[[backend]]
+name = "app"
+  [[backend.server]]
+  name = "echo"
+  address = "%s"
+`, sock, web, echo)
+	if extra.IsValid() {
+		s += fmt.Sprintf("[[frontend]]\nname = \"extra\"\nbind = [\"%s\"]\nbackend = \"app\"\n", extra)
+	}
+	return s
+}
+
+func echoes(addr netip.AddrPort) error {
+	c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		return err
+	}
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping\n" {
+		return fmt.Errorf("echo %q: %v", b, err)
+	}
+	return nil
+}
+
+func freeAddr(t *testing.T) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// SIGHUP and `ctl reload` apply a changed config file, telling systemd
+// RELOADING=1 then READY=1; a broken file is refused with its file and
+// line, and the running config goes on serving.
+func TestServeReloads(t *testing.T) {
+	dir := t.TempDir()
+	notifySock := filepath.Join(dir, "notify.sock")
+	notes, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifySock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notes.Close()
+	t.Setenv("NOTIFY_SOCKET", notifySock)
+	note := func() string {
+		notes.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 256)
+		n, err := notes.Read(b)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(b[:n])
+	}
+
+	echo := testbed.StartEcho(t)
+	web, extra := freeAddr(t), freeAddr(t)
+	sock := filepath.Join(dir, "admin.sock")
+	path := filepath.Join(dir, "ringproxy.toml")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
+	}()
+	if got := note(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	if err := echoes(web); err != nil {
+		t.Fatal(err)
+	}
+
+	// SIGHUP: a frontend is added.
+	write(reloadTOML(sock, web, extra, echo.Addr()))
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	if got := note(); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Errorf("on SIGHUP %q, want RELOADING=1 with MONOTONIC_USEC", got)
+	}
+	if got := note(); got != "READY=1" {
+		t.Errorf("after the reload %q, want READY=1", got)
+	}
+	if err := echoes(extra); err != nil {
+		t.Fatalf("the frontend added by SIGHUP: %v", err)
+	}
+
+	// A broken file: refused, named, and nothing changes.
+	write(reloadTOML(sock, web, extra, echo.Addr()) + "[[backend]]\nname = 7\n")
+	out, err := admin.Send(sock, "reload")
+	if err != nil || !strings.HasPrefix(out, "error: ") || !strings.Contains(out, path+":") {
+		t.Errorf("ctl reload of a broken file: %q, %v; want an error naming %s:LINE", out, err, path)
+	}
+	note()
+	note()
+	for _, a := range []netip.AddrPort{web, extra} {
+		if err := echoes(a); err != nil {
+			t.Errorf("after a refused reload %v: %v", a, err)
+		}
+	}
+
+	// ctl reload: the frontend is removed, its port closes, web goes on.
+	write(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()))
+	if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+		t.Fatalf("ctl reload: %q, %v", out, err)
+	}
+	testbed.WaitFor(t, 3*time.Second, func() bool { return echoes(extra) != nil }, "the removed frontend to close")
+	if err := echoes(web); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := admin.Send(sock, "show info"); !strings.Contains(out, "workers: 2") {
+		t.Errorf("show info after reloads: %q", out)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

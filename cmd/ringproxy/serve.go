@@ -1,0 +1,285 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"ringproxy/session"
+	"ringproxy/session/admin"
+	"ringproxy/session/stats"
+)
+
+// instance is one running ringproxy process: the generation of the proxy
+// serving now, the ones still draining after a reload, and what outlives
+// generations (the stats listener, the admin socket). Only the serve
+// goroutine changes it, but for cur, which the stats and admin goroutines
+// read.
+type instance struct {
+	log     *slog.Logger
+	load    func() (*session.Config, error) // re-reads the config; nil: nothing to reload
+	cfg     *session.Config                 // cur's
+	cur     atomic.Pointer[session.Proxy]
+	reloads chan chan error // `ctl reload` asks the serve goroutine
+
+	mu       sync.Mutex
+	draining map[*session.Proxy]bool // previous generations not done yet
+	drained  sync.WaitGroup
+
+	statsStop func()
+	sock      *admin.Server
+}
+
+// serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
+// grace period. A second signal ends the drain at once. SIGHUP and `ctl
+// reload` apply the config load returns (see reload). started, if set, is
+// called once the proxy accepts.
+func serve(cfg *session.Config, load func() (*session.Config, error), log *slog.Logger, started func(*session.Proxy)) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
+
+	in := &instance{log: log, load: load, cfg: cfg, reloads: make(chan chan error), draining: map[*session.Proxy]bool{}}
+	p, err := session.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	in.cur.Store(p)
+	logListening(log, cfg, p)
+	if err := in.openAdmin(cfg); err != nil {
+		p.Shutdown(0)
+		return err
+	}
+	defer in.closeAdmin()
+	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
+	notify(log, daemon.SdNotifyReady)
+	if started != nil {
+		started(p)
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			return in.stop(sig, sigs)
+		case <-hups:
+			if err := in.reload(); err != nil {
+				log.Error("reload failed: the running config goes on", "err", err)
+			}
+		case reply := <-in.reloads:
+			err := in.reload()
+			if err != nil {
+				log.Error("reload failed: the running config goes on", "err", err)
+			}
+			reply <- err
+		case <-in.cur.Load().Done():
+			return in.ended()
+		}
+	}
+}
+
+func logListening(log *slog.Logger, cfg *session.Config, p *session.Proxy) {
+	for _, fe := range cfg.Frontends {
+		log.Info("listening", "frontend", fe.Name, "addrs", p.Addrs(fe.Name), "backend", fe.BackendName)
+	}
+}
+
+// stop drains the serving generation for its grace (the ones draining
+// from reloads keep their own), or ends everything at a second signal.
+func (in *instance) stop(sig os.Signal, sigs <-chan os.Signal) error {
+	p := in.cur.Load()
+	in.log.Info("stopping: draining sessions", "signal", sig.String(), "grace", in.cfg.Global.Grace)
+	notify(in.log, daemon.SdNotifyStopping)
+	drained := make(chan struct{})
+	go func() {
+		p.Shutdown(in.cfg.Global.Grace)
+		in.drained.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case sig := <-sigs:
+		in.log.Warn("second signal: closing every session now", "signal", sig.String())
+		in.mu.Lock()
+		for old := range in.draining {
+			go old.Shutdown(0)
+		}
+		in.mu.Unlock()
+		p.Shutdown(0)
+		<-drained
+	}
+	return in.ended()
+}
+
+// ended reports how the serving generation ended.
+func (in *instance) ended() error {
+	p := in.cur.Load()
+	if err := p.Err(); err != nil {
+		return err
+	}
+	st := p.Stats()
+	in.log.Info("stopped", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
+	return nil
+}
+
+// Reload runs in-process: see session.Inherit. A new generation is built
+// from the re-read config and takes over the listening sockets of every
+// address both configs bind; once it accepts, the old one stops accepting
+// and drains for up to its own grace. A config that does not load, or a
+// generation that does not start (a new address already in use), leaves
+// the old one serving as it was.
+func (in *instance) reload() error {
+	if in.load == nil {
+		return errors.New("this process has no config file to reload")
+	}
+	notify(in.log, reloadingState())
+	defer notify(in.log, daemon.SdNotifyReady)
+	cfg, err := in.load()
+	if err != nil {
+		return err
+	}
+	next, err := session.New(cfg, in.log)
+	if err != nil {
+		return err
+	}
+	old, oldCfg := in.cur.Load(), in.cfg
+	next.Inherit(old)
+	if err := next.Start(); err != nil {
+		return fmt.Errorf("start the new config: %w", err)
+	}
+	in.cur.Store(next)
+	in.cfg = cfg
+	setLogLevel(cfg.Log.Level)
+	in.retire(old, oldCfg.Global.Grace)
+	if err := in.reopenAdmin(oldCfg, cfg); err != nil {
+		in.log.Error("reload: admin listeners keep their old addresses", "err", err)
+	}
+	logListening(in.log, cfg, next)
+	in.log.Info("reloaded", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn,
+		"draining_generations", in.drainingCount())
+	return nil
+}
+
+// retire drains old in the background for up to grace.
+func (in *instance) retire(old *session.Proxy, grace time.Duration) {
+	in.mu.Lock()
+	in.draining[old] = true
+	in.mu.Unlock()
+	in.drained.Add(1)
+	go func() {
+		defer in.drained.Done()
+		old.Shutdown(grace)
+		st := old.Stats()
+		in.log.Info("previous generation drained", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
+		in.mu.Lock()
+		delete(in.draining, old)
+		in.mu.Unlock()
+	}()
+}
+
+func (in *instance) drainingCount() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.draining)
+}
+
+// Reload asks the serve goroutine to reload and waits for the outcome:
+// `ctl reload` answers with it.
+func (in *instance) Reload() error {
+	reply := make(chan error, 1)
+	select {
+	case in.reloads <- reply:
+	case <-time.After(30 * time.Second):
+		return errors.New("the process is busy stopping or reloading")
+	}
+	return <-reply
+}
+
+// reloadingState is RELOADING=1 with the monotonic time systemd wants
+// (Type=notify-reload, systemd 253) to match it with READY=1.
+func reloadingState() string {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, ts.Nano()/1000)
+}
+
+// openAdmin opens the stats listener and the admin socket cfg asks for.
+func (in *instance) openAdmin(cfg *session.Config) error {
+	stop, err := serveStats(cfg, in, in.log)
+	if err != nil {
+		return err
+	}
+	in.statsStop = stop
+	if cfg.Admin.Socket != "" {
+		reload := in.Reload
+		if in.load == nil {
+			reload = nil
+		}
+		sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), admin.Target{Proxy: in.cur.Load, Reload: reload})
+		if err != nil {
+			stop()
+			return err
+		}
+		in.sock = sock
+		in.log.Info("admin socket", "path", cfg.Admin.Socket)
+	}
+	return nil
+}
+
+func (in *instance) closeAdmin() {
+	if in.statsStop != nil {
+		in.statsStop()
+	}
+	if in.sock != nil {
+		in.sock.Close()
+	}
+	in.statsStop, in.sock = nil, nil
+}
+
+// reopenAdmin moves the stats listener and the admin socket when a reload
+// changed their addresses; both serve whichever generation is current.
+func (in *instance) reopenAdmin(old, cfg *session.Config) error {
+	if old.Admin == cfg.Admin {
+		return nil
+	}
+	in.closeAdmin()
+	return in.openAdmin(cfg)
+}
+
+// Snapshot implements stats.Source: the serving generation's.
+func (in *instance) Snapshot() session.Snapshot { return in.cur.Load().Snapshot() }
+
+// serveStats runs the [admin].stats HTTP listener on a goroutine of its
+// own, off the worker loops.
+func serveStats(cfg *session.Config, src *instance, log *slog.Logger) (stop func(), err error) {
+	if !cfg.Admin.Stats.IsValid() {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Stats.String())
+	if err != nil {
+		return nil, fmt.Errorf("admin stats listener: %w", err)
+	}
+	srv := &http.Server{Handler: stats.Handler(src), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin stats listener failed", "err", err)
+		}
+	}()
+	log.Info("stats", "addr", ln.Addr().String(), "paths", "/ /metrics /stats.json")
+	return func() { srv.Close() }, nil
+}
