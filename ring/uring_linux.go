@@ -78,11 +78,13 @@ func (u *Uring) init(f Features) error {
 	if err := u.bufs.register(u.ring, u.arena, bufGroup); err != nil {
 		return err
 	}
-	if f.RegisteredBuffers {
+	// Registering pins (and so populates) the whole arena: only worth it
+	// when sends can use it.
+	if f.RegisteredBuffers && f.FixedBufferSend {
 		if err := registerArena(u.ring, u.arena); err != nil {
 			return err
 		}
-		u.sendFixed = f.FixedBufferSend
+		u.sendFixed = true
 	}
 	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {

@@ -617,6 +617,7 @@ func (b *bench) stepHold(t *target, p *proc) (string, error) {
 	if !t.proxy {
 		r.set("kib_conn", dash())
 		r.set("rss_base_mib", dash())
+		r.set("rss_held_mib", dash())
 		return "- (no proxy process to measure)", nil
 	}
 	base := tcpSockets(sinkPort, "01")
@@ -673,6 +674,7 @@ func (b *bench) stepHold(t *target, p *proc) (string, error) {
 	r.set("rss_before_kib", num(float64(before)))
 	r.set("rss_base_mib", num(float64(before)/1024))
 	r.set("rss_after_kib", num(float64(after)))
+	r.set("rss_held_mib", num(float64(after)/1024))
 	return fmt.Sprintf("%.1f KiB/conn (RSS %d → %d KiB over %d connections)", kib, before, after, n), nil
 }
 

@@ -51,6 +51,7 @@ var metrics = []metric{
 	{key: "cpu_s_gb", title: "CPU s/GB", prec: 3, table: true, help: "proxy CPU seconds per 10^9 bytes, both bulk runs together"},
 	{key: "kib_conn", title: "KiB/conn", prec: 1, table: true, help: "proxy RSS growth per held idle connection"},
 	{key: "rss_base_mib", title: "base RSS MiB", prec: 1, table: true, help: "proxy RSS just before the idle connections are opened"},
+	{key: "rss_held_mib", title: "RSS MiB held", prec: 1, table: true, help: "proxy RSS with the BENCH_HOLD idle connections held: base plus growth"},
 	{key: "cpu_us_req_fixed", title: "CPU µs/req @R", prec: 1, table: true, help: "proxy CPU per request when every target is offered the same rate R"},
 
 	{key: "ka_requests", prec: 0}, {key: "ka_errors", prec: 0},
