@@ -80,6 +80,7 @@ type Counters struct {
 	Redispatches   uint64                     // retries sent to another server
 	BufWaits       uint64                     // receives that found the buffer pool empty
 	SocketBackoffs uint64                     // server sockets delayed because our fd table was full
+	HandedOver     uint64                     // parked clients a stopping generation passed to the one that took over
 	ProxyErrors    [8]uint64                  // PROXY header failures, by ProxyReason(i)
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
@@ -111,6 +112,7 @@ func (c *Counters) add(o *Counters) {
 	c.Redispatches += o.Redispatches
 	c.BufWaits += o.BufWaits
 	c.SocketBackoffs += o.SocketBackoffs
+	c.HandedOver += o.HandedOver
 	for i := range c.ProxyErrors {
 		c.ProxyErrors[i] += o.ProxyErrors[i]
 	}

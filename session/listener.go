@@ -212,6 +212,9 @@ func (w *worker) reject(l *listener, fd int, why AcceptOutcome, err error) {
 }
 
 func (w *worker) park(l *listener, fd int) {
+	if w.stopped && w.handOver(l, fd) {
+		return
+	}
 	if !l.parked.push(fd) {
 		w.reject(l, fd, AcceptOverflow, errors.New("accepted connections waiting for a slot exceed the park queue"))
 		return

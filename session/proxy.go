@@ -8,6 +8,7 @@ import (
 	"log/syslog"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,12 +44,18 @@ type Proxy struct {
 	binds     map[string][]netip.AddrPort // frontend name → bound addresses
 	bound     map[netip.AddrPort][]int    // listening fds per address, for the next generation
 	prev      *Proxy                      // the generation to take over from (Inherit); nil after Start
-	done      chan struct{}               // closed when every worker has exited
+	begin     chan struct{}               // closed when every worker is set up: only then do they accept
+
+	heir        atomic.Pointer[Proxy] // the generation that took over our sockets
+	adoptMu     sync.Mutex
+	adopted     []adoptee     // clients the previous generation handed over, for worker 0
+	adoptClosed bool          // every worker has exited: hand nothing more over
+	done        chan struct{} // closed when every worker has exited
 }
 
 // New builds a proxy from a validated config. Nothing is bound yet.
 func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{})}
+	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{}), begin: make(chan struct{})}
 	bes := map[*Backend]*backend{}
 	for i, b := range cfg.Backends {
 		be, err := newBackend(b, i, p.nServers)
@@ -95,6 +102,16 @@ func (p *Proxy) Start() error {
 	if err := p.openAccessLog(); err != nil {
 		return err
 	}
+	if err := p.start(); err != nil {
+		if p.access != nil && p.workers == nil {
+			p.access.Close()
+		}
+		return err
+	}
+	return nil
+}
+
+func (p *Proxy) start() error {
 	p.maxsock = p.cfg.Global.MaxSock
 	if p.maxsock == 0 {
 		p.maxsock = raiseNoFile()
@@ -104,6 +121,7 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return err
 	}
+	prev := p.prev
 	p.inheritHealth()
 	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
@@ -132,10 +150,20 @@ func (p *Proxy) Start() error {
 			first = err
 		}
 	}
+	// No worker accepts before all are set up: a generation that fails
+	// to start must not have taken clients from the shared sockets.
+	if first != nil {
+		p.stopping.Store(true)
+		p.killing.Store(true)
+	}
+	close(p.begin)
 	go p.waitWorkers()
 	if first != nil {
 		p.Shutdown(0)
 		return first
+	}
+	if prev != nil {
+		prev.heir.Store(p)
 	}
 	return nil
 }
@@ -253,6 +281,13 @@ func (p *Proxy) waitWorkers() {
 	for _, w := range p.workers {
 		<-w.done
 	}
+	p.adoptMu.Lock()
+	p.adoptClosed = true
+	for _, a := range p.adopted {
+		ring.CloseNow(a.fd) // handed over as the last worker left
+	}
+	p.adopted = nil
+	p.adoptMu.Unlock()
 	p.stopChecks()
 	if p.access != nil {
 		p.access.Close()

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"ringproxy/ring"
 )
 
 // A reload runs in-process: a new Proxy (a generation) is built from the
@@ -77,4 +79,65 @@ func (p *Proxy) inheritHealth() {
 			b.refresh(s)
 		}
 	}
+}
+
+// adoptee is a client a stopping generation accepted but could not serve
+// (it was parked at a limit), handed to the generation that took over.
+type adoptee struct {
+	addr netip.AddrPort // the bind it came in on
+	fd   int
+}
+
+// handOver gives fd, a client this stopped worker would have to park, to
+// the generation that took over l's socket. Parked, it would wait for the
+// old generation's sessions to end, and be closed when its grace ran out.
+func (w *worker) handOver(l *listener, fd int) bool {
+	h := w.p.heir.Load()
+	if h == nil || h.bound[l.addr] == nil || !h.adopt(l.addr, fd) {
+		return false
+	}
+	w.cnt.HandedOver++
+	return true
+}
+
+// adopt queues a handed-over client for worker 0. It is the reload path,
+// not the data path: a lock and an append are fine here.
+func (p *Proxy) adopt(addr netip.AddrPort, fd int) bool {
+	p.adoptMu.Lock()
+	if p.adoptClosed {
+		p.adoptMu.Unlock()
+		return false
+	}
+	p.adopted = append(p.adopted, adoptee{addr: addr, fd: fd})
+	p.adoptMu.Unlock()
+	w := p.workers[0]
+	w.adoptDue.Store(true)
+	w.wake()
+	return true
+}
+
+// adoptClients takes the clients handed over as if its own listener on
+// the same address had just accepted them.
+func (w *worker) adoptClients() {
+	w.p.adoptMu.Lock()
+	list := w.p.adopted
+	w.p.adopted = nil
+	w.p.adoptMu.Unlock()
+	for _, a := range list {
+		l := w.listenerOn(a.addr)
+		if l == nil { // cannot be: handOver checked the address is bound
+			ring.CloseNow(a.fd)
+			continue
+		}
+		w.accepted(l, a.fd)
+	}
+}
+
+func (w *worker) listenerOn(addr netip.AddrPort) *listener {
+	for _, l := range w.listeners {
+		if l.addr == addr {
+			return l
+		}
+	}
+	return nil
 }

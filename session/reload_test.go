@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,4 +283,96 @@ func TestReloadServesLoneClient(t *testing.T) {
 		}
 		cur.Shutdown(time.Second)
 	})
+}
+
+// A client the old generation had parked at its maxconn when the reload
+// came is handed to the new generation, which has room, instead of
+// waiting for the old sessions and being closed when the grace ends.
+func TestReloadHandsParkedClientsOver(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Global.Workers, cfg.Global.MaxConn = 1, 1
+		old, addr := startProxy(t, cfg)
+		rng := rand.New(rand.NewPCG(3, 4))
+		a, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close() // holds the only slot past the old generation's grace
+		if _, err := a.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		b, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		testbed.WaitFor(t, 2*time.Second, func() bool { return old.Stats().Parked > 0 }, "the second client to be parked")
+
+		cfg = testConfig(eng, echo.Addr())
+		cfg.Global.Workers = 1
+		cfg.Frontends[0].Binds = []netip.AddrPort{addr}
+		next, err := session.New(cfg, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		next.Inherit(old)
+		if err := next.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer next.Shutdown(time.Second)
+		go old.Shutdown(500 * time.Millisecond)
+		msg := []byte("handed over\n")
+		b.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := b.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(b, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("the parked client after the reload: %q, %v", got, err)
+		}
+		<-old.Done()
+		if st := old.Stats(); st.HandedOver != 1 || st.AcceptOutcomes[session.AcceptStopping] != 0 {
+			t.Errorf("old generation: handed over %d, closed at stop %d; want 1 and 0", st.HandedOver, st.AcceptOutcomes[session.AcceptStopping])
+		}
+		if err := echoOnce(addr, rng); err != nil {
+			t.Errorf("after the reload: %v", err)
+		}
+	})
+}
+
+// A reload whose generation cannot start (a new address is taken) leaves
+// nothing behind: no goroutine, no fd, and the old generation serves on.
+func TestFailedReloadLeavesNothing(t *testing.T) {
+	echo := testbed.StartEcho(t)
+	cur, addr := startProxy(t, testConfig("uring", echo.Addr()))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	fds := func() int { d, _ := os.ReadDir("/proc/self/fd"); return len(d) }
+	goroutines, files := runtime.NumGoroutine(), fds()
+	for range 10 {
+		cfg := testConfig("uring", echo.Addr())
+		cfg.Log.Access = true
+		cfg.Frontends[0].Binds = []netip.AddrPort{addr, netip.MustParseAddrPort(busy.Addr().String())}
+		next, err := session.New(cfg, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		next.SetAccessLog(io.Discard)
+		next.Inherit(cur)
+		if err := next.Start(); err == nil {
+			t.Fatal("a generation started on an address in use")
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if g, f := runtime.NumGoroutine(), fds(); g > goroutines+2 || f != files {
+		t.Errorf("10 failed reloads: goroutines %d → %d, fds %d → %d", goroutines, g, files, f)
+	}
+	if err := echoOnce(addr, rand.New(rand.NewPCG(5, 6))); err != nil {
+		t.Errorf("the running generation after failed reloads: %v", err)
+	}
 }

@@ -51,6 +51,7 @@ type ProcessStats struct {
 	QueueWaitSeconds  float64           `json:"queue_wait_seconds_total"`
 	BufWaits          uint64            `json:"buffer_waits"`
 	SocketBackoffs    uint64            `json:"socket_backoffs"`
+	HandedOver        uint64            `json:"handed_over"`
 	ProxyErrors       map[string]uint64 `json:"proxy_header_errors"`
 	Late              uint64            `json:"late_completions"`
 	ServerTransitions uint64            `json:"server_transitions"`
@@ -142,7 +143,7 @@ func (p *Proxy) processStats(st *Stats) ProcessStats {
 		Ended: namedReasons(&st.Ended), ConnAttempts: st.ConnAttempts, ConnFailures: st.ConnFailures,
 		ConnTimeouts: st.ConnTimeouts, Retries: st.Retries, Redispatches: st.Redispatches,
 		Queued: st.Queued, QueueWaitSeconds: time.Duration(st.QueueWaitNs).Seconds(),
-		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, ProxyErrors: map[string]uint64{},
+		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, HandedOver: st.HandedOver, ProxyErrors: map[string]uint64{},
 		Late: st.Late, ServerTransitions: p.transitions.Load(), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 	}
 	for _, b := range p.bes {

@@ -44,6 +44,7 @@ type worker struct {
 	queued    atomic.Int64 // my queued sessions, read by workers freeing a slot
 	queueKick atomic.Bool  // another worker freed a server slot
 	slotFreed atomic.Bool  // another worker freed a slot since I last looked
+	adoptDue  atomic.Bool  // the previous generation handed clients over (Proxy.adopted)
 	statsMu   sync.Mutex   // one Stats caller at a time per worker
 	statsReq  atomic.Bool  // someone waits on statsCh
 	statsCh   chan workerStats

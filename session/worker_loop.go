@@ -90,6 +90,9 @@ func (w *worker) signals() {
 	if w.slotFreed.Swap(false) {
 		w.resumeDue = true
 	}
+	if w.adoptDue.Swap(false) {
+		w.adoptClients()
+	}
 	if w.queueKick.Swap(false) {
 		w.queueDue = true
 	}
@@ -206,10 +209,14 @@ func (w *worker) listenersClosed() bool {
 }
 
 // stop cancels the accepts; each listener closes once its accept has
-// ended and its parked clients have sessions.
+// ended and its parked clients have sessions here, or in the generation
+// that took over after a reload.
 func (w *worker) stop() {
 	w.stopped = true
 	for _, l := range w.listeners {
+		for l.parked.n > 0 && w.handOver(l, l.parked.peek()) {
+			l.parked.pop()
+		}
 		w.stopAccept(l)
 		w.rearm(l)
 	}

@@ -21,9 +21,12 @@ func (w *worker) run(ready chan<- error) {
 		}
 		return
 	}
+	<-w.p.begin
 	w.now = w.p.clock()
-	for _, l := range w.listeners {
-		w.rearm(l)
+	if !w.p.stopping.Load() {
+		for _, l := range w.listeners {
+			w.rearm(l)
+		}
 	}
 	if err := ring.Run(eng, w); err != nil {
 		w.err = fmt.Errorf("worker %d: %w", w.id, err)

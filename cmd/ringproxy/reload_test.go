@@ -165,3 +165,66 @@ func TestServeReloads(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// A reload that moves [admin].stats to an address in use applies the rest
+// of the config, says so, and keeps the admin socket and the old stats
+// listener; the next reload moves the stats listener once it can.
+func TestReloadAdminMoveFails(t *testing.T) {
+	dir := t.TempDir()
+	echo := testbed.StartEcho(t)
+	web, extra := freeAddr(t), freeAddr(t)
+	sock := filepath.Join(dir, "admin.sock")
+	path := filepath.Join(dir, "ringproxy.toml")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStats := func(s string, addr string) string {
+		return strings.Replace(s, "[admin]\n", "[admin]\nstats = \""+addr+"\"\n", 1)
+	}
+	oldStats := freeAddr(t)
+	os.WriteFile(path, []byte(withStats(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), oldStats.String())), 0o644)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
+	}()
+	testbed.WaitFor(t, 3*time.Second, func() bool { _, err := admin.Send(sock, "show info"); return err == nil }, "the admin socket")
+	statsUp := func(a string) bool {
+		c, err := net.DialTimeout("tcp", a, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+
+	os.WriteFile(path, []byte(withStats(reloadTOML(sock, web, extra, echo.Addr()), busy.Addr().String())), 0o644)
+	out, err := admin.Send(sock, "reload")
+	if err != nil || !strings.HasPrefix(out, "error: the new config serves, but admin stats listener") {
+		t.Errorf("ctl reload with the stats address taken: %q, %v", out, err)
+	}
+	if err := echoes(extra); err != nil {
+		t.Errorf("the rest of the config did not apply: %v", err)
+	}
+	if _, err := admin.Send(sock, "show info"); err != nil {
+		t.Errorf("the admin socket after a failed stats move: %v", err)
+	}
+	if !statsUp(oldStats.String()) {
+		t.Error("the old stats listener closed though the new one could not open")
+	}
+
+	busy.Close()
+	if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+		t.Errorf("reload once the address is free: %q, %v", out, err)
+	}
+	if !statsUp(busy.Addr().String()) || statsUp(oldStats.String()) {
+		t.Error("the stats listener did not move on the next reload")
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

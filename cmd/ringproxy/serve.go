@@ -39,6 +39,7 @@ type instance struct {
 
 	statsStop func()
 	sock      *admin.Server
+	admin     session.Admin // where statsStop and sock serve now
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
@@ -78,15 +79,9 @@ func serve(cfg *session.Config, load func() (*session.Config, error), log *slog.
 		case sig := <-sigs:
 			return in.stop(sig, sigs)
 		case <-hups:
-			if err := in.reload(); err != nil {
-				log.Error("reload failed: the running config goes on", "err", err)
-			}
+			in.reload()
 		case reply := <-in.reloads:
-			err := in.reload()
-			if err != nil {
-				log.Error("reload failed: the running config goes on", "err", err)
-			}
-			reply <- err
+			reply <- in.reload()
 		case <-in.cur.Load().Done():
 			return in.ended()
 		}
@@ -144,35 +139,47 @@ func (in *instance) ended() error {
 // generation that does not start (a new address already in use), leaves
 // the old one serving as it was.
 func (in *instance) reload() error {
-	if in.load == nil {
-		return errors.New("this process has no config file to reload")
-	}
 	notify(in.log, reloadingState())
 	defer notify(in.log, daemon.SdNotifyReady)
+	next, err := in.switchConfig()
+	if err != nil {
+		in.log.Error("reload failed: the running config goes on", "err", err)
+		return err
+	}
+	if err := in.reopenAdmin(in.cfg); err != nil {
+		in.log.Error("reloaded, but the admin listeners that could not move stay where they were", "err", err)
+		return fmt.Errorf("the new config serves, but %w", err)
+	}
+	logListening(in.log, in.cfg, next)
+	in.log.Info("reloaded", "workers", in.cfg.Global.Workers, "engine", in.cfg.Global.Engine, "maxconn", in.cfg.Global.MaxConn,
+		"draining_generations", in.drainingCount())
+	return nil
+}
+
+// switchConfig loads the file and makes a generation of it the serving
+// one, retiring the old.
+func (in *instance) switchConfig() (*session.Proxy, error) {
+	if in.load == nil {
+		return nil, errors.New("this process has no config file to reload")
+	}
 	cfg, err := in.load()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	next, err := session.New(cfg, in.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old, oldCfg := in.cur.Load(), in.cfg
 	next.Inherit(old)
 	if err := next.Start(); err != nil {
-		return fmt.Errorf("start the new config: %w", err)
+		return nil, fmt.Errorf("start the new config: %w", err)
 	}
 	in.cur.Store(next)
 	in.cfg = cfg
 	setLogLevel(cfg.Log.Level)
 	in.retire(old, oldCfg.Global.Grace)
-	if err := in.reopenAdmin(oldCfg, cfg); err != nil {
-		in.log.Error("reload: admin listeners keep their old addresses", "err", err)
-	}
-	logListening(in.log, cfg, next)
-	in.log.Info("reloaded", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn,
-		"draining_generations", in.drainingCount())
-	return nil
+	return next, nil
 }
 
 // retire drains old in the background for up to grace.
@@ -224,21 +231,30 @@ func (in *instance) openAdmin(cfg *session.Config) error {
 	if err != nil {
 		return err
 	}
-	in.statsStop = stop
-	if cfg.Admin.Socket != "" {
-		reload := in.Reload
-		if in.load == nil {
-			reload = nil
-		}
-		sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), admin.Target{Proxy: in.cur.Load, Reload: reload})
-		if err != nil {
-			stop()
-			return err
-		}
-		in.sock = sock
-		in.log.Info("admin socket", "path", cfg.Admin.Socket)
+	sock, err := in.listenAdmin(cfg)
+	if err != nil {
+		stop()
+		return err
 	}
+	in.statsStop, in.sock, in.admin = stop, sock, cfg.Admin
 	return nil
+}
+
+// listenAdmin opens the admin socket, or returns nil when cfg has none.
+func (in *instance) listenAdmin(cfg *session.Config) (*admin.Server, error) {
+	if cfg.Admin.Socket == "" {
+		return nil, nil
+	}
+	reload := in.Reload
+	if in.load == nil {
+		reload = nil
+	}
+	sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), admin.Target{Proxy: in.cur.Load, Reload: reload})
+	if err != nil {
+		return nil, err
+	}
+	in.log.Info("admin socket", "path", cfg.Admin.Socket)
+	return sock, nil
 }
 
 func (in *instance) closeAdmin() {
@@ -251,14 +267,39 @@ func (in *instance) closeAdmin() {
 	in.statsStop, in.sock = nil, nil
 }
 
-// reopenAdmin moves the stats listener and the admin socket when a reload
-// changed their addresses; both serve whichever generation is current.
-func (in *instance) reopenAdmin(old, cfg *session.Config) error {
-	if old.Admin == cfg.Admin {
-		return nil
+// reopenAdmin moves the stats listener and the admin socket where a
+// reload says. Each new one opens before the old closes: one that cannot
+// open leaves the old in place (in.admin says what serves), and the next
+// reload tries again.
+func (in *instance) reopenAdmin(cfg *session.Config) error {
+	var errs []error
+	want := cfg.Admin
+	if want.Stats != in.admin.Stats {
+		if stop, err := serveStats(cfg, in, in.log); err != nil {
+			errs = append(errs, err)
+		} else {
+			in.statsStop()
+			in.statsStop, in.admin.Stats = stop, want.Stats
+		}
 	}
-	in.closeAdmin()
-	return in.openAdmin(cfg)
+	switch {
+	case want.Socket == in.admin.Socket && want.SocketMode != in.admin.SocketMode && want.Socket != "":
+		if err := os.Chmod(want.Socket, os.FileMode(want.SocketMode)); err != nil {
+			errs = append(errs, fmt.Errorf("admin socket %s: chmod %o: %w", want.Socket, want.SocketMode, err))
+		} else {
+			in.admin.SocketMode = want.SocketMode
+		}
+	case want.Socket != in.admin.Socket:
+		if sock, err := in.listenAdmin(cfg); err != nil {
+			errs = append(errs, err)
+		} else {
+			if in.sock != nil {
+				in.sock.Close()
+			}
+			in.sock, in.admin.Socket, in.admin.SocketMode = sock, want.Socket, want.SocketMode
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Snapshot implements stats.Source: the serving generation's.
