@@ -47,6 +47,15 @@ type Engine interface {
 	Connect(fd int, sa *Sockaddr, ud UserData)
 	// Shutdown shuts the write side of fd (forwarding a half-close).
 	Shutdown(fd int, ud UserData)
+	// Poll completes once fd is readable (out false: data, FIN or error)
+	// or writable (out true). Spliced streams wait with it.
+	Poll(fd int, out bool, ud UserData)
+	// SpliceIn moves up to n bytes from socket sock into pipe now, without
+	// blocking: EAGAIN when sock has nothing, 0 at the peer's FIN.
+	SpliceIn(sock, pipe, n int) (int, error)
+	// SpliceOut moves up to n bytes from pipe into socket sock now,
+	// without blocking: EAGAIN when sock takes nothing more.
+	SpliceOut(pipe, sock, n int) (int, error)
 	// CancelFd cancels every request queued on fd; they complete -ECANCELED.
 	CancelFd(fd int, ud UserData)
 	// CancelRequest cancels the requests tagged target.

@@ -45,6 +45,8 @@ type fdOps struct {
 	recv       UserData
 	send       UserData
 	connect    UserData
+	pollIn     UserData
+	pollOut    UserData
 	sendID     uint16
 	sendOff    int
 	sendLen    int

@@ -67,6 +67,36 @@ func (e *Epoll) Connect(fd int, sa *Sockaddr, ud UserData) {
 	}
 }
 
+// Poll implements Engine. It completes at once while fd is thought ready:
+// a splice that then meets EAGAIN clears that (SpliceIn, SpliceOut).
+func (e *Epoll) Poll(fd int, out bool, ud UserData) {
+	if st := e.open(fd, ud); st != nil {
+		if out {
+			st.pollOut = ud
+		} else {
+			st.pollIn = ud
+		}
+	}
+}
+
+// SpliceIn implements Engine.
+func (e *Epoll) SpliceIn(sock, pipe, n int) (int, error) {
+	m, err := SpliceNow(sock, pipe, n)
+	if err == unix.EAGAIN && sock < len(e.fds) {
+		e.fds[sock].readable = false
+	}
+	return m, err
+}
+
+// SpliceOut implements Engine.
+func (e *Epoll) SpliceOut(pipe, sock, n int) (int, error) {
+	m, err := SpliceNow(pipe, sock, n)
+	if err == unix.EAGAIN && sock < len(e.fds) {
+		e.fds[sock].writable = false
+	}
+	return m, err
+}
+
 // Shutdown implements Engine.
 func (e *Epoll) Shutdown(fd int, ud UserData) {
 	res := int32(0)
@@ -86,6 +116,8 @@ func (e *Epoll) CancelFd(fd int, ud UserData) {
 	e.cancel(&st.recv)
 	e.cancel(&st.send)
 	e.cancel(&st.connect)
+	e.cancel(&st.pollIn)
+	e.cancel(&st.pollOut)
 }
 
 func (e *Epoll) cancel(req *UserData) {
@@ -148,6 +180,14 @@ func (e *Epoll) progress(fd int, st *fdOps) {
 	}
 	if st.writable && st.send != 0 {
 		e.doSend(fd, st)
+	}
+	if st.readable && st.pollIn != 0 {
+		e.complete(st.pollIn, int32(unix.POLLIN), 0)
+		st.pollIn = 0
+	}
+	if st.writable && st.pollOut != 0 {
+		e.complete(st.pollOut, int32(unix.POLLOUT), 0)
+		st.pollOut = 0
 	}
 }
 

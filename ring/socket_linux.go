@@ -159,6 +159,38 @@ func (o SockOpts) Apply(fd int) error {
 // CloseNow closes fd synchronously, for fds no request refers to.
 func CloseNow(fd int) { unix.Close(fd) }
 
+// SpliceNow moves up to n bytes from fd in to fd out, one of them a
+// pipe, without blocking and without copying: pages move by reference.
+func SpliceNow(in, out, n int) (int, error) {
+	m, err := unix.Splice(in, nil, out, nil, n, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+	return int(m), err
+}
+
+// NewPipe makes a non-blocking pipe of up to size bytes, for splicing
+// one direction of a session, and says how much it holds: the kernel
+// gives less past pipe-max-size or a user's pipe-user-pages-soft.
+func NewPipe(size int) (r, w, capacity int, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return -1, -1, 0, fmt.Errorf("pipe: %w", err)
+	}
+	capacity, err = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size)
+	if err != nil {
+		if capacity, err = unix.FcntlInt(uintptr(p[1]), unix.F_GETPIPE_SZ, 0); err != nil {
+			capacity = 64 << 10
+		}
+	}
+	return p[0], p[1], capacity, nil
+}
+
+// pollMask is what a poll for input or output waits for.
+func pollMask(out bool) uint32 {
+	if out {
+		return unix.POLLOUT | unix.POLLERR | unix.POLLHUP
+	}
+	return unix.POLLIN | unix.POLLRDHUP | unix.POLLERR | unix.POLLHUP
+}
+
 // AcceptNow accepts one client waiting on listening socket fd (which
 // Listen made non-blocking), with the flags the engines' accepts use. It
 // returns EAGAIN when none waits.

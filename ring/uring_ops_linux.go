@@ -97,6 +97,23 @@ func (u *Uring) Shutdown(fd int, ud UserData) {
 	}
 }
 
+// Poll implements Engine: a one-shot poll; its Res is the ready mask.
+func (u *Uring) Poll(fd int, out bool, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpPollAdd
+		e.Fd = int32(fd)
+		e.OpcodeFlags = pollMask(out) // poll32_events
+	}
+}
+
+// SpliceIn implements Engine. IORING_OP_SPLICE always runs in an io-wq
+// thread, a task switch per call; a non-blocking splice after a poll
+// costs one syscall instead.
+func (u *Uring) SpliceIn(sock, pipe, n int) (int, error) { return SpliceNow(sock, pipe, n) }
+
+// SpliceOut implements Engine.
+func (u *Uring) SpliceOut(pipe, sock, n int) (int, error) { return SpliceNow(pipe, sock, n) }
+
 // CancelFd implements Engine.
 func (u *Uring) CancelFd(fd int, ud UserData) {
 	if e := u.sqe(ud); e != nil {

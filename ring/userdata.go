@@ -16,10 +16,12 @@ const (
 	OpClose        // close of an fd; never delivered to callers
 	OpWake         // cross-thread wakeup (eventfd read)
 	OpSendBytes    // send from caller memory (a protocol header), not the arena
+	OpPollIn       // wait until readable (a spliced stream's producer)
+	OpPollOut      // wait until writable (a spliced stream's consumer)
 	opCount
 )
 
-var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake", "send-bytes"}
+var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake", "send-bytes", "poll-in", "poll-out"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

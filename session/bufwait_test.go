@@ -35,6 +35,7 @@ func TestBufferWaitersResumeWhenPoolRefills(t *testing.T) {
 		cfg.Global.Workers = 1
 		cfg.Global.Buffers = 2
 		cfg.Global.BufSize = 4 << 10
+		cfg.Global.Splice = false // this is about the buffer pool
 		p, addr := startProxy(t, cfg)
 
 		hog, err := net.Dial("tcp", addr.String())

@@ -26,6 +26,7 @@ type Global struct {
 	BufSize   int           // bytes in one buffer
 	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
 	Grace     time.Duration // drain time on SIGTERM
+	Splice    bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
 }
 
 // Admin holds [admin].

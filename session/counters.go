@@ -81,6 +81,8 @@ type Counters struct {
 	BufWaits       uint64                     // receives that found the buffer pool empty
 	SocketBackoffs uint64                     // server sockets delayed because our fd table was full
 	HandedOver     uint64                     // parked clients a stopping generation passed to the one that took over
+	Spliced        uint64                     // channels switched to splice (long streams)
+	SpliceFailures uint64                     // switches that found no pipe (fd shortage): stayed on buffers
 	ProxyErrors    [8]uint64                  // PROXY header failures, by ProxyReason(i)
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
@@ -113,6 +115,8 @@ func (c *Counters) add(o *Counters) {
 	c.BufWaits += o.BufWaits
 	c.SocketBackoffs += o.SocketBackoffs
 	c.HandedOver += o.HandedOver
+	c.Spliced += o.Spliced
+	c.SpliceFailures += o.SpliceFailures
 	for i := range c.ProxyErrors {
 		c.ProxyErrors[i] += o.ProxyErrors[i]
 	}

@@ -28,6 +28,7 @@ type Proxy struct {
 	log     *slog.Logger
 	epoch   time.Time
 	maxsock int
+	splice  bool // cfg.Global.Splice
 
 	actconn     atomic.Int64  // sessions open now, all workers
 	maxSeen     atomic.Int64  // highest actconn seen
@@ -55,7 +56,7 @@ type Proxy struct {
 
 // New builds a proxy from a validated config. Nothing is bound yet.
 func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{}), begin: make(chan struct{})}
+	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{}), begin: make(chan struct{}), splice: cfg.Global.Splice}
 	bes := map[*Backend]*backend{}
 	for i, b := range cfg.Backends {
 		be, err := newBackend(b, i, p.nServers)

@@ -30,7 +30,7 @@ func testConfig(engine string, servers ...netip.AddrPort) *session.Config {
 	}
 	return &session.Config{
 		Global: session.Global{Engine: engine, Workers: 2, MaxConn: 1000, MaxAccept: 64,
-			BufSize: 16 << 10, Grace: time.Second},
+			BufSize: 16 << 10, Grace: time.Second, Splice: true},
 		Log:       session.Log{Level: "info"},
 		Frontends: []*session.Frontend{fe},
 		Backends:  []*session.Backend{be},

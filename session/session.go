@@ -37,8 +37,16 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 // waiting for buffers. A full channel is re-armed by its consumer's send.
 func (w *worker) armRecv(s *Session, p side) {
 	ch := s.chanFrom(p)
-	if ch.recvArmed || ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing {
+	if ch.recvArmed || ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
 		return
+	}
+	if ch.wantSplice {
+		if ch.n > 0 || ch.sendArmed {
+			return // the buffers drain first; the last send comes back here
+		}
+		if w.startSplice(s, p) {
+			return
+		}
 	}
 	ch.recvArmed = true
 	s.inflight++
@@ -54,6 +62,9 @@ func (w *worker) flush(s *Session, c side) {
 	}
 	if c == serverSide && s.hdrPending {
 		return // the PROXY header goes first
+	}
+	if ch.spliced && ch.inPipe > 0 {
+		return // pump sends it
 	}
 	if ch.n > 0 {
 		seg := &ch.q[ch.head]
@@ -87,6 +98,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case c.Res > 0 && hasBuf:
 		ch.push(id, uint32(c.Res))
 		s.si[p].lastAct = w.now
+		w.noteFull(s, ch, c.Res)
 		if ch.n == 1 && s.chanFrom(p.peer()).eof {
 			// The consumer had nothing to do since its FIN, so its
 			// timeout was off; it starts now that it has bytes to take.
@@ -206,6 +218,11 @@ func (w *worker) finalize(s *Session) {
 		for ch.n > 0 {
 			w.releaseBuf(ch.q[ch.head].id)
 			ch.pop()
+		}
+		if ch.spliced {
+			ring.CloseNow(int(ch.pipe[0]))
+			ring.CloseNow(int(ch.pipe[1]))
+			ch.spliced = false
 		}
 	}
 	w.cnt.Ended[s.reason]++

@@ -79,7 +79,20 @@ type channel struct {
 	shutArmed bool   // the FIN is being forwarded (shutdown in flight)
 	shut      bool   // the FIN has been forwarded to the consumer
 	bytes     uint64 // forwarded to the consumer
+
+	// Splicing (splice.go): a long stream moves through a pipe instead.
+	full       uint8    // receives in a row that filled a whole buffer
+	wantSplice bool     // long enough: switch once the buffers have drained
+	spliced    bool     // the stream goes through pipe; q is unused
+	waitIn     bool     // a readability poll on the producer is in flight
+	waitOut    bool     // a writability poll on the consumer is in flight
+	pipe       [2]int32 // read and write ends, while spliced
+	pipeCap    uint32   // what the pipe holds
+	inPipe     uint32   // bytes in the pipe, not yet sent
 }
+
+// pending says whether the consumer has bytes to take.
+func (ch *channel) pending() bool { return ch.n > 0 || ch.inPipe > 0 }
 
 // Session is one client connection and its server connection.
 type Session struct {

@@ -52,6 +52,8 @@ type ProcessStats struct {
 	BufWaits          uint64            `json:"buffer_waits"`
 	SocketBackoffs    uint64            `json:"socket_backoffs"`
 	HandedOver        uint64            `json:"handed_over"`
+	Spliced           uint64            `json:"spliced"`
+	SpliceFailures    uint64            `json:"splice_failures"`
 	ProxyErrors       map[string]uint64 `json:"proxy_header_errors"`
 	Late              uint64            `json:"late_completions"`
 	ServerTransitions uint64            `json:"server_transitions"`
@@ -143,7 +145,7 @@ func (p *Proxy) processStats(st *Stats) ProcessStats {
 		Ended: namedReasons(&st.Ended), ConnAttempts: st.ConnAttempts, ConnFailures: st.ConnFailures,
 		ConnTimeouts: st.ConnTimeouts, Retries: st.Retries, Redispatches: st.Redispatches,
 		Queued: st.Queued, QueueWaitSeconds: time.Duration(st.QueueWaitNs).Seconds(),
-		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, HandedOver: st.HandedOver, ProxyErrors: map[string]uint64{},
+		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, HandedOver: st.HandedOver, Spliced: st.Spliced, SpliceFailures: st.SpliceFailures, ProxyErrors: map[string]uint64{},
 		Late: st.Late, ServerTransitions: p.transitions.Load(), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 	}
 	for _, b := range p.bes {

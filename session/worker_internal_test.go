@@ -39,6 +39,9 @@ func (e *fakeEngine) Accept(int, ring.UserData)                  {}
 func (e *fakeEngine) Recv(_ int, ud ring.UserData)               { e.recvs++; e.lastRecv = ud }
 func (e *fakeEngine) Connect(int, *ring.Sockaddr, ring.UserData) {}
 func (e *fakeEngine) Shutdown(int, ring.UserData)                { e.shutdowns++ }
+func (e *fakeEngine) Poll(int, bool, ring.UserData)              {}
+func (e *fakeEngine) SpliceIn(int, int, int) (int, error)        { return 0, unix.EAGAIN }
+func (e *fakeEngine) SpliceOut(int, int, int) (int, error)       { return 0, unix.EAGAIN }
 func (e *fakeEngine) CancelFd(int, ring.UserData)                { e.cancels++ }
 func (e *fakeEngine) CancelRequest(ring.UserData, ring.UserData) {}
 func (e *fakeEngine) Close(int)                                  { e.closes++ }

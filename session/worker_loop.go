@@ -52,6 +52,10 @@ func (w *worker) complete(c *ring.Completion) {
 		w.onShutdown(s, p, c)
 	case ring.OpSendBytes:
 		w.onHeaderSent(s, c)
+	case ring.OpPollIn:
+		w.onPoll(s, p, false, c)
+	case ring.OpPollOut:
+		w.onPoll(s, p, true, c)
 	}
 	if s.state == stClosing && s.inflight == 0 {
 		w.finalize(s)

@@ -32,6 +32,9 @@ var (
 	descRedispatches  = desc("redispatches_total", "Retries sent to another server.")
 	descBufWaits      = desc("buffer_waits_total", "Receives that found the buffer pool empty.")
 	descBackoffs      = desc("socket_backoffs_total", "Server sockets delayed because the fd table was full.")
+	descSpliced       = desc("spliced_total", "Stream directions switched to splice (long transfers).")
+	descSpliceFailed  = desc("splice_failures_total", "Switches to splice that found no pipe and stayed on buffers.")
+	descHandedOver    = desc("handed_over_total", "Parked clients a stopping generation handed to the one that took over.")
 	descProxyErrors   = desc("proxy_header_errors_total", "PROXY protocol header failures, by reason.", "reason")
 	descLate          = desc("late_completions_total", "Completions for a recycled session slot, dropped.")
 	descTransitions   = desc("server_transitions_total", "Servers gone UP or DOWN.")
@@ -60,7 +63,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descAccept, descAcceptErrors,
 		descPauses, descConnAttempts, descConnFailures, descConnTimeouts, descRetries, descRedispatches, descBufWaits,
-		descBackoffs, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
+		descBackoffs, descSpliced, descSpliceFailed, descHandedOver, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
 		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descWkTurns, descWkCompletions, descWkSessions} {
 		ch <- d
@@ -114,6 +117,9 @@ func collectProcess(ch chan<- prometheus.Metric, p *session.ProcessStats) {
 	ch <- counter(descRedispatches, p.Redispatches)
 	ch <- counter(descBufWaits, p.BufWaits)
 	ch <- counter(descBackoffs, p.SocketBackoffs)
+	ch <- counter(descSpliced, p.Spliced)
+	ch <- counter(descSpliceFailed, p.SpliceFailures)
+	ch <- counter(descHandedOver, p.HandedOver)
 	for k, v := range p.ProxyErrors {
 		ch <- counter(descProxyErrors, v, k)
 	}

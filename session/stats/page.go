@@ -232,6 +232,7 @@ func counterGroups(p session.ProcessStats) []counterGroup {
 		{"Other", []kv{row("queued", p.Queued),
 			{K: "queue wait", V: strconv.FormatFloat(p.QueueWaitSeconds, 'f', 1, 64) + " s", Zero: p.QueueWaitSeconds == 0},
 			row("buffer waits", p.BufWaits), row("socket backoffs", p.SocketBackoffs),
+			row("spliced", p.Spliced), row("splice failures", p.SpliceFailures), row("handed over", p.HandedOver),
 			row("late completions", p.Late), row("log dropped", p.LogDropped),
 			{K: "bytes in", V: humanBytes(p.BytesIn), Zero: p.BytesIn == 0},
 			{K: "bytes out", V: humanBytes(p.BytesOut), Zero: p.BytesOut == 0}}},

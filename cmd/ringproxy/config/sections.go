@@ -40,12 +40,27 @@ func readGlobal(t *table) session.Global {
 		BufSize:   t.size("bufsize", 16<<10, 1<<10, 1<<20),
 		Buffers:   readBuffers(t),
 		Grace:     t.duration("grace", 10*time.Second, false),
+		Splice:    readSplice(t),
 	}
 	if g.Workers == 0 {
 		g.Workers = runtime.NumCPU()
 	}
 	t.done()
 	return g
+}
+
+// readSplice reads global.splice: "auto" (long streams are spliced) or
+// "off".
+func readSplice(t *table) bool {
+	switch v := t.str("splice", "auto"); v {
+	case "auto":
+		return true
+	case "off":
+		return false
+	default:
+		t.fail("splice", nil, "unknown mode %q (want \"auto\" or \"off\")", v)
+	}
+	return true
 }
 
 func readEngine(t *table) string {

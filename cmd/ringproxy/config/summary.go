@@ -15,8 +15,12 @@ func Summary(c *session.Config) string {
 	g := c.Global
 	fmt.Fprintf(&b, "global: engine %s, %d workers, maxconn %d, maxsock %s, maxaccept %d\n",
 		g.Engine, g.Workers, g.MaxConn, orAuto(g.MaxSock, "from RLIMIT_NOFILE"), g.MaxAccept)
-	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s\n",
-		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace)
+	splice := "auto"
+	if !g.Splice {
+		splice = "off"
+	}
+	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, splice %s\n",
+		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, splice)
 	fmt.Fprintf(&b, "log: level %s, access %s\n", c.Log.Level, onOff(c.Log.Access))
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)
