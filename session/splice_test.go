@@ -115,3 +115,44 @@ func TestSpliceSlowReaderTimesOut(t *testing.T) {
 		}
 	})
 }
+
+// Spliced sessions, ended cleanly or by a client's RST mid-stream, leave
+// no fd (pipes included) and no session behind.
+func TestSplicedSessionsLeakNothing(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		p, addr := startProxy(t, testConfig(eng, echo.Addr()))
+		before := openFds(t)
+		var wg sync.WaitGroup
+		chunk := bytes.Repeat([]byte("spliced!"), 8<<10) // 64 KiB
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", addr.String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				go io.Copy(io.Discard, c)
+				for range 64 { // 4 MiB: well past the switch to splice
+					if _, err := c.Write(chunk); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if i%2 == 0 {
+					c.(*net.TCPConn).SetLinger(0) // RST with the pipe likely not empty
+				}
+			}()
+		}
+		wg.Wait()
+		testbed.WaitFor(t, 5*time.Second, func() bool { return p.Stats().CurConns == 0 }, "every session to end")
+		if st := p.Stats(); st.Spliced == 0 || st.Late != 0 {
+			t.Errorf("%d directions spliced, %d late completions; want some and none", st.Spliced, st.Late)
+		}
+		testbed.WaitFor(t, 2*time.Second, func() bool { return openFds(t) <= before+2 }, "fds (pipes too) to return to their level")
+	})
+}
