@@ -3,7 +3,9 @@ package ring
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -154,6 +156,82 @@ func (o SockOpts) Apply(fd int) error {
 		}
 	}
 	return nil
+}
+
+// ApplyListener sets o on a listening socket, each option on or off, so
+// that the sockets it accepts inherit them (see InheritsSockOpts). Off is
+// set too: a reload may turn an option off on a socket it takes over.
+func (o SockOpts) ApplyListener(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(o.NoDelay)); err != nil {
+		return fmt.Errorf("TCP_NODELAY: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(o.KeepAlive)); err != nil {
+		return fmt.Errorf("SO_KEEPALIVE: %w", err)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: int32(boolInt(o.NoLinger))}); err != nil {
+		return fmt.Errorf("SO_LINGER: %w", err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// InheritsSockOpts says whether a socket accepted from a listener starts
+// with the listener's TCP_NODELAY, SO_KEEPALIVE and SO_LINGER, as Linux's
+// do: then they are set once per listener, not once per connection. It
+// is checked once, on a loopback connection to itself.
+func InheritsSockOpts() bool {
+	inheritOnce.Do(func() { inherits = probeInheritance() })
+	return inherits
+}
+
+var (
+	inheritOnce sync.Once
+	inherits    bool
+)
+
+func probeInheritance() bool {
+	want := SockOpts{NoDelay: true, KeepAlive: true, NoLinger: true}
+	ap := netip.MustParseAddrPort("127.0.0.1:0")
+	ln, err := Listen(ap, 1)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(ln)
+	if want.ApplyListener(ln) != nil {
+		return false
+	}
+	if ap, err = LocalAddr(ln); err != nil {
+		return false
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(c)
+	if unix.Connect(c, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}) != nil {
+		return false
+	}
+	var a int
+	for range 100 { // the handshake is done; the accept queue may lag a moment
+		if a, err = AcceptNow(ln); err != unix.EAGAIN {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		return false
+	}
+	defer unix.Close(a)
+	nd, err1 := unix.GetsockoptInt(a, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	ka, err2 := unix.GetsockoptInt(a, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+	l, err3 := unix.GetsockoptLinger(a, unix.SOL_SOCKET, unix.SO_LINGER)
+	return err1 == nil && err2 == nil && err3 == nil && nd != 0 && ka != 0 && l.Onoff != 0 && l.Linger == 0
 }
 
 // CloseNow closes fd synchronously, for fds no request refers to.

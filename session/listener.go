@@ -162,10 +162,12 @@ func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 		w.pauseSystem(l)
 		return rejected, 0
 	}
-	if err := l.fe.opts.Apply(fd); err != nil {
-		w.unreserve(l)
-		w.reject(l, fd, AcceptSockOpt, err)
-		return rejected, 0
+	if !w.p.optsOnListener { // else fd has its listener's
+		if err := l.fe.opts.Apply(fd); err != nil {
+			w.unreserve(l)
+			w.reject(l, fd, AcceptSockOpt, err)
+			return rejected, 0
+		}
 	}
 	var peer netip.AddrPort
 	if l.fe.needsPeer() || w.p.cfg.Log.Access || l.fe.be.sticky {

@@ -29,6 +29,10 @@ type Proxy struct {
 	epoch   time.Time
 	maxsock int
 	splice  bool // cfg.Global.Splice
+	// A frontend's socket options are set on its listeners, once, when
+	// accepted sockets inherit them (ring.InheritsSockOpts); otherwise on
+	// every accepted socket.
+	optsOnListener bool
 
 	actconn     atomic.Int64  // sessions open now, all workers
 	maxSeen     atomic.Int64  // highest actconn seen
@@ -118,6 +122,7 @@ func (p *Proxy) start() error {
 		p.maxsock = raiseNoFile()
 	}
 	n := p.cfg.Global.Workers
+	p.optsOnListener = ring.InheritsSockOpts()
 	fds, err := p.bindAll(n)
 	if err != nil {
 		return err
@@ -203,6 +208,17 @@ func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 					ap, _ = ring.LocalAddr(fd)
 				}
 				fds = append(fds, fd)
+			}
+			if p.optsOnListener {
+				for _, fd := range fds {
+					if err := fe.opts.ApplyListener(fd); err != nil {
+						closeAll()
+						for _, fd := range fds {
+							ring.CloseNow(fd)
+						}
+						return nil, fmt.Errorf("frontend %s: listen %v: %w", fe.cfg.Name, ap, err)
+					}
+				}
 			}
 			// A worker takes more than one socket of a bind only when the
 			// previous generation had more workers: none is closed, so

@@ -376,3 +376,20 @@ func TestFailedReloadLeavesNothing(t *testing.T) {
 		t.Errorf("the running generation after failed reloads: %v", err)
 	}
 }
+
+// reloadTo starts a generation of cfg that takes over from old, and
+// retires old with a second of grace.
+func reloadTo(t *testing.T, old *session.Proxy, cfg *session.Config) *session.Proxy {
+	t.Helper()
+	next, err := session.New(cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Inherit(old)
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { next.Shutdown(time.Second) })
+	go old.Shutdown(time.Second)
+	return next
+}
