@@ -5,7 +5,7 @@ LDFLAGS  := -ldflags=-checklinkname=0
 BIN      := bin/ringproxy
 PKGS     := ./...
 
-.PHONY: all build run test test-short fuzz vet fmt clean bench install
+.PHONY: all build run test test-short fuzz vet fmt clean bench install failover-test
 
 all: build
 
@@ -19,6 +19,11 @@ run: build
 test: vet
 	$(GO) test $(LDFLAGS) -count=1 -timeout 20m $(PKGS)
 	$(GO) test $(LDFLAGS) -race -count=1 -timeout 20m $(PKGS)
+
+# Two appliances behind keepalived in network namespaces fail over and
+# back (root, keepalived, curl, python3; not part of make test).
+failover-test: build
+	bash deploy/keepalived/failover-test.sh
 
 test-short:
 	$(GO) test $(LDFLAGS) -short -count=1 $(PKGS)
