@@ -6,22 +6,23 @@ import "fmt"
 type Op uint8
 
 const (
-	OpNone      Op = iota
-	OpAccept       // multishot accept on a listener; slot = listener index
-	OpRecv         // receive into a provided buffer
-	OpSend         // send from an arena buffer
-	OpConnect      // server-side connect
-	OpShutdown     // shutdown(SHUT_WR)
-	OpCancel       // cancel of other requests; its own result is informational
-	OpClose        // close of an fd; never delivered to callers
-	OpWake         // cross-thread wakeup (eventfd read)
-	OpSendBytes    // send from caller memory (a protocol header), not the arena
-	OpPollIn       // wait until readable (a spliced stream's producer)
-	OpPollOut      // wait until writable (a spliced stream's consumer)
+	OpNone         Op = iota
+	OpAccept          // multishot accept on a listener; slot = listener index
+	OpRecv            // receive into a provided buffer
+	OpSend            // send from an arena buffer
+	OpConnect         // server-side connect
+	OpShutdown        // shutdown(SHUT_WR)
+	OpCancel          // cancel of other requests; its own result is informational
+	OpClose           // close of an fd; never delivered to callers
+	OpWake            // cross-thread wakeup (eventfd read)
+	OpSendBytes       // send from caller memory (a protocol header), not the arena
+	OpPollIn          // wait until readable (a spliced stream's producer)
+	OpPollOut         // wait until writable (a spliced stream's consumer)
+	OpCancelAccept    // cancel of a listener's accept; slot = listener index
 	opCount
 )
 
-var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake", "send-bytes", "poll-in", "poll-out"}
+var opNames = [...]string{"none", "accept", "recv", "send", "connect", "shutdown", "cancel", "close", "wake", "send-bytes", "poll-in", "poll-out", "cancel-accept"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {

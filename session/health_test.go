@@ -29,19 +29,10 @@ type restartable struct {
 }
 
 func startRestartable(t *testing.T, name string) *restartable {
-	r := &restartable{name: name, addr: freeAddr(t)}
+	r := &restartable{name: name, addr: testbed.FreeAddrs(t, 1)[0]}
 	r.start(t)
 	t.Cleanup(r.stop)
 	return r
-}
-
-func freeAddr(t *testing.T) netip.AddrPort {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
 func (r *restartable) start(t *testing.T) {

@@ -253,7 +253,17 @@ func (w *worker) limit(l *listener, why Limit) {
 func (w *worker) stopAccept(l *listener) {
 	if l.armed && !l.cancelling {
 		l.cancelling = true
-		w.eng.CancelRequest(l.tag(), ring.Pack(ring.OpCancel, l.idx, 0))
+		w.eng.CancelRequest(l.tag(), ring.Pack(ring.OpCancelAccept, l.idx, 0))
+	}
+}
+
+// onAcceptCancel retries a cancel the engine could not queue (its
+// submission queue stayed full): left armed, a stopped listener would
+// never close and its worker never exit.
+func (w *worker) onAcceptCancel(l *listener, c *ring.Completion) {
+	if c.Res == -int32(unix.EBUSY) && l.cancelling {
+		l.cancelling = false
+		w.stopAccept(l)
 	}
 }
 

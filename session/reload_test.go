@@ -55,17 +55,6 @@ func reloadConfig(eng string, i int, web, extra netip.AddrPort, s [3]netip.AddrP
 	return cfg
 }
 
-// freePort finds a loopback port nobody listens on now.
-func freePort(t *testing.T) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
 // echoOnce sends a random message and wants it back whole.
 func echoOnce(addr netip.AddrPort, rng *rand.Rand) error {
 	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
@@ -101,7 +90,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 		for i := range s {
 			s[i] = testbed.StartEcho(t).Addr()
 		}
-		web, extra := freePort(t), freePort(t)
+		a := testbed.FreeAddrs(t, 2)
+		web, extra := a[0], a[1]
 		cur, err := session.New(reloadConfig(eng, 0, web, extra, s), quietLogger())
 		if err != nil {
 			t.Fatal(err)

@@ -206,6 +206,24 @@ func (w *worker) abort(s *Session, r Reason) {
 	w.finalize(s)
 }
 
+// onSessionCancel retries a cancel the engine could not queue (its
+// submission queue stayed full): an aborted session would wait for
+// requests nobody cancels and keep its slot, a timed-out connect would
+// wait for the kernel's own timeout.
+func (w *worker) onSessionCancel(c *ring.Completion) {
+	if c.Res != -int32(unix.EBUSY) {
+		return
+	}
+	s := w.slab.At(c.UD.Slot() >> 1)
+	p := side(c.UD.Slot() & 1)
+	if s.gen != c.UD.Gen() || s.si[p].fd < 0 {
+		return
+	}
+	if s.state == stClosing || (p == serverSide && s.timedCn && s.si[p].state == siCon) {
+		w.eng.CancelFd(s.si[p].fd, c.UD)
+	}
+}
+
 // finalize returns s to the slab: every request on it has completed.
 func (w *worker) finalize(s *Session) {
 	for p := range s.si {

@@ -15,16 +15,17 @@ import (
 // fakeEngine records the last request of each kind and never allocates,
 // so tests can drive a worker's completion handling without a kernel.
 type fakeEngine struct {
-	bufs      [8][]byte
-	released  []uint16
-	recvs     int
-	lastRecv  ring.UserData
-	sends     int
-	lastSend  ring.UserData
-	sendLen   int
-	cancels   int
-	closes    int
-	shutdowns int
+	bufs          [8][]byte
+	released      []uint16
+	recvs         int
+	lastRecv      ring.UserData
+	sends         int
+	lastSend      ring.UserData
+	sendLen       int
+	cancels       int
+	acceptCancels int
+	closes        int
+	shutdowns     int
 }
 
 func newFakeEngine() *fakeEngine {
@@ -43,7 +44,7 @@ func (e *fakeEngine) Poll(int, bool, ring.UserData)              {}
 func (e *fakeEngine) SpliceIn(int, int, int) (int, error)        { return 0, unix.EAGAIN }
 func (e *fakeEngine) SpliceOut(int, int, int) (int, error)       { return 0, unix.EAGAIN }
 func (e *fakeEngine) CancelFd(int, ring.UserData)                { e.cancels++ }
-func (e *fakeEngine) CancelRequest(ring.UserData, ring.UserData) {}
+func (e *fakeEngine) CancelRequest(ring.UserData, ring.UserData) { e.acceptCancels++ }
 func (e *fakeEngine) Close(int)                                  { e.closes++ }
 func (e *fakeEngine) Buffer(id uint16) []byte                    { return e.bufs[id] }
 func (e *fakeEngine) ReleaseBuffer(id uint16)                    { e.released = append(e.released, id) }
@@ -241,5 +242,34 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	t.Cleanup(func() { ring.CloseNow(b.si[serverSide].fd) })
 	if b.state != stConnecting || b.srv != srv || !b.req.recvArmed || w.cnt.Queued != 1 {
 		t.Fatalf("after the slot freed: state %d, server %v, client read armed %v, queued %d", b.state, b.srv, b.req.recvArmed, w.cnt.Queued)
+	}
+}
+
+// A cancel the engine could not queue (-EBUSY: its submission queue
+// stayed full) is issued again: for an aborted session, and for a
+// listener being stopped. One that did run is not.
+func TestCancelNotQueuedIsRetried(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	s.inflight++ // a receive in flight: the abort must cancel
+	w.abort(s, ReasonKilled)
+	before := eng.cancels
+	w.complete(&ring.Completion{UD: s.tag(ring.OpCancel, clientSide), Res: -int32(unix.EBUSY)})
+	if eng.cancels != before+1 {
+		t.Errorf("session cancel failing with EBUSY: %d cancels issued after it, want 1", eng.cancels-before)
+	}
+	w.complete(&ring.Completion{UD: s.tag(ring.OpCancel, clientSide), Res: 0})
+	if eng.cancels != before+1 {
+		t.Error("a cancel that ran was issued again")
+	}
+
+	l := w.listeners[0]
+	l.idx, l.armed = 0, true
+	w.stopAccept(l)
+	if eng.acceptCancels != 1 || !l.cancelling {
+		t.Fatalf("stopAccept: %d accept cancels, cancelling %v", eng.acceptCancels, l.cancelling)
+	}
+	w.complete(&ring.Completion{UD: ring.Pack(ring.OpCancelAccept, 0, 0), Res: -int32(unix.EBUSY)})
+	if eng.acceptCancels != 2 || !l.cancelling {
+		t.Errorf("accept cancel failing with EBUSY: %d accept cancels in all, want 2", eng.acceptCancels)
 	}
 }

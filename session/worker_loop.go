@@ -28,8 +28,14 @@ func (w *worker) complete(c *ring.Completion) {
 	case ring.OpAccept:
 		w.onAccept(w.listeners[c.UD.Slot()], c)
 		return
-	case ring.OpWake, ring.OpCancel:
+	case ring.OpWake:
 		return // Turn reads the flags a wake announces
+	case ring.OpCancelAccept:
+		w.onAcceptCancel(w.listeners[c.UD.Slot()], c)
+		return
+	case ring.OpCancel:
+		w.onSessionCancel(c)
+		return
 	}
 	s := w.slab.At(c.UD.Slot() >> 1)
 	if s.gen != c.UD.Gen() || s.state == stFree {

@@ -18,6 +18,7 @@ import (
 
 	"ringproxy/cmd/ringproxy/config"
 	"ringproxy/session"
+	"ringproxy/session/testbed"
 )
 
 // runCLI runs the app with args and returns stdout, stderr and the error.
@@ -74,14 +75,7 @@ func TestRunRejectsUnknownEngine(t *testing.T) {
 }
 
 // freePort returns a loopback address nothing listens on right now.
-func freePort(t *testing.T) netip.AddrPort {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
+func freePort(t *testing.T) netip.AddrPort { return testbed.FreeAddrs(t, 1)[0] }
 
 // demoConfig is the embedded default with every address moved to a free
 // port, so the test does not need 8080-8082.

@@ -60,15 +60,6 @@ func echoes(addr netip.AddrPort) error {
 	return nil
 }
 
-func freeAddr(t *testing.T) netip.AddrPort {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
 // SIGHUP and `ctl reload` apply a changed config file, telling systemd
 // RELOADING=1 then READY=1; a broken file is refused with its file and
 // line, and the running config goes on serving.
@@ -92,7 +83,8 @@ func TestServeReloads(t *testing.T) {
 	}
 
 	echo := testbed.StartEcho(t)
-	web, extra := freeAddr(t), freeAddr(t)
+	a := testbed.FreeAddrs(t, 2)
+	web, extra := a[0], a[1]
 	sock := filepath.Join(dir, "admin.sock")
 	path := filepath.Join(dir, "ringproxy.toml")
 	write := func(s string) {
@@ -172,7 +164,8 @@ func TestServeReloads(t *testing.T) {
 func TestReloadAdminMoveFails(t *testing.T) {
 	dir := t.TempDir()
 	echo := testbed.StartEcho(t)
-	web, extra := freeAddr(t), freeAddr(t)
+	a := testbed.FreeAddrs(t, 3)
+	web, extra, oldStats := a[0], a[1], a[2]
 	sock := filepath.Join(dir, "admin.sock")
 	path := filepath.Join(dir, "ringproxy.toml")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -182,7 +175,6 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	withStats := func(s string, addr string) string {
 		return strings.Replace(s, "[admin]\n", "[admin]\nstats = \""+addr+"\"\n", 1)
 	}
-	oldStats := freeAddr(t)
 	os.WriteFile(path, []byte(withStats(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), oldStats.String())), 0o644)
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -192,7 +184,15 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	go func() {
 		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
 	}()
-	testbed.WaitFor(t, 3*time.Second, func() bool { _, err := admin.Send(sock, "show info"); return err == nil }, "the admin socket")
+	testbed.WaitFor(t, 3*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		default:
+		}
+		_, err := admin.Send(sock, "show info")
+		return err == nil
+	}, "the admin socket")
 	statsUp := func(a string) bool {
 		c, err := net.DialTimeout("tcp", a, time.Second)
 		if err == nil {

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"net"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -29,4 +30,21 @@ func DeadAddr(t testing.TB) netip.AddrPort {
 	}
 	port := sa.(*syscall.SockaddrInet4).Port
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))
+}
+
+// FreeAddrs returns n distinct loopback addresses nobody listens on now.
+// Each is chosen while the ones before it are still held, so the kernel
+// cannot hand the same port out twice.
+func FreeAddrs(t testing.TB, n int) []netip.AddrPort {
+	t.Helper()
+	var out []netip.AddrPort
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, netip.MustParseAddrPort(ln.Addr().String()))
+	}
+	return out
 }
