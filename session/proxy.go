@@ -244,6 +244,12 @@ func (p *Proxy) SetAccessLog(out io.Writer) { p.accessOut = out }
 // accessLines is how many access lines may wait for the writer.
 const accessLines = 4096
 
+// openSyslog opens the local syslog (/dev/log) for access lines, facility
+// daemon, severity info. Tests point it elsewhere.
+var openSyslog = func() (io.Writer, error) {
+	return syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "ringproxy")
+}
+
 func (p *Proxy) openAccessLog() error {
 	if !p.cfg.Log.Access {
 		return nil
@@ -254,7 +260,7 @@ func (p *Proxy) openAccessLog() error {
 		case "stderr":
 			out = os.Stderr
 		case "syslog":
-			w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "ringproxy")
+			w, err := openSyslog()
 			if err != nil {
 				return fmt.Errorf("access log to syslog: %w", err)
 			}
