@@ -180,45 +180,17 @@ func (p *Proxy) start() error {
 // others bind that.
 func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 	ls := make([][]*listener, workers)
-	closeAll := func() {
-		for _, wl := range ls {
-			for _, l := range wl {
-				ring.CloseNow(l.fd)
-			}
-		}
-	}
 	p.bound = map[netip.AddrPort][]int{}
 	for _, fe := range p.fes {
 		for _, ap := range fe.cfg.Binds {
-			fds, err := p.inherited(ap)
+			fds, ap, err := p.listenFds(fe, ap, workers)
 			if err != nil {
-				closeAll()
+				for _, wl := range ls {
+					for _, l := range wl {
+						ring.CloseNow(l.fd)
+					}
+				}
 				return nil, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
-			}
-			for i := len(fds); i < workers; i++ {
-				fd, err := ring.Listen(ap, listenBacklog)
-				if err != nil {
-					closeAll()
-					for _, fd := range fds {
-						ring.CloseNow(fd)
-					}
-					return nil, fmt.Errorf("frontend %s: %w", fe.cfg.Name, err)
-				}
-				if ap.Port() == 0 {
-					ap, _ = ring.LocalAddr(fd)
-				}
-				fds = append(fds, fd)
-			}
-			if p.optsOnListener {
-				for _, fd := range fds {
-					if err := fe.opts.ApplyListener(fd); err != nil {
-						closeAll()
-						for _, fd := range fds {
-							ring.CloseNow(fd)
-						}
-						return nil, fmt.Errorf("frontend %s: listen %v: %w", fe.cfg.Name, ap, err)
-					}
-				}
 			}
 			// A worker takes more than one socket of a bind only when the
 			// previous generation had more workers: none is closed, so
@@ -232,6 +204,41 @@ func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 		}
 	}
 	return ls, nil
+}
+
+// listenFds returns the sockets for bind ap of fe, at least one per
+// worker: the previous generation's, then new ones, with the frontend's
+// options when listeners carry them. ap comes back with its port resolved.
+// On error it has closed every socket it had.
+func (p *Proxy) listenFds(fe *frontend, ap netip.AddrPort, workers int) (fds []int, _ netip.AddrPort, err error) {
+	defer func() {
+		if err != nil {
+			for _, fd := range fds {
+				ring.CloseNow(fd)
+			}
+		}
+	}()
+	if fds, err = p.inherited(ap); err != nil {
+		return nil, ap, err
+	}
+	for i := len(fds); i < workers; i++ {
+		fd, err := ring.Listen(ap, listenBacklog)
+		if err != nil {
+			return fds, ap, err
+		}
+		if ap.Port() == 0 {
+			ap, _ = ring.LocalAddr(fd)
+		}
+		fds = append(fds, fd)
+	}
+	if p.optsOnListener {
+		for _, fd := range fds {
+			if err := fe.opts.ApplyListener(fd); err != nil {
+				return fds, ap, fmt.Errorf("listen %v: %w", ap, err)
+			}
+		}
+	}
+	return fds, ap, nil
 }
 
 // Addrs are the addresses frontend name listens on, ports resolved.

@@ -217,17 +217,7 @@ func TestReloadKeepsHealth(t *testing.T) {
 
 	reload := func(from *session.Proxy, cfg *session.Config) *session.Proxy {
 		cfg.Frontends[0].Binds = []netip.AddrPort{addr}
-		next, err := session.New(cfg, quietLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		next.Inherit(from)
-		if err := next.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { next.Shutdown(time.Second) })
-		go from.Shutdown(time.Second)
-		return next
+		return reloadTo(t, from, cfg)
 	}
 	next := reload(old, mk(dead, time.Hour)) // its first check comes within a second
 	if serverUp(next, "b") {
@@ -257,21 +247,11 @@ func TestReloadServesLoneClient(t *testing.T) {
 		for i := range 40 {
 			cfg := testConfig(eng, echo.Addr())
 			cfg.Frontends[0].Binds = []netip.AddrPort{addr}
-			next, err := session.New(cfg, quietLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			next.Inherit(cur)
-			if err := next.Start(); err != nil {
-				t.Fatalf("reload %d: %v", i, err)
-			}
-			go cur.Shutdown(time.Second)
-			cur = next
+			cur = reloadTo(t, cur, cfg)
 			if err := echoOnce(addr, rng); err != nil {
 				t.Fatalf("reload %d: a lone client: %v", i, err)
 			}
 		}
-		cur.Shutdown(time.Second)
 	})
 }
 
@@ -303,16 +283,7 @@ func TestReloadHandsParkedClientsOver(t *testing.T) {
 		cfg = testConfig(eng, echo.Addr())
 		cfg.Global.Workers = 1
 		cfg.Frontends[0].Binds = []netip.AddrPort{addr}
-		next, err := session.New(cfg, quietLogger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		next.Inherit(old)
-		if err := next.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer next.Shutdown(time.Second)
-		go old.Shutdown(500 * time.Millisecond)
+		reloadTo(t, old, cfg)
 		msg := []byte("handed over\n")
 		b.SetDeadline(time.Now().Add(3 * time.Second))
 		if _, err := b.Write(msg); err != nil {
@@ -368,7 +339,8 @@ func TestFailedReloadLeavesNothing(t *testing.T) {
 }
 
 // reloadTo starts a generation of cfg that takes over from old, and
-// retires old with a second of grace.
+// retires old with a second of grace (the old generation's sessions past
+// it are killed).
 func reloadTo(t *testing.T, old *session.Proxy, cfg *session.Config) *session.Proxy {
 	t.Helper()
 	next, err := session.New(cfg, quietLogger())

@@ -174,8 +174,7 @@ func (m *Monitor) Stop() {
 // check waits on a slow server) and reports changes.
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
-	t := newTracker(m.spec.Rise, m.spec.Fall)
-	t.up = !s.target.Down
+	t := newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down)
 	done := make(chan result, 1)
 	inFlight := false
 	nextAt := time.Now().Add(first)

@@ -10,9 +10,10 @@ type tracker struct {
 	passive    int // consecutive live-traffic connect failures, as last seen
 }
 
-// newTracker starts UP: a restart must not drop traffic while checks warm up.
-func newTracker(rise, fall int) tracker {
-	return tracker{rise: rise, fall: fall, up: true}
+// newTracker starts in state up: UP after a restart, which must not drop
+// traffic while checks warm up; DOWN when a reload knew it down.
+func newTracker(rise, fall int, up bool) tracker {
+	return tracker{rise: rise, fall: fall, up: up}
 }
 
 // record applies one active check result and reports whether the server

@@ -61,7 +61,7 @@ func TestTracker(t *testing.T) {
 			if len(tc.steps) != len(tc.want) {
 				t.Fatalf("bad case: %d steps, %d wants", len(tc.steps), len(tc.want))
 			}
-			tr := newTracker(tc.rise, tc.fall)
+			tr := newTracker(tc.rise, tc.fall, true)
 			var got strings.Builder
 			for i := range len(tc.steps) {
 				changed := apply(&tr, tc.steps[i])
@@ -82,7 +82,7 @@ func TestTracker(t *testing.T) {
 }
 
 func TestTrackerCounts(t *testing.T) {
-	tr := newTracker(2, 3)
+	tr := newTracker(2, 3, true)
 	for range 5 {
 		tr.record(true)
 	}
