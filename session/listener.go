@@ -149,12 +149,14 @@ func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 	if fmax > 0 && l.fe.cur.Load() >= fmax {
 		return limitedBy, LimitFrontend
 	}
-	if !reserve(&w.p.actconn, gmax) {
-		return limitedBy, LimitGlobal
-	}
+	// The frontend's slot first: a global slot held for a moment by a
+	// session its frontend then refuses would show in max_sessions.
 	if !reserve(&l.fe.cur, fmax) {
-		w.p.actconn.Add(-1)
 		return limitedBy, LimitFrontend
+	}
+	if !reserve(&w.p.actconn, gmax) {
+		l.fe.cur.Add(-1)
+		return limitedBy, LimitGlobal
 	}
 	if w.p.maxsock > 0 && fd >= w.p.maxsock {
 		w.unreserve(l)
