@@ -41,7 +41,7 @@ func newTestEngine(t *testing.T, name string, bufs int) Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(name, a)
+	e, err := NewEngine(name, a, Options{})
 	if err != nil {
 		a.Close()
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"time"
 
 	"ringproxy/mempool"
 )
@@ -9,16 +10,23 @@ import (
 // Engines lists the engine names, best first.
 var Engines = []string{"uring", "epoll"}
 
-// NewEngine builds the engine called name over arena, on the calling
-// (locked) thread.
-func NewEngine(name string, arena *mempool.Arena) (Engine, error) {
-	return newEngine(name, arena, Probe())
+// Options tune an engine beyond its arena.
+type Options struct {
+	// BatchWait is how long a completion may wait for others while the
+	// loop is busy (io_uring only; 0: wake for every completion).
+	BatchWait time.Duration
 }
 
-func newEngine(name string, arena *mempool.Arena, f Features) (Engine, error) {
+// NewEngine builds the engine called name over arena, on the calling
+// (locked) thread.
+func NewEngine(name string, arena *mempool.Arena, o Options) (Engine, error) {
+	return newEngine(name, arena, o, Probe())
+}
+
+func newEngine(name string, arena *mempool.Arena, o Options, f Features) (Engine, error) {
 	switch name {
 	case "uring":
-		u, err := newUring(UringConfig{Entries: 4096, Arena: arena}, f)
+		u, err := newUring(UringConfig{Entries: 4096, Arena: arena, BatchWait: o.BatchWait}, f)
 		if err != nil {
 			return nil, fmt.Errorf("%w; the epoll engine works on any kernel: --engine epoll", err)
 		}

@@ -37,7 +37,7 @@ func TestOldKernelUringFailsWithAdvice(t *testing.T) {
 	}
 	defer a.Close()
 	old := Features{Kernel: "5.15.0", ExtArg: true, OpConnect: true, OpShutdown: true}
-	_, err = newEngine("uring", a, old)
+	_, err = newEngine("uring", a, Options{}, old)
 	if err == nil {
 		t.Fatal("uring engine started on a kernel without buffer rings")
 	}
@@ -46,7 +46,7 @@ func TestOldKernelUringFailsWithAdvice(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	e, err := newEngine("epoll", a, old)
+	e, err := newEngine("epoll", a, Options{}, old)
 	if err != nil {
 		t.Fatalf("epoll engine on the same kernel: %v", err)
 	}

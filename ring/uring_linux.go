@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/pawelgaczynski/giouring"
@@ -24,6 +25,9 @@ type UringConfig struct {
 	Entries uint32         // SQ entries; the CQ gets twice as many
 	Arena   *mempool.Arena // receive/send memory; at most 32768 buffers
 	Flags   uint32         // setup flags; 0 = the best the probe found
+	// BatchWait is how long a completion may wait for others when the
+	// loop is busy; 0 wakes for every completion.
+	BatchWait time.Duration
 }
 
 // Uring is the io_uring engine. Not safe for concurrent use: create it on
@@ -36,11 +40,13 @@ type Uring struct {
 	sendFixed bool // the arena is fixed buffer 0 and plain sends can use it
 
 	ts      syscall.Timespec // the wait deadline; must outlive the enter
+	arg     getEventsArg     // points at ts while a wait has a deadline
 	wakeMu  sync.RWMutex     // Wake (any goroutine) against Release closing wakeFd
 	wakeFd  int
 	wakeBuf [8]byte // the eventfd read lands here while the engine lives
 
 	synth []Completion // results of requests that could not be queued
+	batch batchWait
 }
 
 // NewUring sets up a ring, its provided buffer ring over cfg.Arena, and its
@@ -64,6 +70,7 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 		flags = f.SetupFlags
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
+	u.batch.window = cfg.BatchWait
 	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
 		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
 	}

@@ -1,12 +1,38 @@
 package ring
 
 import (
-	"errors"
 	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/pawelgaczynski/giouring"
 	"golang.org/x/sys/unix"
 )
+
+// flushSQ publishes the SQEs taken since the last flush to the kernel and
+// says how many the kernel has not consumed yet. giouring keeps it
+// unexported; the build already disables the linkname check for giouring's
+// own links (see the Makefile).
+//
+//go:linkname flushSQ github.com/pawelgaczynski/giouring.(*Ring).internalFlushSQ
+func flushSQ(r *giouring.Ring) uint32
+
+// getEventsArg is struct io_uring_getevents_arg.
+type getEventsArg struct {
+	sigmask   uint64
+	sigmaskSz uint32
+	minWait   uint32 // min_wait_usec (6.12); 0 here
+	ts        uint64 // *struct __kernel_timespec
+}
+
+// shortWait is the longest wait made without telling the Go scheduler.
+// A wait it knows of lets sysmon hand the loop's P away after 20 µs, and
+// the loop must win it back on return: under load, thousands of sysmon
+// wakeups and futex handoffs a second on the loop's own core (a third of
+// the loop's CPU per request, measured). A short wait keeps the P. Should
+// the loop keep it for 10 ms, sysmon preempts it, which only ends a wait
+// early (EINTR); long, idle waits still hand the P over.
+const shortWait = time.Millisecond
 
 // Wait implements Engine. It returns early with the synthetic completions
 // of requests that could not be queued, then with whatever the CQ holds.
@@ -17,29 +43,44 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 	if n > 0 || u.ring.CQReady() > 0 {
 		timeout = 0
 	}
-	if err := u.enter(timeout); err != nil {
+	nr, wait := uint32(1), timeout
+	if timeout > 0 {
+		nr, wait = u.batch.plan(timeout)
+	}
+	if err := u.enter(nr, wait); err != nil {
 		return n, err
 	}
-	return n + u.reap(out[n:]), nil
+	got := u.reap(out[n:])
+	if timeout > 0 {
+		u.batch.learn(nr, got)
+	}
+	return n + got, nil
 }
 
-// enter submits and, when timeout > 0, sleeps until a completion or the
-// deadline. With DEFER_TASKRUN, completions are only produced inside this
-// call, so it always asks for events.
-func (u *Uring) enter(timeout time.Duration) error {
-	var err error
+// enter submits and, when timeout > 0, sleeps until nr completions are
+// ready or the deadline passes. With DEFER_TASKRUN, completions are only
+// produced inside this call, so it always asks for events.
+func (u *Uring) enter(nr uint32, timeout time.Duration) error {
+	submit := flushSQ(u.ring)
+	flags := uint32(giouring.EnterGetEvents | giouring.EnterExtArg)
+	u.arg.ts = 0
 	if timeout > 0 {
 		u.ts = syscall.NsecToTimespec(int64(timeout))
-		_, err = u.ring.SubmitAndWaitTimeout(1, &u.ts, nil)
+		u.arg.ts = uint64(uintptr(unsafe.Pointer(&u.ts)))
 	} else {
-		_, err = u.ring.SubmitAndGetEvents()
+		nr = 0
 	}
-	switch {
-	case err == nil, errors.Is(err, unix.ETIME), errors.Is(err, unix.EINTR),
-		errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EBUSY):
+	call := unix.Syscall6
+	if timeout <= shortWait {
+		call = unix.RawSyscall6
+	}
+	_, _, errno := call(unix.SYS_IO_URING_ENTER, uintptr(u.ring.RingFd()), uintptr(submit), uintptr(nr),
+		uintptr(flags), uintptr(unsafe.Pointer(&u.arg)), unsafe.Sizeof(u.arg))
+	switch errno {
+	case 0, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		return nil
 	}
-	return err
+	return errno
 }
 
 // reap copies ready CQEs into out, advancing the CQ past each. Wake reads

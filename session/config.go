@@ -27,6 +27,7 @@ type Global struct {
 	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
 	Grace     time.Duration // drain time on SIGTERM
 	Splice    bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
+	BatchWait time.Duration // uring: how long a completion may wait for others under load; 0 = never
 }
 
 // Admin holds [admin].

@@ -48,7 +48,7 @@ func (w *worker) setup() (*mempool.Arena, ring.Engine, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)
 	}
-	eng, err := ring.NewEngine(g.Engine, arena)
+	eng, err := ring.NewEngine(g.Engine, arena, ring.Options{BatchWait: g.BatchWait})
 	if err != nil {
 		arena.Close()
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)

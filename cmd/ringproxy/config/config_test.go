@@ -88,6 +88,9 @@ adress = "127.0.0.1:9001"
 		`t.toml:5: frontend[0] (web).timeout_client: bad duration "3x": time: unknown unit "x" in duration "3x"`},
 	{"negative duration", "[global]\ngrace = \"-1s\"\n" + fe + be, `t.toml:2: global.grace: bad duration "-1s": must not be negative`},
 	{"bad splice", "[global]\nsplice = \"always\"\n" + fe + be, `t.toml:2: global.splice: unknown mode "always" (want "auto" or "off")`},
+	{"batch_wait too long", "[global]\nbatch_wait = \"5ms\"\n" + fe + be, `t.toml:2: global.batch_wait: must be at most 1ms, got 5ms`},
+	{"batch_wait with epoll", "[global]\nengine = \"epoll\"\nbatch_wait = \"50us\"\n" + fe + be,
+		`t.toml:3: global.batch_wait: applies to the uring engine only (engine is "epoll"); remove it or set "0"`},
 	{"zero timeout", "[[backend]]\nname = \"app\"\ntimeout_connect = \"0s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).timeout_connect: bad duration "0s": must be greater than 0`},
 	{"negative tunnel", "[[backend]]\nname = \"app\"\ntimeout_tunnel = \"-1h\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
@@ -273,6 +276,7 @@ func TestDefaults(t *testing.T) {
 	wantG := session.Global{
 		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxSock: 0,
 		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second, Splice: true,
+		BatchWait: 100 * time.Microsecond,
 	}
 	if c.Global != wantG {
 		t.Errorf("global = %+v, want %+v", c.Global, wantG)

@@ -42,6 +42,7 @@ func readGlobal(t *table) session.Global {
 		Grace:     t.duration("grace", 10*time.Second, false),
 		Splice:    readSplice(t),
 	}
+	g.BatchWait = readBatchWait(t, g.Engine)
 	if g.Workers == 0 {
 		g.Workers = runtime.NumCPU()
 	}
@@ -61,6 +62,28 @@ func readSplice(t *table) bool {
 		t.fail("splice", nil, "unknown mode %q (want \"auto\" or \"off\")", v)
 	}
 	return true
+}
+
+// DefaultBatchWait is global.batch_wait's default: under load, it halves
+// the proxy's wakeups for at most that much added latency per hop.
+const DefaultBatchWait = 100 * time.Microsecond
+
+// readBatchWait reads global.batch_wait, which only the uring engine has:
+// epoll_wait cannot wait for a number of events.
+func readBatchWait(t *table, engine string) time.Duration {
+	set := t.has("batch_wait")
+	d := t.duration("batch_wait", DefaultBatchWait, false)
+	switch {
+	case d > time.Millisecond:
+		t.fail("batch_wait", nil, "must be at most 1ms, got %s", d)
+		return DefaultBatchWait
+	case engine == "epoll" && set && d != 0:
+		t.fail("batch_wait", nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
+		return 0
+	case engine == "epoll":
+		return 0
+	}
+	return d
 }
 
 func readEngine(t *table) string {

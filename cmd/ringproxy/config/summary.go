@@ -19,8 +19,8 @@ func Summary(c *session.Config) string {
 	if !g.Splice {
 		splice = "off"
 	}
-	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, splice %s\n",
-		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, splice)
+	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, splice %s, batch_wait %s\n",
+		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, splice, g.BatchWait)
 	fmt.Fprintf(&b, "log: level %s, access %s\n", c.Log.Level, onOff(c.Log.Access))
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)

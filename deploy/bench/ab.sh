@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# ab.sh: A/B benchmark of ringproxy builds (and haproxy) on loopback, set up
+# like deploy/bench: proxy pinned to CPU 0, nginx / iperf3 / load generators
+# on CPU 1, CPU charged = max(proxy utime+stime delta, CPU 0 busy delta).
+set -u
+usage() {
+	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk] TARGET..." \
+		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive" >&2
+	exit 2
+}
+S=6 R=3 W=keepalive
+while getopts s:r:w:h o; do
+	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; *) usage ;; esac
+done
+shift $((OPTIND - 1))
+(($#)) || usage
+[[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ ]] || usage
+[[ $W == keepalive || $W == close || $W == bulk ]] || usage
+die() { echo "ab.sh: $*" >&2; exit 1; }
+((EUID == 0)) || die "run as root (taskset, rlimits)"
+for t in taskset setsid ss nginx wrk iperf3 jq awk; do command -v $t >/dev/null || die "$t not found"; done
+
+RUN=${AB_RUN:-/tmp/ringproxy-ab} # configs, logs, results.tsv: kept for inspection
+NGINX_PORT=28080 IPERF_PORT=28081 HTTP_PORT=28110 BULK_PORT=28111
+PROXY_CPU=0 LOAD_CPU=1
+BODY='ringproxy bench: hello from the nginx backend.\n' # as deploy/bench: 47 bytes
+
+# Targets: KIND[i] haproxy|ringproxy, BIN[i], ENG[i], NAME[i] (label).
+KIND=() BIN=() ENG=() NAME=()
+for arg in "$@"; do
+	i=${#KIND[@]}
+	if [[ $arg == haproxy ]]; then
+		command -v haproxy >/dev/null || die "haproxy not found"
+		KIND+=(haproxy) BIN+=(haproxy) ENG+=(-) name=haproxy
+	else
+		bin=$arg eng=uring
+		if [[ $arg =~ ^(.*):(uring|epoll)$ ]]; then bin=${BASH_REMATCH[1]} eng=${BASH_REMATCH[2]}; fi
+		[[ -x $bin && -f $bin ]] || die "$bin: not an executable file"
+		KIND+=(ringproxy) BIN+=("$(realpath "$bin")") ENG+=("$eng") name="$(basename "$bin"):$eng"
+	fi
+	for n in "${NAME[@]}"; do [[ $n == "$name" ]] && name="$name#$((i + 1))"; done
+	NAME+=("$name")
+done
+
+# Refuse to start if any of our ports already has a listener.
+for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT; do
+	[[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is in use: $(ss -Hltnp "sport = :$p" | head -1)"
+done
+
+# ---- processes: each in its own session/process group (setsid does not fork
+# here, so $! is the process itself), killed as a group.
+PIDS=() # live groups: nginx, iperf3 server, proxy, load generator
+alive() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; [[ ${s:0:1} != Z ]]; }
+spawn() { # spawn CPU LOGNAME CMD...: start in the background, sets SPAWNED
+	local cpu=$1 log=$RUN/logs/$2; shift 2
+	setsid taskset -c "$cpu" "$@" >"$log.out" 2>"$log.err" </dev/null &
+	SPAWNED=$!
+	PIDS+=("$SPAWNED")
+}
+forget() { local p keep=(); for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done; PIDS=("${keep[@]}"); }
+stop() { # stop PID...: SIGTERM the groups, SIGKILL after 3 s
+	local p n any
+	for p in "$@"; do kill -TERM -- "-$p" 2>/dev/null; done
+	for ((n = 0; n < 30; n++)); do
+		any=0; for p in "$@"; do alive "$p" && any=1; done
+		((any)) || break
+		sleep 0.1
+	done
+	for p in "$@"; do kill -KILL -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null; forget "$p"; done
+}
+# Drop the TIME_WAIT sockets our traffic left: a close run fills the ephemeral
+# port range, which makes connect() slower for whichever target runs next.
+flush_tw() {
+	local p f=()
+	for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT; do f+=(or sport = :$p or dport = :$p); done
+	ss -K -Htan state time-wait "( ${f[*]:1} )" >/dev/null 2>&1
+}
+cleanup() {
+	trap - EXIT INT TERM
+	((${#PIDS[@]})) && stop "${PIDS[@]}"
+	flush_tw
+}
+trap cleanup EXIT
+trap 'echo "ab.sh: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM
+
+wait_listen() { # wait_listen PID PORT...: up to 10 s, fails if PID exits
+	local pid=$1 p n ok; shift
+	for ((n = 0; n < 200; n++)); do
+		alive "$pid" || return 1
+		ok=1; for p in "$@"; do [[ -n $(ss -Hltn "sport = :$p") ]] || ok=0; done
+		((ok)) && return 0
+		sleep 0.05
+	done
+	return 1
+}
+http_ok() { # one HTTP/1.0 request to PORT answered 200
+	timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && head -c 12 <&3" 2>/dev/null | grep -q ' 200'
+}
+errtail() { tail -n 3 "$1" 2>/dev/null | tr '\n' ' ' | cut -c1-200; }
+died() { alive "$1" || echo "(the proxy exited: $(errtail "$RUN/logs/$tag-"*proxy.err))"; }
+
+# ---- CPU accounting, in clock ticks (deploy/bench/runner/procfs.go)
+TCK=$(getconf CLK_TCK)
+proc_ticks() { local s; s=$(<"/proc/$1/stat") || return 1; s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
+core_ticks() { local c u n s i w q sq st r; while read -r c u n s i w q sq st r; do [[ $c == cpu$PROXY_CPU ]] && { echo $((u + n + s + q + sq + st)); return; }; done </proc/stat; }
+cpu_begin() { P0=$(proc_ticks "$1") && C0=$(core_ticks); }
+cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged) in seconds
+	local p1 c1; p1=$(proc_ticks "$1") || return 1; c1=$(core_ticks)
+	read -r CPU_PROC CPU_CORE CPU < <(awk -v p=$((p1 - P0)) -v c=$((c1 - C0)) -v t="$TCK" \
+		'BEGIN { printf "%.2f %.2f %.2f\n", p/t, c/t, (p > c ? p : c)/t }')
+}
+
+# ---- setup: rlimits and maxconn as deploy/bench, run directory, backends
+ulimit -Hn 1048576 2>/dev/null; ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n); MAXCONN=$(((NOFILE - 500) * 2 / 5)); ((MAXCONN > 30000)) && MAXCONN=30000
+rm -rf "$RUN" && mkdir -p "$RUN/logs" "$RUN/nginx" || die "cannot create $RUN"
+cat >"$RUN/nginx.conf" <<EOF
+worker_processes 1; worker_cpu_affinity $((10 ** LOAD_CPU)); worker_rlimit_nofile $NOFILE;
+daemon off; master_process on; pid $RUN/nginx.pid; error_log $RUN/logs/nginx-error.log warn;
+events { worker_connections 30000; use epoll; }
+http {
+    access_log off; default_type text/plain; keepalive_requests 100000000; keepalive_timeout 300s;
+    client_body_temp_path $RUN/nginx/body; proxy_temp_path $RUN/nginx/proxy;
+    fastcgi_temp_path $RUN/nginx/fastcgi; uwsgi_temp_path $RUN/nginx/uwsgi; scgi_temp_path $RUN/nginx/scgi;
+    server { listen 127.0.0.1:$NGINX_PORT backlog=4096; location / { return 200 "$BODY"; } }
+}
+EOF
+{
+	printf 'global\n    nbthread 1\n    maxconn %d\n\ndefaults\n    mode tcp\n    option splice-auto\n' "$MAXCONN"
+	printf '    maxconn %d\n    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n' "$MAXCONN"
+	printf '\nlisten %s\n    bind 127.0.0.1:%d\n    server %s1 127.0.0.1:%d\n' http $HTTP_PORT http $NGINX_PORT bulk $BULK_PORT bulk $IPERF_PORT
+} >"$RUN/haproxy.cfg"
+for eng in uring epoll; do
+	{
+		printf '[global]\nengine  = "%s"\nworkers = 1\nmaxconn = %d\ngrace   = "1s"\n\n[log]\nlevel  = "warn"\naccess = false\n' "$eng" "$MAXCONN"
+		for r in "http $HTTP_PORT $NGINX_PORT" "bulk $BULK_PORT $IPERF_PORT"; do
+			set -- $r
+			printf '\n[[frontend]]\nname           = "%s"\nbind           = ["127.0.0.1:%d"]\nbackend        = "%s"\ntimeout_client = "10m"\n' "$1" "$2" "$1"
+			printf '\n[[backend]]\nname           = "%s"\ntimeout_server = "10m"\n\n  [[backend.server]]\n  name    = "%s1"\n  address = "127.0.0.1:%d"\n' "$1" "$1" "$3"
+		done
+	} >"$RUN/ringproxy-$eng.toml"
+done
+cat >"$RUN/report.lua" <<'EOF'
+done = function(s, lat, req) local e = s.errors; io.write(string.format("BENCH %d %d %d %.1f %.1f\n", s.requests,
+  s.duration, e.connect + e.read + e.write + e.status + e.timeout, lat:percentile(50), lat:percentile(99))) end
+EOF
+
+spawn $LOAD_CPU nginx nginx -p "$RUN/nginx" -e "$RUN/logs/nginx-error.log" -c "$RUN/nginx.conf"
+NGINX=$SPAWNED
+wait_listen $NGINX $NGINX_PORT && http_ok $NGINX_PORT || die "nginx did not start: $(errtail "$RUN/logs/nginx-error.log")"
+if [[ $W == bulk ]]; then
+	spawn $LOAD_CPU iperf3-server iperf3 -s -B 127.0.0.1 -p $IPERF_PORT
+	wait_listen $SPAWNED $IPERF_PORT || die "iperf3 server did not start: $(errtail "$RUN/logs/iperf3-server.err")"
+fi
+
+# load LOGNAME CMD...: run a load generator on the load CPU and wait for it
+load() { spawn $LOAD_CPU "$@"; wait "$SPAWNED"; local rc=$?; forget "$SPAWNED"; return $rc; }
+
+# ---- one measurement; appends "round target fig..." to $RUN/results.tsv
+RES=$RUN/results.tsv
+measure() { # measure ROUND INDEX
+	local rnd=$1 i=$2 name=${NAME[$2]} tag="r$1-t$(($2 + 1))" proxy line
+	flush_tw
+	if [[ ${KIND[$i]} == haproxy ]]; then
+		spawn $PROXY_CPU "$tag-haproxy" haproxy -db -f "$RUN/haproxy.cfg"
+	else
+		spawn $PROXY_CPU "$tag-ringproxy" "${BIN[$i]}" run --config "$RUN/ringproxy-${ENG[$i]}.toml"
+	fi
+	proxy=$SPAWNED
+	if ! wait_listen $proxy $HTTP_PORT $BULK_PORT || ! http_ok $HTTP_PORT; then
+		echo "round $rnd  $name  FAILED: proxy did not start: $(errtail "$RUN/logs/$tag-"*.err)"
+		stop $proxy; return
+	fi
+	sleep 0.5
+	cpu_begin $proxy
+	case $W in
+	keepalive | close)
+		local hdr=() rq us er p50 p99 x
+		[[ $W == close ]] && hdr=(-H 'Connection: close')
+		load "$tag-wrk" wrk -t1 -c64 -d"${S}s" --timeout 5s --latency -s "$RUN/report.lua" "${hdr[@]}" "http://127.0.0.1:$HTTP_PORT/"
+		read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk.out")
+		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
+			read -r line < <(awk -v rq="$rq" -v us="$us" -v c="$CPU" -v p50="$p50" -v p99="$p99" -v w="$W" 'BEGIN {
+				if (w == "keepalive") printf "%.0f\t%.3f\t%.3f\t%.2f\n", rq/(us/1e6), p50/1000, p99/1000, c/rq*1e6
+				else printf "%.0f\t%.2f\n", rq/(us/1e6), c/rq*1e6 }')
+			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
+			set -- $line
+			[[ $W == keepalive ]] && line=$(printf '%7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req' "$@")
+			[[ $W == close ]] && line=$(printf '%7s conn/s  CPU %s µs/conn' "$@")
+			printf 'round %s  %-22s %s  (proc %ss core %ss)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" \
+				"$( ((er > 0)) && echo "  $er wrk errors")"
+		else
+			echo "round $rnd  $name  FAILED: wrk: $(errtail "$RUN/logs/$tag-wrk.err") $(errtail "$RUN/logs/$tag-wrk.out") $(died $proxy)"
+		fi ;;
+	bulk)
+		local dir rev bytes=0 cpu=0 gb=() ok=1 out
+		for dir in up down; do
+			rev=(); [[ $dir == down ]] && rev=(-R)
+			out=$RUN/logs/$tag-iperf3-$dir.out
+			load "$tag-iperf3-$dir" iperf3 -c 127.0.0.1 -p $BULK_PORT -P 4 -t "$S" -J --connect-timeout 5000 "${rev[@]}"
+			local b g
+			read -r b g < <(jq -r '"\(.end.sum_received.bytes // 0) \(.end.sum_received.bits_per_second // 0)"' "$out" 2>/dev/null)
+			if [[ ${b:-0} == 0 ]] || ! cpu_end $proxy; then
+				echo "round $rnd  $name  FAILED: iperf3 $dir: $(jq -r '.error // empty' "$out" 2>/dev/null) $(errtail "${out%.out}.err") $(died $proxy)"
+				ok=0; break
+			fi
+			bytes=$(awk -v a="$bytes" -v b="$b" 'BEGIN { printf "%.0f", a + b }')
+			cpu=$(awk -v a="$cpu" -v b="$CPU" 'BEGIN { print a + b }') # charged per run, summed
+			gb+=("$(awk -v g="$g" 'BEGIN { printf "%.2f", g/1e9 }')")
+			cpu_begin $proxy
+		done
+		if ((ok)); then
+			line=$(awk -v c="$cpu" -v b="$bytes" 'BEGIN { printf "%.3f", c/(b/1e9) }')
+			printf '%s\t%s\t%s\t%s\t%s\n' "$rnd" "$name" "${gb[0]}" "${gb[1]}" "$line" >>"$RES"
+			printf 'round %s  %-22s up %s Gbit/s  down %s Gbit/s  CPU %s s/GB  (%ss over %.2f GB)\n' \
+				"$rnd" "$name" "${gb[0]}" "${gb[1]}" "$line" "$cpu" "$(awk -v b="$bytes" 'BEGIN { print b/1e9 }')"
+		fi ;;
+	esac
+	stop $proxy
+	sleep 1 # let TIME_WAIT and softirq settle before the next proxy
+}
+
+echo "ab.sh: workload $W, ${S}s x $R rounds, targets: ${NAME[*]} (maxconn $MAXCONN, logs in $RUN)"
+for ((rnd = 1; rnd <= R; rnd++)); do
+	for ((i = 0; i < ${#NAME[@]}; i++)); do measure $rnd $i; done
+done
+
+# ---- summary: mean [min..max] per figure, CPU ratio against the first target
+case $W in
+keepalive) HDR="req/s p50_ms p99_ms cpu_µs/req" ;;
+close) HDR="conn/s cpu_µs/conn" ;;
+bulk) HDR="Gbit/s_up Gbit/s_down cpu_s/GB" ;;
+esac
+echo
+echo "summary ($W, mean [min..max] over rounds; CPU ratio = mean CPU per unit / ${NAME[0]}'s):"
+[[ -s $RES ]] || { echo "  no successful measurement"; exit 1; }
+awk -F'\t' -v hdr="$HDR" -v order="$(printf '%s\t' "${NAME[@]}")" '
+{ t = $2; n[t]++; for (f = 3; f <= NF; f++) { k = t SUBSEP f; s[k] += $f
+  if (n[t] == 1 || $f < lo[k]) lo[k] = $f; if (n[t] == 1 || $f > hi[k]) hi[k] = $f }; nf = NF }
+END {
+  nh = split(hdr, h, " "); nt = split(order, tn, "\t")
+  for (j = 1; j <= nt; j++) { t = tn[j]; if (t == "") continue
+    line = sprintf("  %-22s n=%d", t, n[t])
+    if (!n[t]) { print line "  (all failed)"; continue }
+    for (f = 3; f <= nf; f++) { k = t SUBSEP f; m = s[k] / n[t]
+      line = line sprintf("  %s %s [%s..%s]", h[f - 2], fmt(m), fmt(lo[k]), fmt(hi[k])) }
+    base = tn[1]; if (n[base]) line = line sprintf("  CPU ratio %.3f", m / (s[base SUBSEP nf] / n[base]))
+    print line }
+}
+function fmt(v) { return v >= 100 ? sprintf("%.0f", v) : v >= 10 ? sprintf("%.1f", v) : sprintf("%.3g", v) }' "$RES"

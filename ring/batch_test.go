@@ -1,0 +1,120 @@
+package ring
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringproxy/mempool"
+)
+
+func TestBatchWaitLearns(t *testing.T) {
+	b := batchWait{window: 100 * time.Microsecond, want: 1}
+	steps := []struct {
+		got      int
+		wantNext uint32
+	}{
+		{1, 1},   // a lone completion never grows the want
+		{4, 6},   // a natural batch grows it by half
+		{6, 9},   // met: grows again
+		{3, 3},   // cut short by the window: what came
+		{0, 1},   // nothing came
+		{40, 32}, // capped
+	}
+	for i, s := range steps {
+		asked, wait := b.plan(time.Second)
+		if asked > 1 && wait != b.window {
+			t.Fatalf("step %d: a batched wait lasts %v, want the window %v", i, wait, b.window)
+		}
+		b.learn(asked, s.got)
+		if b.want != s.wantNext {
+			t.Fatalf("step %d: got %d of %d: want %d next, have %d", i, s.got, asked, s.wantNext, b.want)
+		}
+	}
+	if n, wait := b.plan(20 * time.Microsecond); n != 32 || wait != 20*time.Microsecond {
+		t.Errorf("a deadline sooner than the window must win: plan = %d, %v", n, wait)
+	}
+	off := batchWait{want: 1}
+	off.learn(1, 10)
+	if n, wait := off.plan(time.Second); n != 1 || wait != time.Second {
+		t.Errorf("batching off: plan = %d, %v; want 1, 1s", n, wait)
+	}
+}
+
+// TestUringBatchWait checks the wait over real sockets: one completion
+// alone returns at once; when the loop is busy, a lone completion waits
+// the window for company, and a batch that is there returns at once.
+func TestUringBatchWait(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, err := mempool.NewArena(64, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const window = 300 * time.Millisecond // long enough to tell from "at once" on a loaded machine
+	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BatchWait: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Release()
+	var pairs [4][2]int
+	for i := range pairs {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+		pairs[i] = [2]int{fds[0], fds[1]}
+	}
+	out := make([]Completion, 16)
+	// wait arms a receive on each of the first n pairs, writes to them, and
+	// says how many completions one Wait returned and how long it took.
+	wait := func(n int) (int, time.Duration) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			u.Recv(pairs[i][0], Pack(OpRecv, uint32(i), 0))
+		}
+		if got, err := u.Wait(0, out); err != nil || got != 0 {
+			t.Fatalf("arming: %d completions, %v", got, err)
+		}
+		for i := 0; i < n; i++ {
+			if _, err := unix.Write(pairs[i][1], []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		got, err := u.Wait(5*time.Second, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range out[:got] {
+			if id, ok := c.Buffer(); ok {
+				u.ReleaseBuffer(id)
+			}
+		}
+		return got, time.Since(start)
+	}
+	if got, took := wait(1); got != 1 || took > window/2 {
+		t.Fatalf("idle loop, one completion: %d after %v; want 1 at once", got, took)
+	}
+	u.batch.want = 4 // as after a busy turn
+	if got, took := wait(4); got != 4 || took > window/2 {
+		t.Fatalf("busy loop, four completions ready: %d after %v; want 4 at once", got, took)
+	}
+	if u.batch.want != 6 {
+		t.Fatalf("a met want grows by half: want %d, have %d", 6, u.batch.want)
+	}
+	if got, took := wait(1); got != 1 || took < window*2/3 || took > 4*time.Second {
+		t.Fatalf("busy loop, one completion: %d after %v; want it after about %v", got, took, window)
+	}
+	if u.batch.want != 1 {
+		t.Fatalf("a lone completion resets the want to 1, have %d", u.batch.want)
+	}
+	if got, took := wait(1); got != 1 || took > window/2 {
+		t.Fatalf("quiet again, one completion: %d after %v; want 1 at once", got, took)
+	}
+}
