@@ -82,7 +82,6 @@ func (f Features) UringUsable() error {
 	}{
 		{f.ExtArg, "waits with a timeout (IORING_FEAT_EXT_ARG, Linux 5.11)"},
 		{f.OpConnect, "the connect op (Linux 5.5)"},
-		{f.OpShutdown, "the shutdown op (Linux 5.11)"},
 		{f.BufRing, "provided buffer rings (Linux 5.19)"},
 		{f.MultishotAccept, "multishot accept (Linux 5.19)"},
 	}
