@@ -17,6 +17,7 @@ const (
 	nginxPort = 27080
 	iperfPort = 27081
 	sinkPort  = 27082
+	lastPort  = 27142 // the highest: io.Copy's base 27140 + 2
 )
 
 // body is what nginx answers: about 50 bytes.
