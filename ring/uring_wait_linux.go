@@ -28,10 +28,11 @@ type getEventsArg struct {
 // shortWait is the longest wait made without telling the Go scheduler.
 // A wait it knows of lets sysmon hand the loop's P away after 20 µs, and
 // the loop must win it back on return: under load, thousands of sysmon
-// wakeups and futex handoffs a second on the loop's own core (a third of
-// the loop's CPU per request, measured). A short wait keeps the P. Should
-// the loop keep it for 10 ms, sysmon preempts it, which only ends a wait
-// early (EINTR); long, idle waits still hand the P over.
+// wakeups and futex handoffs a second on the loop's own core. So a loop
+// first waits up to shortWait keeping its P, and only a loop that found
+// nothing in that time sleeps the rest of its timeout the scheduler's way.
+// Should the loop keep its P for 10 ms, sysmon preempts it, which only
+// ends a wait early (EINTR).
 const shortWait = time.Millisecond
 
 // Wait implements Engine. It returns early with the synthetic completions
@@ -43,17 +44,29 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 	if n > 0 || u.ring.CQReady() > 0 {
 		timeout = 0
 	}
-	nr, wait := uint32(1), timeout
-	if timeout > 0 {
-		nr, wait = u.batch.plan(timeout)
+	if timeout <= 0 {
+		if err := u.enter(0, 0); err != nil {
+			return n, err
+		}
+		return n + u.reap(out[n:]), nil
 	}
-	if err := u.enter(nr, wait); err != nil {
+	// A busy loop's next completion is near: wait for it briefly, keeping
+	// the P, and sleep the rest of the timeout only if nothing came.
+	nr, first := u.batch.plan(timeout)
+	if nr == 1 {
+		first = min(first, shortWait)
+	}
+	if err := u.enter(nr, first); err != nil {
 		return n, err
 	}
 	got := u.reap(out[n:])
-	if timeout > 0 {
-		u.batch.learn(nr, got)
+	if got == 0 && first < timeout {
+		if err := u.enter(1, timeout-first); err != nil {
+			return n, err
+		}
+		got = u.reap(out[n:])
 	}
+	u.batch.learn(nr, got)
 	return n + got, nil
 }
 

@@ -276,7 +276,7 @@ func TestDefaults(t *testing.T) {
 	wantG := session.Global{
 		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxSock: 0,
 		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second, Splice: true,
-		BatchWait: 100 * time.Microsecond,
+		BatchWait: 50 * time.Microsecond,
 	}
 	if c.Global != wantG {
 		t.Errorf("global = %+v, want %+v", c.Global, wantG)

@@ -66,7 +66,7 @@ func readSplice(t *table) bool {
 
 // DefaultBatchWait is global.batch_wait's default: under load, it halves
 // the proxy's wakeups for at most that much added latency per hop.
-const DefaultBatchWait = 100 * time.Microsecond
+const DefaultBatchWait = 50 * time.Microsecond
 
 // readBatchWait reads global.batch_wait, which only the uring engine has:
 // epoll_wait cannot wait for a number of events.
