@@ -63,6 +63,28 @@ func echoes(addr netip.AddrPort) error {
 // SIGHUP and `ctl reload` apply a changed config file, telling systemd
 // RELOADING=1 then READY=1; a broken file is refused with its file and
 // line, and the running config goes on serving.
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveFile runs serve on the config file at path, reloading from it, and
+// returns the channel serve's result arrives on.
+func serveFile(t *testing.T, path string) <-chan error {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
+	}()
+	return done
+}
+
 func TestServeReloads(t *testing.T) {
 	dir := t.TempDir()
 	notifySock := filepath.Join(dir, "notify.sock")
@@ -87,20 +109,9 @@ func TestServeReloads(t *testing.T) {
 	web, extra := a[0], a[1]
 	sock := filepath.Join(dir, "admin.sock")
 	path := filepath.Join(dir, "ringproxy.toml")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(s string) { writeFile(t, path, s) }
 	write(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()))
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
-	}()
+	done := serveFile(t, path)
 	if got := note(); got != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", got)
 	}
@@ -175,15 +186,8 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	withStats := func(s string, addr string) string {
 		return strings.Replace(s, "[admin]\n", "[admin]\nstats = \""+addr+"\"\n", 1)
 	}
-	os.WriteFile(path, []byte(withStats(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), oldStats.String())), 0o644)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, quietLog(), nil)
-	}()
+	writeFile(t, path, withStats(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), oldStats.String()))
+	done := serveFile(t, path)
 	testbed.WaitFor(t, 3*time.Second, func() bool {
 		select {
 		case err := <-done:
@@ -201,7 +205,7 @@ func TestReloadAdminMoveFails(t *testing.T) {
 		return err == nil
 	}
 
-	os.WriteFile(path, []byte(withStats(reloadTOML(sock, web, extra, echo.Addr()), busy.Addr().String())), 0o644)
+	writeFile(t, path, withStats(reloadTOML(sock, web, extra, echo.Addr()), busy.Addr().String()))
 	out, err := admin.Send(sock, "reload")
 	if err != nil || !strings.HasPrefix(out, "error: the new config serves, but admin stats listener") {
 		t.Errorf("ctl reload with the stats address taken: %q, %v", out, err)
