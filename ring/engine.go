@@ -34,8 +34,12 @@ type Engine interface {
 	// Accept arms a multishot accept on a listening socket. Its completions
 	// carry new fds (non-blocking, close-on-exec) while More() is true.
 	Accept(fd int, ud UserData)
-	// Recv receives once into a buffer the engine picks from its pool;
-	// Completion.Buffer names it. -ENOBUFS means the pool was empty.
+	// Recv receives into buffers the engine picks from its pool;
+	// Completion.Buffer names each. Where the kernel has multishot
+	// receive it stays armed while More(), a completion per buffer
+	// filled, until the peer's FIN (0), an error, an empty pool
+	// (-ENOBUFS) or a CancelRequest of ud (-ECANCELED); elsewhere it
+	// completes once.
 	Recv(fd int, ud UserData)
 	// Send sends n bytes of buffer id starting at off. It may complete short.
 	Send(fd int, id uint16, off, n int, ud UserData)

@@ -13,8 +13,18 @@ import (
 	"ringproxy/mempool"
 )
 
-// newTestUring makes an engine on the test's (locked) thread.
+// newTestUring makes an engine on the test's (locked) thread. Its
+// receives complete once, as the tests written for every engine expect;
+// TestUringMultishotRecv covers the multishot ones.
 func newTestUring(t *testing.T, bufs int) *Uring {
+	u := newTestMultishotUring(t, bufs)
+	u.multiRecv = false
+	return u
+}
+
+// newTestMultishotUring is newTestUring with the receives the kernel
+// offers.
+func newTestMultishotUring(t *testing.T, bufs int) *Uring {
 	t.Helper()
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
@@ -328,4 +338,63 @@ func TestEngineForwardingAllocatesNothing(t *testing.T) {
 			t.Fatalf("%s engine allocates %.2f times per forwarded buffer", eng, allocs)
 		}
 	})
+}
+
+// A multishot receive stays armed across completions, one buffer each, in
+// order; it ends, without More, on an empty pool (-ENOBUFS), a cancel of
+// its tag (-ECANCELED) and the peer's FIN (0).
+func TestUringMultishotRecv(t *testing.T) {
+	if !Probe().MultishotRecv {
+		t.Skip("kernel without multishot receive")
+	}
+	u := newTestMultishotUring(t, 3)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	tag := Pack(OpRecv, 1, 1)
+	recvOne := func(msg string, more bool) uint16 {
+		t.Helper()
+		if _, err := unix.Write(fds[1], []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		c := waitFor(t, u, tag)
+		id, ok := c.Buffer()
+		if c.Res != int32(len(msg)) || !ok || string(u.Buffer(id)[:len(msg)]) != msg || c.More() != more {
+			t.Fatalf("recv %q: res %d, buffer %v, more %v; want more %v", msg, c.Res, ok, c.More(), more)
+		}
+		return id
+	}
+
+	u.Recv(fds[0], tag)
+	a, b, c := recvOne("one", true), recvOne("two", true), recvOne("three", true)
+	if a == b || b == c || a == c {
+		t.Fatalf("buffers %d %d %d: each completion must have its own", a, b, c)
+	}
+	unix.Write(fds[1], []byte("four"))
+	if e := waitFor(t, u, tag); e.Res != -int32(unix.ENOBUFS) || e.More() {
+		t.Fatalf("recv with an empty pool: res %d (%v), more %v; want ENOBUFS, ended", e.Res, Errno(e.Res), e.More())
+	}
+	for _, id := range []uint16{a, b, c} {
+		u.ReleaseBuffer(id)
+	}
+	// Re-armed, it takes what waited, then a cancel of its tag ends it.
+	u.Recv(fds[0], tag)
+	d := waitFor(t, u, tag)
+	if id, _ := d.Buffer(); d.Res != 4 || string(u.Buffer(id)[:4]) != "four" || !d.More() {
+		t.Fatalf("recv after release: res %d, more %v", d.Res, d.More())
+	}
+	u.ReleaseBuffer(func() uint16 { id, _ := d.Buffer(); return id }())
+	u.CancelRequest(tag, Pack(OpCancel, 1, 1))
+	if e := waitFor(t, u, tag); e.Res != -int32(unix.ECANCELED) || e.More() {
+		t.Fatalf("cancelled multishot recv: res %d (%v), more %v", e.Res, Errno(e.Res), e.More())
+	}
+	// The FIN ends it too.
+	u.Recv(fds[0], tag)
+	unix.Shutdown(fds[1], unix.SHUT_WR)
+	if e := waitFor(t, u, tag); e.Res != 0 || e.More() {
+		t.Fatalf("recv at FIN: res %d (%v), more %v; want 0, ended", e.Res, Errno(e.Res), e.More())
+	}
 }

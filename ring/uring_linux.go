@@ -38,6 +38,7 @@ type Uring struct {
 	arena     *mempool.Arena
 	bufs      bufRing
 	sendFixed bool // the arena is fixed buffer 0 and plain sends can use it
+	multiRecv bool // receives are multishot
 
 	ts      syscall.Timespec // the wait deadline; must outlive the enter
 	arg     getEventsArg     // points at ts while a wait has a deadline
@@ -98,6 +99,7 @@ func (u *Uring) init(f Features) error {
 		return fmt.Errorf("io_uring: eventfd: %w", err)
 	}
 	u.wakeFd = fd
+	u.multiRecv = f.MultishotRecv
 	u.armWake()
 	u.synth = make([]Completion, 0, 64)
 	return nil

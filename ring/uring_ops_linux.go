@@ -43,12 +43,19 @@ func (u *Uring) Accept(fd int, ud UserData) {
 }
 
 // Recv implements Engine. Length 0 lets the kernel fill a whole buffer.
+// A multishot receive stays armed on its socket's wait queue: a
+// single-shot one tries the socket at once, finds it empty (the peer has
+// not answered yet) and arms a poll, every time. Measured in alternating
+// A/B runs on keep-alive: about 6% less proxy CPU per request at peak.
 func (u *Uring) Recv(fd int, ud UserData) {
 	if e := u.sqe(ud); e != nil {
 		e.OpCode = giouring.OpRecv
 		e.Fd = int32(fd)
 		e.Flags = giouring.SqeBufferSelect
 		e.BufIG = bufGroup
+		if u.multiRecv {
+			e.IoPrio = giouring.RecvMultishot
+		}
 	}
 }
 

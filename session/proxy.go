@@ -476,6 +476,7 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 		slab:      mempool.NewSlab[Session](g.MaxConn),
 		timers:    newTimerHeap(g.MaxConn),
 		bufWait:   newChanQueue(g.MaxConn),
+		segs:      make([]segment, bufferCount(g)), // one per arena buffer
 		statsCh:   make(chan workerStats, 1),
 		ctl:       make(chan func(), 16),
 		feCnt:     make([]FrontendCounters, len(p.fes)),

@@ -57,10 +57,10 @@ func proxyReasonIndex(reason string) int {
 func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	ch := &s.req
 	if ch.n == 0 {
-		ch.push(id, uint32(n))
+		w.push(ch, id, uint32(n))
 	} else {
-		seg := &ch.q[ch.head]
-		first := w.eng.Buffer(seg.id)
+		seg := &w.segs[ch.head]
+		first := w.eng.Buffer(ch.head)
 		end := int(seg.off + seg.len)
 		if end+n > len(first) {
 			w.releaseBuf(id)
@@ -71,8 +71,8 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 		seg.len += uint32(n)
 		w.releaseBuf(id)
 	}
-	seg := &ch.q[ch.head]
-	hdr, used, err := proxyproto.Parse(w.eng.Buffer(seg.id)[seg.off : seg.off+seg.len])
+	seg := &w.segs[ch.head]
+	hdr, used, err := proxyproto.Parse(w.eng.Buffer(ch.head)[seg.off : seg.off+seg.len])
 	switch {
 	case errors.Is(err, proxyproto.ErrIncomplete):
 		w.armRecv(s, clientSide)
@@ -88,12 +88,11 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 // headerDone consumes the header and goes on as if the session had just
 // been accepted from the address it carries.
 func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
-	seg := &s.req.q[s.req.head]
+	seg := &w.segs[s.req.head]
 	seg.off += uint32(used)
 	seg.len -= uint32(used)
 	if seg.len == 0 {
-		w.releaseBuf(seg.id)
-		s.req.pop()
+		w.popBuf(&s.req)
 	}
 	if hdr.Command == proxyproto.Proxy && hdr.Src.IsValid() {
 		s.peer = netip.AddrPortFrom(hdr.Src.Addr().Unmap(), hdr.Src.Port())

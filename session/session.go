@@ -35,9 +35,17 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 
 // armRecv queues a receive on side p unless its channel is full, shut, or
 // waiting for buffers. A full channel is re-armed by its consumer's send.
+// A multishot receive still armed is stopped instead once its channel is
+// full or about to be spliced.
 func (w *worker) armRecv(s *Session, p side) {
 	ch := s.chanFrom(p)
-	if ch.recvArmed || ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
+	if ch.recvArmed {
+		if !ch.recvStop && (ch.n >= chanCap || ch.wantSplice) {
+			w.stopRecv(s, p)
+		}
+		return
+	}
+	if ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
 		return
 	}
 	if ch.wantSplice {
@@ -51,6 +59,14 @@ func (w *worker) armRecv(s *Session, p side) {
 	ch.recvArmed = true
 	s.inflight++
 	w.eng.Recv(s.si[p].fd, s.tag(ring.OpRecv, p))
+}
+
+// stopRecv cancels side p's multishot receive. Its last completion
+// (-ECANCELED, or bytes that beat the cancel) comes back to armRecv, which
+// re-arms it once there is room again.
+func (w *worker) stopRecv(s *Session, p side) {
+	s.chanFrom(p).recvStop = true
+	w.eng.CancelRequest(s.tag(ring.OpRecv, p), s.tag(ring.OpCancel, p))
 }
 
 // flush sends the head of the channel consumer c drains, or forwards the
@@ -67,10 +83,10 @@ func (w *worker) flush(s *Session, c side) {
 		return // pump sends it
 	}
 	if ch.n > 0 {
-		seg := &ch.q[ch.head]
+		seg := &w.segs[ch.head]
 		ch.sendArmed = true
 		s.inflight++
-		w.eng.Send(s.si[c].fd, seg.id, int(seg.off), int(seg.len), s.tag(ring.OpSend, c))
+		w.eng.Send(s.si[c].fd, ch.head, int(seg.off), int(seg.len), s.tag(ring.OpSend, c))
 		return
 	}
 	if ch.eof {
@@ -80,9 +96,14 @@ func (w *worker) flush(s *Session, c side) {
 	}
 }
 
+// onRecv takes one completion of side p's receive. A multishot receive
+// stays armed while c.More(); its last completion says why it ended.
 func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	ch := s.chanFrom(p)
-	ch.recvArmed = false
+	stopped := ch.recvStop
+	if !c.More() {
+		ch.recvArmed, ch.recvStop = false, false
+	}
 	id, hasBuf := c.Buffer()
 	if s.state == stClosing || c.Res <= 0 {
 		if hasBuf {
@@ -96,7 +117,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case s.state == stHeader && c.Res == 0:
 		w.badHeader(s, proxyClosed)
 	case c.Res > 0 && hasBuf:
-		ch.push(id, uint32(c.Res))
+		w.push(ch, id, uint32(c.Res))
 		s.si[p].lastAct = w.now
 		w.noteFull(s, ch, c.Res)
 		if ch.n == 1 && s.chanFrom(p.peer()).eof {
@@ -110,6 +131,8 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case c.Res == 0:
 		ch.eof = true
 		w.flush(s, p.peer())
+	case c.Res == -int32(unix.ECANCELED) && stopped:
+		w.armRecv(s, p)
 	case c.Res == -int32(unix.ENOBUFS):
 		ch.needBuf = true
 		w.cnt.BufWaits++
@@ -130,14 +153,13 @@ func (w *worker) onSend(s *Session, c side, comp *ring.Completion) {
 		return
 	}
 	n := uint32(comp.Res)
-	seg := &ch.q[ch.head]
+	seg := &w.segs[ch.head]
 	seg.off += n
 	seg.len -= n
 	ch.bytes += uint64(n)
 	s.si[c].lastAct = w.now
 	if seg.len == 0 {
-		w.releaseBuf(seg.id)
-		ch.pop()
+		w.popBuf(ch)
 	}
 	w.flush(s, c)
 	w.armRecv(s, c.peer())
@@ -171,15 +193,24 @@ func (w *worker) releaseBuf(id uint16) {
 	w.released++
 }
 
-// push and pop keep the channel's FIFO of segments.
-func (ch *channel) push(id uint16, n uint32) {
-	ch.q[(int(ch.head)+int(ch.n))%chanCap] = segment{id: id, len: n}
+// push queues buffer id, holding n bytes, at the tail of ch.
+func (w *worker) push(ch *channel, id uint16, n uint32) {
+	w.segs[id] = segment{len: n}
+	if ch.n == 0 {
+		ch.head = id
+	} else {
+		w.segs[ch.tail].next = id
+	}
+	ch.tail = id
 	ch.n++
 }
 
-func (ch *channel) pop() {
-	ch.head = uint8((int(ch.head) + 1) % chanCap)
+// popBuf drops the head of ch (n > 0) and returns its buffer to the pool.
+func (w *worker) popBuf(ch *channel) {
+	id := ch.head
+	ch.head = w.segs[id].next
 	ch.n--
+	w.releaseBuf(id)
 }
 
 // abort ends s: it stops everything in flight and finalizes once the last
@@ -219,8 +250,11 @@ func (w *worker) onSessionCancel(c *ring.Completion) {
 	if s.gen != c.UD.Gen() || s.si[p].fd < 0 {
 		return
 	}
-	if s.state == stClosing || (p == serverSide && s.timedCn && s.si[p].state == siCon) {
+	switch ch := s.chanFrom(p); {
+	case s.state == stClosing || (p == serverSide && s.timedCn && s.si[p].state == siCon):
 		w.eng.CancelFd(s.si[p].fd, c.UD)
+	case ch.recvArmed && ch.recvStop:
+		w.eng.CancelRequest(s.tag(ring.OpRecv, p), c.UD)
 	}
 }
 
@@ -234,8 +268,7 @@ func (w *worker) finalize(s *Session) {
 	}
 	for _, ch := range []*channel{&s.req, &s.rep} {
 		for ch.n > 0 {
-			w.releaseBuf(ch.q[ch.head].id)
-			ch.pop()
+			w.popBuf(ch)
 		}
 		if ch.spliced {
 			ring.CloseNow(int(ch.pipe[0]))

@@ -55,35 +55,41 @@ type streamInterface struct {
 	lastAct int64 // monotonic ns of the last byte moved on this side
 }
 
-// chanCap bounds the buffers a channel may hold: a producer whose channel
-// is full is not re-armed until its consumer has sent, so memory per
-// session is at most 2 × chanCap buffers.
+// chanCap bounds the buffers a channel asks for: a producer whose channel
+// holds chanCap buffers is stopped (its receive cancelled, or not
+// re-armed) until its consumer has sent. A multishot receive may land a
+// few more before its cancel does, at most what one kernel wake read;
+// the worker's buffer pool bounds the total.
 const chanCap = 4
 
-// segment is the part of a pool buffer still to be sent.
+// segment is the part of a pool buffer still to be sent. Segments live in
+// the worker's segment table, indexed by buffer id: a buffer is in at most
+// one channel, so a channel is a FIFO linked through the table and can
+// take every completion a multishot receive lands without a bound of its
+// own.
 type segment struct {
-	id  uint16
-	off uint32
-	len uint32
+	off, len uint32
+	next     uint16 // the buffer after this one in its channel
 }
 
 // channel carries one direction: filled by its producer's receives, drained
 // by its consumer's sends from the same buffers.
 type channel struct {
-	q         [chanCap]segment
-	head, n   uint8
-	recvArmed bool   // producer has a receive in flight
-	needBuf   bool   // producer's receive found the pool empty
-	sendArmed bool   // consumer has a send of q[head] in flight
-	eof       bool   // producer sent FIN
-	shutArmed bool   // the FIN is being forwarded (shutdown in flight)
-	shut      bool   // the FIN has been forwarded to the consumer
-	bytes     uint64 // forwarded to the consumer
+	head, tail uint16 // first and last buffer id queued, while n > 0
+	n          uint16 // buffers queued
+	recvArmed  bool   // producer has a receive in flight
+	recvStop   bool   // that receive (multishot) is being cancelled
+	needBuf    bool   // producer's receive found the pool empty
+	sendArmed  bool   // consumer has a send of the head in flight
+	eof        bool   // producer sent FIN
+	shutArmed  bool   // the FIN is being forwarded (shutdown in flight)
+	shut       bool   // the FIN has been forwarded to the consumer
+	bytes      uint64 // forwarded to the consumer
 
 	// Splicing (splice.go): a long stream moves through a pipe instead.
 	full       uint8    // receives in a row that filled a whole buffer
 	wantSplice bool     // long enough: switch once the buffers have drained
-	spliced    bool     // the stream goes through pipe; q is unused
+	spliced    bool     // the stream goes through pipe; no buffers queued
 	waitIn     bool     // a readability poll on the producer is in flight
 	waitOut    bool     // a writability poll on the consumer is in flight
 	pipe       [2]int32 // read and write ends, while spliced

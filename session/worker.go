@@ -24,6 +24,7 @@ type worker struct {
 	listeners []*listener
 	timers    timerHeap
 	bufWait   chanQueue   // channels whose receive found the pool empty
+	segs      []segment   // by buffer id: what of it a channel still has to send
 	hdrs      []byte      // send_proxy header slots, hdrSlot per session; nil when unused
 	queues    []chanQueue // per backend: sessions waiting for a server slot
 	queueDue  bool        // a slot may have freed: serve the queues this turn

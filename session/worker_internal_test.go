@@ -24,6 +24,7 @@ type fakeEngine struct {
 	sendLen       int
 	cancels       int
 	acceptCancels int
+	lastCancel    ring.UserData // target of the last CancelRequest
 	closes        int
 	shutdowns     int
 }
@@ -44,14 +45,17 @@ func (e *fakeEngine) Poll(int, bool, ring.UserData)              {}
 func (e *fakeEngine) SpliceIn(int, int, int) (int, error)        { return 0, unix.EAGAIN }
 func (e *fakeEngine) SpliceOut(int, int, int) (int, error)       { return 0, unix.EAGAIN }
 func (e *fakeEngine) CancelFd(int, ring.UserData)                { e.cancels++ }
-func (e *fakeEngine) CancelRequest(ring.UserData, ring.UserData) { e.acceptCancels++ }
-func (e *fakeEngine) Close(int)                                  { e.closes++ }
-func (e *fakeEngine) Buffer(id uint16) []byte                    { return e.bufs[id] }
-func (e *fakeEngine) ReleaseBuffer(id uint16)                    { e.released = append(e.released, id) }
-func (e *fakeEngine) BufferSize() int                            { return 16 << 10 }
-func (e *fakeEngine) Wake()                                      {}
-func (e *fakeEngine) Release() error                             { return nil }
-func (e *fakeEngine) Name() string                               { return "fake" }
+func (e *fakeEngine) CancelRequest(target, _ ring.UserData) {
+	e.acceptCancels++
+	e.lastCancel = target
+}
+func (e *fakeEngine) Close(int)               { e.closes++ }
+func (e *fakeEngine) Buffer(id uint16) []byte { return e.bufs[id] }
+func (e *fakeEngine) ReleaseBuffer(id uint16) { e.released = append(e.released, id) }
+func (e *fakeEngine) BufferSize() int         { return 16 << 10 }
+func (e *fakeEngine) Wake()                   {}
+func (e *fakeEngine) Release() error          { return nil }
+func (e *fakeEngine) Name() string            { return "fake" }
 func (e *fakeEngine) Wait(time.Duration, []ring.Completion) (int, error) {
 	return 0, nil
 }
@@ -154,6 +158,48 @@ func TestBackpressureStopsProducer(t *testing.T) {
 	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
 	if !s.req.recvArmed {
 		t.Fatal("producer not re-armed after the consumer sent a buffer")
+	}
+}
+
+// A multishot receive is cancelled once its channel is full; what it lands
+// before the cancel takes effect is queued, not lost, and its last
+// completion re-arms it only once the consumer has made room.
+func TestMultishotRecvStopsWhenFull(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	recvs, cancels := eng.recvs, eng.acceptCancels
+	more := func(id uint16) *ring.Completion {
+		c := recvDone(s, clientSide, id, 100)
+		c.Flags |= 1 << 1 // IORING_CQE_F_MORE: still armed
+		return c
+	}
+	for i := 0; i < chanCap; i++ {
+		w.complete(more(uint16(i)))
+	}
+	if eng.recvs != recvs {
+		t.Fatalf("%d receives armed while the multishot one stayed armed", eng.recvs-recvs)
+	}
+	if !s.req.recvStop || eng.acceptCancels != cancels+1 || eng.lastCancel != s.tag(ring.OpRecv, clientSide) {
+		t.Fatalf("full channel: stopping %v, %d cancels of %v; want the receive cancelled once",
+			s.req.recvStop, eng.acceptCancels-cancels, eng.lastCancel)
+	}
+	w.complete(more(chanCap)) // landed before the cancel did
+	if s.req.n != chanCap+1 || eng.acceptCancels != cancels+1 {
+		t.Fatalf("after a late buffer: channel holds %d, %d cancels", s.req.n, eng.acceptCancels-cancels)
+	}
+	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -int32(unix.ECANCELED)})
+	if s.req.recvArmed || s.state != stForwarding || eng.recvs != recvs {
+		t.Fatalf("cancelled while full: armed %v, state %d, %d receives", s.req.recvArmed, s.state, eng.recvs-recvs)
+	}
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	if eng.recvs != recvs {
+		t.Fatal("re-armed with the channel still full")
+	}
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	if !s.req.recvArmed || eng.recvs != recvs+1 {
+		t.Fatalf("room again: armed %v, %d receives; want one new receive", s.req.recvArmed, eng.recvs-recvs)
+	}
+	if s.req.bytes != 200 || len(eng.released) != 2 || eng.released[0] != 0 || eng.released[1] != 1 {
+		t.Fatalf("sent %d bytes, released %v; want 200 and buffers 0, 1 in order", s.req.bytes, eng.released)
 	}
 }
 

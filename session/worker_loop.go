@@ -45,7 +45,9 @@ func (w *worker) complete(c *ring.Completion) {
 		}
 		return
 	}
-	s.inflight--
+	if !c.More() {
+		s.inflight-- // a multishot receive is in flight until its last
+	}
 	p := side(c.UD.Slot() & 1)
 	switch c.UD.Op() {
 	case ring.OpRecv:
