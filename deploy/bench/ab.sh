@@ -4,18 +4,19 @@
 # on CPU 1, CPU charged = max(proxy utime+stime delta, CPU 0 busy delta).
 set -u
 usage() {
-	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk] TARGET..." \
-		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive" >&2
+	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate] [-q RATE] TARGET..." \
+		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive" \
+		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over 64 connections: CPU at equal load" >&2
 	exit 2
 }
-S=6 R=3 W=keepalive
-while getopts s:r:w:h o; do
-	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; *) usage ;; esac
+S=6 R=3 W=keepalive Q=16000
+while getopts s:r:w:q:h o; do
+	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; q) Q=$OPTARG ;; *) usage ;; esac
 done
 shift $((OPTIND - 1))
 (($#)) || usage
-[[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ ]] || usage
-[[ $W == keepalive || $W == close || $W == bulk ]] || usage
+[[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ ]] || usage
+[[ $W == keepalive || $W == close || $W == bulk || $W == rate ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
 for t in taskset setsid ss nginx wrk iperf3 jq awk; do command -v $t >/dev/null || die "$t not found"; done
@@ -146,6 +147,11 @@ done = function(s, lat, req) local e = s.errors; io.write(string.format("BENCH %
   s.duration, e.connect + e.read + e.write + e.status + e.timeout, lat:percentile(50), lat:percentile(99))) end
 EOF
 
+if [[ $W == rate ]]; then # the project's own fixed-rate generator (Debian has no wrk2)
+	command -v "${GO:-go}" >/dev/null || die "go not found (needed to build rategen)"
+	(cd "$(dirname "$0")/../.." && "${GO:-go}" build -o "$RUN/rategen" ./deploy/bench/rategen) || die "cannot build rategen"
+fi
+
 spawn $LOAD_CPU nginx nginx -p "$RUN/nginx" -e "$RUN/logs/nginx-error.log" -c "$RUN/nginx.conf"
 NGINX=$SPAWNED
 wait_listen $NGINX $NGINX_PORT && http_ok $NGINX_PORT || die "nginx did not start: $(errtail "$RUN/logs/nginx-error.log")"
@@ -193,6 +199,20 @@ measure() { # measure ROUND INDEX
 		else
 			echo "round $rnd  $name  FAILED: wrk: $(errtail "$RUN/logs/$tag-wrk.err") $(errtail "$RUN/logs/$tag-wrk.out") $(died $proxy)"
 		fi ;;
+	rate)
+		local out=$RUN/logs/$tag-rategen.out rq ach p50 p99 er
+		load "$tag-rategen" env GOMAXPROCS=1 "$RUN/rategen" -addr "127.0.0.1:$HTTP_PORT" -rate "$Q" -conns 64 -duration "${S}s"
+		read -r rq ach p50 p99 er < <(jq -r '"\(.requests) \(.achieved_rps) \(.p50_us) \(.p99_us) \(.errors)"' "$out" 2>/dev/null)
+		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
+			read -r line < <(awk -v rq="$rq" -v a="$ach" -v c="$CPU" -v p50="$p50" -v p99="$p99" \
+				'BEGIN { printf "%.0f\t%.3f\t%.3f\t%.2f\n", a, p50/1000, p99/1000, c/rq*1e6 }')
+			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
+			set -- $line
+			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss)%s\n' "$rnd" "$name" "$@" \
+				"$CPU_PROC" "$CPU_CORE" "$( ((${er:-0} > 0)) && echo "  $er errors")"
+		else
+			echo "round $rnd  $name  FAILED: rategen: $(errtail "$RUN/logs/$tag-rategen.err") $(died $proxy)"
+		fi ;;
 	bulk)
 		local dir rev bytes=0 cpu=0 gb=() ok=1 out
 		for dir in up down; do
@@ -228,7 +248,7 @@ done
 
 # ---- summary: mean [min..max] per figure, CPU ratio against the first target
 case $W in
-keepalive) HDR="req/s p50_ms p99_ms cpu_µs/req" ;;
+keepalive | rate) HDR="req/s p50_ms p99_ms cpu_µs/req" ;;
 close) HDR="conn/s cpu_µs/conn" ;;
 bulk) HDR="Gbit/s_up Gbit/s_down cpu_s/GB" ;;
 esac
