@@ -32,10 +32,16 @@ vet:
 	$(GO) vet $(LDFLAGS) $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 
-# make fuzz FUZZTIME=60s: every fuzz target, one after the other.
+# make fuzz FUZZTIME=60s: every fuzz target, one after the other (go test
+# fuzzes one target per run). Their seed corpora run in make test.
 FUZZTIME ?= 30s
+FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLocate \
+	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText
 fuzz:
-	$(GO) test $(LDFLAGS) -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./cmd/ringproxy/config/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*} fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
+		$(GO) test $(LDFLAGS) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg/; \
+	done
 
 # make bench [BENCH_SECONDS=2]: ringproxy (both engines) against HAProxy, a
 # Go io.Copy proxy and no proxy, side by side; see deploy/bench/README.md.
