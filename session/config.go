@@ -26,6 +26,9 @@ type Global struct {
 	BufSize   int           // bytes in one buffer
 	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
 	Grace     time.Duration // drain time on SIGTERM
+	// HardStopAfter bounds how long a generation replaced by a reload
+	// serves its sessions; 0 = until they end (HAProxy's hard-stop-after).
+	HardStopAfter time.Duration
 	Splice    bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
 	BatchWait time.Duration // uring: how long a completion may wait for others under load; 0 = never
 }

@@ -378,6 +378,19 @@ func (p *Proxy) Shutdown(grace time.Duration) {
 	<-p.done
 }
 
+// Retire stops accepting and lets live sessions run until they end, as
+// the generation a reload replaced does; with hardStop > 0 it aborts
+// those still running after that long. It returns when every worker has
+// exited.
+func (p *Proxy) Retire(hardStop time.Duration) {
+	if hardStop > 0 {
+		p.Shutdown(hardStop)
+		return
+	}
+	p.Stop()
+	<-p.done
+}
+
 func (p *Proxy) wakeAll() {
 	for _, w := range p.workers {
 		if w.eng != nil {

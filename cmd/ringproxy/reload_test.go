@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +233,180 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// redisStandIn answers PING with +PONG, as the Redis example's check
+// wants, and echoes every other line: a pooled client's request and reply.
+func redisStandIn(t *testing.T) netip.AddrPort {
+	return testbed.StartFunc(t, func(c *net.TCPConn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "PING\r\n" {
+				line = "+PONG\r\n"
+			}
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	}).Addr()
+}
+
+// exampleOnLoopback rewrites a shipped example to run here: its binds and
+// server addresses on loopback, an admin socket, and a grace shorter than
+// the test so that a reload bounded by grace would show.
+func exampleOnLoopback(t *testing.T, name, sock string, bind, srv netip.AddrPort, global string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../deploy/examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	s = regexp.MustCompile(`bind *= *\[[^\]]*\]`).ReplaceAllString(s, fmt.Sprintf("bind = [%q]", bind.String()))
+	s = regexp.MustCompile(`address *= *"[^"]*"`).ReplaceAllString(s, fmt.Sprintf("address = %q", srv.String()))
+	s = regexp.MustCompile(`allow *= *\[[^\]]*\]`).ReplaceAllString(s, `allow = ["127.0.0.0/8"]`)
+	if !strings.Contains(s, "[global]\n") {
+		t.Fatalf("%s has no [global] table", name)
+	}
+	s = strings.Replace(s, "[global]\n", "[global]\nworkers = 2\n"+global, 1)
+	return s + fmt.Sprintf("\n[admin]\nsocket = %q\n", sock)
+}
+
+// pooled is a client connection kept open across reloads, as a
+// connection pool's are.
+type pooled struct {
+	c *net.TCPConn
+	r *bufio.Reader
+}
+
+func dialPooled(t *testing.T, addr netip.AddrPort) *pooled {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr.String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &pooled{c: c.(*net.TCPConn), r: bufio.NewReader(c)}
+}
+
+// ask sends one request on the pooled connection and waits for its reply.
+func (p *pooled) ask(q string) error {
+	p.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(p.c, q+"\r\n"); err != nil {
+		return err
+	}
+	got, err := p.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got != q+"\r\n" {
+		return fmt.Errorf("reply %q, want %q", got, q+"\r\n")
+	}
+	return nil
+}
+
+// The shipped Redis and PostgreSQL examples keep their pooled sessions
+// through several reloads, each drain longer than grace: a reload lets
+// the old generation serve until its sessions end (no hard_stop_after),
+// as HAProxy does. SIGTERM then still ends everything within grace.
+func TestReloadKeepsPooledSessions(t *testing.T) {
+	for _, example := range []string{"redis.toml", "postgres.toml"} {
+		t.Run(example, func(t *testing.T) {
+			dir := t.TempDir()
+			srv := redisStandIn(t)
+			bind := testbed.FreeAddrs(t, 1)[0]
+			sock := filepath.Join(dir, "admin.sock")
+			path := filepath.Join(dir, "ringproxy.toml")
+			writeFile(t, path, exampleOnLoopback(t, example, sock, bind, srv, "grace = \"300ms\"\n"))
+			done := serveFile(t, path)
+			waitAdmin(t, sock, done)
+			pool := make([]*pooled, 4)
+			for i := range pool {
+				pool[i] = dialPooled(t, bind)
+				if err := pool[i].ask(fmt.Sprintf("SET k%d v", i)); err != nil {
+					t.Fatalf("before any reload: %v", err)
+				}
+			}
+			for r := 1; r <= 3; r++ {
+				if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+					t.Fatalf("reload %d: %q, %v", r, out, err)
+				}
+				time.Sleep(500 * time.Millisecond) // longer than grace
+				for i, p := range pool {
+					if err := p.ask(fmt.Sprintf("GET k%d", i)); err != nil {
+						t.Fatalf("pooled session %d after reload %d: %v", i, r, err)
+					}
+				}
+				if err := dialPooled(t, bind).ask("PING?"); err != nil {
+					t.Fatalf("a new session after reload %d: %v", r, err)
+				}
+			}
+			start := time.Now()
+			syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not stop: draining generations are not bounded by grace on SIGTERM")
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("SIGTERM took %v with grace 300ms", el)
+			}
+			for i, p := range pool {
+				if err := p.ask("GET"); err == nil {
+					t.Errorf("pooled session %d still served after SIGTERM and its grace", i)
+				}
+			}
+		})
+	}
+}
+
+// hard_stop_after bounds a reload's drain: the old generation's sessions
+// are closed once it has passed.
+func TestReloadHardStopAfter(t *testing.T) {
+	dir := t.TempDir()
+	srv := redisStandIn(t)
+	bind := testbed.FreeAddrs(t, 1)[0]
+	sock := filepath.Join(dir, "admin.sock")
+	path := filepath.Join(dir, "ringproxy.toml")
+	writeFile(t, path, exampleOnLoopback(t, "redis.toml", sock, bind, srv, "hard_stop_after = \"300ms\"\n"))
+	done := serveFile(t, path)
+	waitAdmin(t, sock, done)
+	old := dialPooled(t, bind)
+	if err := old.ask("SET a b"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+		t.Fatalf("reload: %q, %v", out, err)
+	}
+	testbed.WaitFor(t, 5*time.Second, func() bool { return old.ask("GET a") != nil }, "the old generation's session to be closed after hard_stop_after")
+	fresh := dialPooled(t, bind)
+	if err := fresh.ask("GET a"); err != nil {
+		t.Fatalf("a new session after the hard stop: %v", err)
+	}
+	fresh.c.Close() // or SIGTERM would wait the default grace for it
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitAdmin waits until the admin socket of a serve started with
+// serveFile answers.
+func waitAdmin(t *testing.T, sock string, done <-chan error) {
+	t.Helper()
+	testbed.WaitFor(t, 5*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		default:
+		}
+		_, err := admin.Send(sock, "show info")
+		return err == nil
+	}, "the admin socket")
 }

@@ -94,15 +94,22 @@ func logListening(log *slog.Logger, cfg *session.Config, p *session.Proxy) {
 	}
 }
 
-// stop drains the serving generation for its grace (the ones draining
-// from reloads keep their own), or ends everything at a second signal.
+// stop drains the serving generation, and the ones still draining from
+// reloads, for the serving config's grace, or ends everything at a second
+// signal.
 func (in *instance) stop(sig os.Signal, sigs <-chan os.Signal) error {
 	p := in.cur.Load()
-	in.log.Info("stopping: draining sessions", "signal", sig.String(), "grace", in.cfg.Global.Grace)
+	grace := in.cfg.Global.Grace
+	in.log.Info("stopping: draining sessions", "signal", sig.String(), "grace", grace, "draining_generations", in.drainingCount())
 	notify(in.log, daemon.SdNotifyStopping)
+	in.mu.Lock()
+	for old := range in.draining {
+		go old.Shutdown(grace) // a reload let it serve until its sessions end
+	}
+	in.mu.Unlock()
 	drained := make(chan struct{})
 	go func() {
-		p.Shutdown(in.cfg.Global.Grace)
+		p.Shutdown(grace)
 		in.drained.Wait()
 		close(drained)
 	}()
@@ -135,7 +142,9 @@ func (in *instance) ended() error {
 // Reload runs in-process: see session.Inherit. A new generation is built
 // from the re-read config and takes over the listening sockets of every
 // address both configs bind; once it accepts, the old one stops accepting
-// and drains for up to its own grace. A config that does not load, or a
+// and serves its sessions until they end, or for up to the new config's
+// hard_stop_after when set (HAProxy's hard-stop-after): pooled database
+// connections outlive any drain time. A config that does not load, or a
 // generation that does not start (a new address already in use), leaves
 // the old one serving as it was.
 func (in *instance) reload() error {
@@ -170,7 +179,7 @@ func (in *instance) switchConfig() (*session.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	old, oldCfg := in.cur.Load(), in.cfg
+	old := in.cur.Load()
 	next.Inherit(old)
 	if err := next.Start(); err != nil {
 		return nil, fmt.Errorf("start the new config: %w", err)
@@ -178,19 +187,20 @@ func (in *instance) switchConfig() (*session.Proxy, error) {
 	in.cur.Store(next)
 	in.cfg = cfg
 	setLogLevel(cfg.Log.Level)
-	in.retire(old, oldCfg.Global.Grace)
+	in.retire(old, cfg.Global.HardStopAfter)
 	return next, nil
 }
 
-// retire drains old in the background for up to grace.
-func (in *instance) retire(old *session.Proxy, grace time.Duration) {
+// retire lets old serve its sessions in the background until they end,
+// or for up to hardStop when it is not 0.
+func (in *instance) retire(old *session.Proxy, hardStop time.Duration) {
 	in.mu.Lock()
 	in.draining[old] = true
 	in.mu.Unlock()
 	in.drained.Add(1)
 	go func() {
 		defer in.drained.Done()
-		old.Shutdown(grace)
+		old.Retire(hardStop)
 		st := old.Stats()
 		in.log.Info("previous generation drained", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
 		in.mu.Lock()

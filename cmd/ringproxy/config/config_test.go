@@ -87,6 +87,7 @@ adress = "127.0.0.1:9001"
 	{"bad duration", "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"app\"\ntimeout_client = \"3x\"\n" + be,
 		`t.toml:5: frontend[0] (web).timeout_client: bad duration "3x": time: unknown unit "x" in duration "3x"`},
 	{"negative duration", "[global]\ngrace = \"-1s\"\n" + fe + be, `t.toml:2: global.grace: bad duration "-1s": must not be negative`},
+	{"zero hard_stop_after", "[global]\nhard_stop_after = \"0s\"\n" + fe + be, `t.toml:2: global.hard_stop_after: bad duration "0s": must be greater than 0`},
 	{"bad splice", "[global]\nsplice = \"always\"\n" + fe + be, `t.toml:2: global.splice: unknown mode "always" (want "auto" or "off")`},
 	{"batch_wait too long", "[global]\nbatch_wait = \"5ms\"\n" + fe + be, `t.toml:2: global.batch_wait: must be at most 1ms, got 5ms`},
 	{"batch_wait with epoll", "[global]\nengine = \"epoll\"\nbatch_wait = \"50us\"\n" + fe + be,
@@ -306,6 +307,7 @@ maxaccept = 16
 bufsize = 4096
 buffers = 1024
 grace = "2s"
+hard_stop_after = "1h"
 
 [log]
 level = "debug"
@@ -353,7 +355,7 @@ name = "b"
 `)
 	g := c.Global
 	if g.Workers != 3 || g.MaxConn != 500 || g.MaxSock != 4096 || g.MaxAccept != 16 ||
-		g.BufSize != 4096 || g.Buffers != 1024 || g.Grace != 2*time.Second {
+		g.BufSize != 4096 || g.Buffers != 1024 || g.Grace != 2*time.Second || g.HardStopAfter != time.Hour {
 		t.Errorf("global = %+v", g)
 	}
 	if c.Log.Level != "debug" || c.Log.Access {
@@ -482,5 +484,13 @@ func TestCheckDefaultsAndValues(t *testing.T) {
 	}
 	if c := parseOK(t, fe+be); c.Backends[0].Check != nil {
 		t.Fatalf("no [backend.check]: Check = %+v, want nil", c.Backends[0].Check)
+	}
+}
+
+// hard_stop_after = "" is the schema's spelling of "no limit".
+func TestHardStopAfterEmptyIsNone(t *testing.T) {
+	c := parseOK(t, "[global]\nhard_stop_after = \"\"\n"+fe+be)
+	if c.Global.HardStopAfter != 0 {
+		t.Errorf("hard_stop_after \"\" = %v, want 0 (none)", c.Global.HardStopAfter)
 	}
 }

@@ -42,12 +42,22 @@ func readGlobal(t *table) session.Global {
 		Grace:     t.duration("grace", 10*time.Second, false),
 		Splice:    readSplice(t),
 	}
+	g.HardStopAfter = readHardStopAfter(t)
 	g.BatchWait = readBatchWait(t, g.Engine)
 	if g.Workers == 0 {
 		g.Workers = runtime.NumCPU()
 	}
 	t.done()
 	return g
+}
+
+// readHardStopAfter reads global.hard_stop_after: "" (the default) lets
+// a generation replaced by a reload serve until its sessions end.
+func readHardStopAfter(t *table) time.Duration {
+	if v, ok := t.get("hard_stop_after"); ok && v == "" {
+		return 0
+	}
+	return t.duration("hard_stop_after", 0, true)
 }
 
 // readSplice reads global.splice: "auto" (long streams are spliced) or

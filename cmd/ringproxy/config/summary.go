@@ -19,8 +19,12 @@ func Summary(c *session.Config) string {
 	if !g.Splice {
 		splice = "off"
 	}
-	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, splice %s, batch_wait %s\n",
-		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, splice, g.BatchWait)
+	hardStop := "none"
+	if g.HardStopAfter > 0 {
+		hardStop = g.HardStopAfter.String()
+	}
+	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, hard_stop_after %s, splice %s, batch_wait %s\n",
+		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, hardStop, splice, g.BatchWait)
 	fmt.Fprintf(&b, "log: level %s, access %s\n", c.Log.Level, onOff(c.Log.Access))
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)
