@@ -66,6 +66,10 @@ type Engine interface {
 	CancelRequest(target, ud UserData)
 	// Close closes fd. No completion is delivered.
 	Close(fd int)
+	// Reset closes fd with a reset (SO_LINGER 0): the peer gets a RST and
+	// the kernel drops what it had not sent, so no orphaned socket keeps
+	// it. No completion is delivered.
+	Reset(fd int)
 
 	// Buffer is the memory of pool buffer id; valid until ReleaseBuffer.
 	Buffer(id uint16) []byte

@@ -143,6 +143,11 @@ func (e *Epoll) CancelRequest(target, ud UserData) {
 // only when it was the socket's last fd. A listening socket may have
 // another, a newer generation's dup after a reload: it is removed first,
 // or its edges would keep coming here under a number since reused.
+func (e *Epoll) Reset(fd int) {
+	resetOnClose(fd)
+	e.Close(fd)
+}
+
 func (e *Epoll) Close(fd int) {
 	if fd >= 0 && fd < len(e.fds) {
 		if e.fds[fd].listening {

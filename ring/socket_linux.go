@@ -237,6 +237,17 @@ func probeInheritance() bool {
 // CloseNow closes fd synchronously, for fds no request refers to.
 func CloseNow(fd int) { unix.Close(fd) }
 
+// lingerReset makes a close send a RST; it lives here, not on the stack,
+// so that setting it allocates nothing.
+var lingerReset = unix.Linger{Onoff: 1, Linger: 0}
+
+// resetOnClose makes fd's close abort the connection. It cannot fail on a
+// TCP socket that is still open; a socket the peer already reset has
+// nothing left to drop.
+func resetOnClose(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &lingerReset)
+}
+
 // SpliceNow moves up to n bytes from fd in to fd out, one of them a
 // pipe, without blocking and without copying: pages move by reference.
 func SpliceNow(in, out, n int) (int, error) {

@@ -144,6 +144,11 @@ func (u *Uring) CancelRequest(target, ud UserData) {
 
 // Close implements Engine. Requests still queued on fd keep their file
 // reference: callers cancel them first.
+func (u *Uring) Reset(fd int) {
+	resetOnClose(fd)
+	u.Close(fd)
+}
+
 func (u *Uring) Close(fd int) {
 	e := u.ring.GetSQE()
 	if e == nil {

@@ -29,8 +29,8 @@ type Global struct {
 	// HardStopAfter bounds how long a generation replaced by a reload
 	// serves its sessions; 0 = until they end (HAProxy's hard-stop-after).
 	HardStopAfter time.Duration
-	Splice    bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
-	BatchWait time.Duration // uring: how long a completion may wait for others under load; 0 = never
+	Splice        bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
+	BatchWait     time.Duration // uring: how long a completion may wait for others under load; 0 = never
 }
 
 // Admin holds [admin].

@@ -259,12 +259,20 @@ func (w *worker) onSessionCancel(c *ring.Completion) {
 }
 
 // finalize returns s to the slab: every request on it has completed.
+// Only a clean end (both FINs forwarded) closes with FIN; any other end
+// resets both sides, so that an abort reaches each peer as one (a
+// truncated stream never looks complete) and no orphaned socket keeps
+// unsent data in the kernel.
 func (w *worker) finalize(s *Session) {
 	for p := range s.si {
-		if s.si[p].fd >= 0 {
-			w.eng.Close(s.si[p].fd)
-			s.si[p].fd = -1
+		switch fd := s.si[p].fd; {
+		case fd < 0:
+		case s.reason == ReasonDone:
+			w.eng.Close(fd)
+		default:
+			w.eng.Reset(fd)
 		}
+		s.si[p].fd = -1
 	}
 	for _, ch := range []*channel{&s.req, &s.rep} {
 		for ch.n > 0 {

@@ -50,6 +50,7 @@ func (e *fakeEngine) CancelRequest(target, _ ring.UserData) {
 	e.lastCancel = target
 }
 func (e *fakeEngine) Close(int)               { e.closes++ }
+func (e *fakeEngine) Reset(int)               { e.closes++ }
 func (e *fakeEngine) Buffer(id uint16) []byte { return e.bufs[id] }
 func (e *fakeEngine) ReleaseBuffer(id uint16) { e.released = append(e.released, id) }
 func (e *fakeEngine) BufferSize() int         { return 16 << 10 }
