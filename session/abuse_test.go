@@ -158,6 +158,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChildProxy(spec))
 	}
+	if os.Getenv(childEchoEnv) != "" {
+		os.Exit(runChildEcho()) // fault_test.go
+	}
 	os.Exit(m.Run())
 }
 
