@@ -49,7 +49,11 @@ func (w *worker) accessLog(s *Session) {
 	if b == nil {
 		return // counted as dropped
 	}
-	b = s.peer.AppendTo(b)
+	if s.peer.IsValid() {
+		b = s.peer.AppendTo(b)
+	} else {
+		b = append(b, "-:-"...) // reset in the backlog: getpeername failed
+	}
 	b = append(b, " ["...)
 	b = w.p.epoch.Add(time.Duration(s.accepted)).AppendFormat(b, "02/Jan/2006:15:04:05.000")
 	b = append(b, "] "...)

@@ -115,3 +115,44 @@ func (b blockingWriter) Write(p []byte) (int, error) {
 	<-b
 	return len(p), nil
 }
+
+// A client that resets while it waits in the accept backlog has no peer
+// address by the time it is accepted: its line still has every field,
+// with "-:-" for the address as HAProxy writes it, so that no column
+// shifts.
+func TestAccessLogUnknownPeer(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		cfg := testConfig(eng, testbed.StartEcho(t).Addr())
+		cfg.Global.Workers = 1
+		cfg.Frontends[0].MaxConn = 1
+		addr, lines := startLogged(t, cfg)
+		holder, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(holder, "x") // its session holds the one slot
+		holder.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := holder.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the listener has stopped accepting
+		waiting, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting.(*net.TCPConn).SetLinger(0)
+		waiting.Close() // reset while in the backlog
+		time.Sleep(50 * time.Millisecond)
+		holder.Close()
+		testbed.WaitFor(t, 3*time.Second, func() bool { return strings.Count(lines.String(), "\n") >= 2 }, "two access lines")
+		for _, line := range strings.Split(strings.TrimSuffix(lines.String(), "\n"), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 9 || !regexp.MustCompile(`^(127\.0\.0\.1:\d+|-:-)$`).MatchString(f[0]) {
+				t.Errorf("access line %q: want 9 fields, the first an address or -:-", line)
+			}
+		}
+		if !strings.HasPrefix(strings.Split(lines.String(), "\n")[1], "-:- [") {
+			t.Errorf("the reset client's line %q does not start with -:-", strings.Split(lines.String(), "\n")[1])
+		}
+	})
+}
