@@ -52,28 +52,23 @@ func proxyReasonIndex(reason string) int {
 }
 
 // onHeaderBytes takes bytes received while waiting for a PROXY header.
-// Bytes of a second receive are appended to the first buffer (a header is
-// far shorter than a buffer), so the parser always sees one slice.
+// A header is far shorter than a buffer, so bytes of a later receive are
+// moved behind the first buffer's as far as they fit: the parser always
+// sees one slice. What does not fit stays queued in its own buffer behind
+// the first, in order; a header still incomplete then is longer than a
+// buffer.
 func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	ch := &s.req
 	if ch.n == 0 {
 		w.push(ch, id, uint32(n))
 	} else {
-		seg := &w.segs[ch.head]
-		first := w.eng.Buffer(ch.head)
-		end := int(seg.off + seg.len)
-		if end+n > len(first) {
-			w.releaseBuf(id)
-			w.badHeader(s, proxyReasonIndex(proxyproto.ReasonTooLong))
-			return
-		}
-		copy(first[end:], w.eng.Buffer(id)[:n])
-		seg.len += uint32(n)
-		w.releaseBuf(id)
+		w.appendHeaderBytes(ch, id, n)
 	}
 	seg := &w.segs[ch.head]
 	hdr, used, err := proxyproto.Parse(w.eng.Buffer(ch.head)[seg.off : seg.off+seg.len])
 	switch {
+	case errors.Is(err, proxyproto.ErrIncomplete) && ch.n > 1:
+		w.badHeader(s, proxyReasonIndex(proxyproto.ReasonTooLong))
 	case errors.Is(err, proxyproto.ErrIncomplete):
 		w.armRecv(s, clientSide)
 	case err != nil:
@@ -83,6 +78,21 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	default:
 		w.headerDone(s, hdr, used)
 	}
+}
+
+// appendHeaderBytes moves the n bytes of buffer id behind those of the
+// channel's first buffer, as many as fit, and queues the rest.
+func (w *worker) appendHeaderBytes(ch *channel, id uint16, n int) {
+	seg := &w.segs[ch.head]
+	end := seg.off + seg.len
+	moved := copy(w.eng.Buffer(ch.head)[end:], w.eng.Buffer(id)[:n])
+	seg.len += uint32(moved)
+	if moved == n {
+		w.releaseBuf(id)
+		return
+	}
+	w.push(ch, id, uint32(n-moved))
+	w.segs[id].off = uint32(moved)
 }
 
 // headerDone consumes the header and goes on as if the session had just

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bufio"
+	"crypto/rand"
 	"io"
 	"net"
 	"net/netip"
@@ -144,6 +145,42 @@ func TestAcceptProxyAddressDrivesACL(t *testing.T) {
 		}
 		if st := p.Stats(); st.Ended[session.ReasonDenied] != 1 || st.AcceptOutcomes[session.AcceptDenied] != 1 {
 			t.Fatalf("denied %d / %d", st.Ended[session.ReasonDenied], st.AcceptOutcomes[session.AcceptDenied])
+		}
+	})
+}
+
+// A header split across two reads, the second bringing far more than a
+// buffer of data behind the header's end, is parsed across the buffers
+// and every byte after it is forwarded in order.
+func TestAcceptProxyHeaderSplitBeforeMuchData(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		addr := proxyConfig(t, eng, "v1")
+		src := netip.MustParseAddrPort("10.1.2.3:4321")
+		dst := netip.MustParseAddrPort("10.9.9.9:80")
+		for _, in := range [][]byte{proxyproto.AppendV1(nil, src, dst), proxyproto.AppendV2(nil, src, dst)} {
+			for _, split := range []int{3, 10, len(in) - 1} {
+				for _, size := range []int{20 << 10, 100 << 10} {
+					payload := make([]byte, size)
+					rand.Read(payload)
+					c, err := net.Dial("tcp", addr.String())
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.Write(in[:split])
+					time.Sleep(50 * time.Millisecond) // two reads, not one
+					go func() {
+						c.Write(append(append([]byte{}, in[split:]...), payload...))
+						c.(*net.TCPConn).CloseWrite()
+					}()
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					got, err := io.ReadAll(c)
+					c.Close()
+					if want := src.String() + "\n" + string(payload); string(got) != want {
+						t.Fatalf("%q split at %d, %d bytes after: got %d bytes (%q...), %v; want the address line and every byte",
+							in[:5], split, size, len(got), got[:min(len(got), 40)], err)
+					}
+				}
+			}
 		}
 	})
 }
