@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -165,11 +166,13 @@ func TestMain(m *testing.M) {
 }
 
 // runChildProxy runs a proxy in a process of its own, with a low fd limit:
-// spec is "engine,backend-addr,nofile". It prints its address and serves
-// until killed.
+// spec is "engine,backend-addr,nofile[,mode]". Mode "check" adds a fast
+// tcp health check of the backend; "auto" leaves maxconn to be derived
+// from the fd limit, as a config without maxconn does. It prints its
+// address and serves until killed.
 func runChildProxy(spec string) int {
 	parts := strings.Split(spec, ",")
-	if len(parts) != 3 {
+	if len(parts) < 3 {
 		return 2
 	}
 	eng, backend := parts[0], parts[1]
@@ -181,6 +184,13 @@ func runChildProxy(spec string) int {
 	cfg := testConfig(eng, netip.MustParseAddrPort(backend))
 	cfg.Global.Workers = 1
 	cfg.Global.MaxSock = 1 << 20 // let accept itself hit EMFILE
+	switch mode := append(parts, "")[3]; mode {
+	case "check":
+		cfg.Backends[0].Check = &session.Check{Kind: "tcp", Interval: 50 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 2}
+	case "auto":
+		cfg.Global.MaxSock = 0
+		cfg.Global.MaxConn, cfg.Global.MaxConnAuto = 20000, true
+	}
 	p, err := session.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err == nil {
 		err = p.Start()
@@ -207,7 +217,7 @@ func runChildProxy(spec string) int {
 			continue
 		}
 		st := p.Stats()
-		fmt.Println("stats", st.SocketBackoffs, st.AcceptErrors, st.Ended[session.ReasonConnectFailed])
+		fmt.Println("stats", st.SocketBackoffs, st.AcceptErrors, st.Ended[session.ReasonConnectFailed], st.ServerTransitions, st.Ended[session.ReasonNoServer])
 	}
 	return 0
 }
@@ -215,38 +225,74 @@ func runChildProxy(spec string) int {
 // FD exhaustion: a proxy limited to 128 fds gets more clients than it can
 // hold; accept fails with EMFILE, the listener pauses instead of spinning
 // or dying, and once clients leave it serves again.
+// childProxy is a proxy in a process of its own (runChildProxy).
+type childProxy struct {
+	cmd  *exec.Cmd
+	out  io.Reader // its stdout: the address, then stats lines
+	logs *lockedBuffer
+	addr netip.AddrPort
+}
+
+func startChildProxy(t *testing.T, eng string, backend netip.AddrPort, nofile int, mode string) *childProxy {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d,%s", childEnv, eng, backend, nofile, mode))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &childProxy{cmd: cmd, out: out, logs: &lockedBuffer{}}
+	cmd.Stderr = c.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var line string
+	if _, err := fmt.Fscanln(out, &line); err != nil {
+		t.Fatalf("child proxy: %v; its log:\n%s", err, c.logs.String())
+	}
+	if c.addr, err = netip.ParseAddrPort(line); err != nil {
+		t.Fatalf("child proxy said %q", line)
+	}
+	return c
+}
+
+// childStats are the counters a child proxy prints on SIGUSR1.
+type childStats struct {
+	backoffs, acceptErrors, connectFailed, transitions, noServer int
+}
+
+func (c *childProxy) stats(t *testing.T) childStats {
+	t.Helper()
+	c.cmd.Process.Signal(unix.SIGUSR1)
+	var st childStats
+	if _, err := fmt.Fscanln(c.out, new(string), &st.backoffs, &st.acceptErrors, &st.connectFailed, &st.transitions, &st.noServer); err != nil {
+		t.Fatalf("child stats: %v; its log:\n%s", err, c.logs.String())
+	}
+	return st
+}
+
+// holdClients opens n connections to addr and keeps them open.
+func dialHeld(t *testing.T, addr netip.AddrPort, n int) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		held = append(held, c)
+	}
+	return held
+}
+
 func TestFDExhaustionRecovers(t *testing.T) {
 	forEngines(t, func(t *testing.T, eng string) {
 		echo := testbed.StartEcho(t)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d", childEnv, eng, echo.Addr(), 128))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var logs lockedBuffer
-		cmd.Stderr = &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		var line string
-		if _, err := fmt.Fscanln(out, &line); err != nil {
-			t.Fatalf("child proxy: %v", err)
-		}
-		addr, err := netip.ParseAddrPort(line)
-		if err != nil {
-			t.Fatalf("child proxy said %q", line)
-		}
+		child := startChildProxy(t, eng, echo.Addr(), 128, "")
+		cmd, addr, logs := child.cmd, child.addr, child.logs
 		// 150 held clients need ~300 fds in the proxy: far past 128.
-		var held []net.Conn
-		for i := 0; i < 150; i++ {
-			c, err := net.DialTimeout("tcp", addr.String(), time.Second)
-			if err != nil {
-				t.Fatalf("dial %d: %v", i, err)
-			}
-			held = append(held, c)
-		}
+		held := dialHeld(t, addr, 150)
 		time.Sleep(500 * time.Millisecond)
 		cpu0 := childCPU(t, cmd.Process.Pid)
 		time.Sleep(time.Second)
@@ -260,21 +306,17 @@ func TestFDExhaustionRecovers(t *testing.T) {
 		// that session finds none for its server socket. It waits rather
 		// than fails.
 		cmd.Process.Signal(unix.SIGUSR2)
-		var backoffs, acceptErrors, connectFailed int
+		var st childStats
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			cmd.Process.Signal(unix.SIGUSR1)
-			if _, err := fmt.Fscanln(out, new(string), &backoffs, &acceptErrors, &connectFailed); err != nil {
-				t.Fatalf("child stats: %v; its log:\n%s", err, logs.String())
-			}
-			if backoffs > 0 || time.Now().After(deadline) {
+			if st = child.stats(t); st.backoffs > 0 || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		t.Logf("exhausted: %d socket backoffs, %d accept errors, %d connect failures", backoffs, acceptErrors, connectFailed)
-		if backoffs == 0 || connectFailed != 0 {
-			t.Fatalf("fd shortage: %d socket backoffs, %d sessions failed; want waits, not failures", backoffs, connectFailed)
+		t.Logf("exhausted: %d socket backoffs, %d accept errors, %d connect failures", st.backoffs, st.acceptErrors, st.connectFailed)
+		if st.backoffs == 0 || st.connectFailed != 0 {
+			t.Fatalf("fd shortage: %d socket backoffs, %d sessions failed; want waits, not failures", st.backoffs, st.connectFailed)
 		}
 		for _, c := range held {
 			c.Close()
@@ -287,6 +329,65 @@ func TestFDExhaustionRecovers(t *testing.T) {
 			_, err := testbed.IntegrityRun(context.Background(), addr, 64<<10, 9)
 			return err == nil
 		}, "the proxy to serve again after fd exhaustion")
+	})
+}
+
+// Our own fd shortage says nothing about the servers: health checks that
+// fail with EMFILE while the table is full are not counted, so no server
+// goes DOWN and, once the flood is over, no client is refused with
+// no-server.
+func TestFDShortageLeavesServersUp(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		child := startChildProxy(t, eng, echo.Addr(), 128, "check")
+		held := dialHeld(t, child.addr, 150)
+		testbed.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(child.logs.String(), "too many open files") },
+			"the child to run out of fds")
+		time.Sleep(500 * time.Millisecond) // ten checks at 50 ms, all meeting a full table
+		for _, c := range held {
+			c.Close()
+		}
+		testbed.WaitFor(t, 10*time.Second, func() bool {
+			_, err := testbed.IntegrityRun(context.Background(), child.addr, 64<<10, 9)
+			return err == nil
+		}, "the proxy to serve again after fd exhaustion")
+		for i := 0; i < 20; i++ {
+			if _, err := testbed.IntegrityRun(context.Background(), child.addr, 16<<10, int64(i)); err != nil {
+				t.Fatalf("client %d after the flood: %v", i, err)
+			}
+		}
+		if st := child.stats(t); st.transitions != 0 || st.noServer != 0 {
+			t.Fatalf("fd shortage: %d server transitions, %d clients refused with no-server; want none; log:\n%s",
+				st.transitions, st.noServer, child.logs.String())
+		}
+	})
+}
+
+// Without maxconn in the config, maxconn is derived from the fd limit
+// when the default does not fit, as HAProxy does, and said at start: a
+// flood then waits in the backlog instead of exhausting the fd table.
+func TestDefaultMaxconnFitsFdLimit(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		child := startChildProxy(t, eng, echo.Addr(), 200, "auto")
+		if !strings.Contains(child.logs.String(), "maxconn lowered to fit the fd limit") {
+			t.Fatalf("no word of the lowered maxconn at start; log:\n%s", child.logs.String())
+		}
+		held := dialHeld(t, child.addr, 150)
+		time.Sleep(time.Second)
+		st := child.stats(t)
+		for _, c := range held {
+			c.Close()
+		}
+		if st.acceptErrors != 0 || st.backoffs != 0 || strings.Contains(child.logs.String(), "too many open files") {
+			t.Fatalf("with a derived maxconn: %d accept errors, %d socket backoffs; want none; log:\n%s",
+				st.acceptErrors, st.backoffs, child.logs.String())
+		}
+		for i := 0; i < 20; i++ {
+			if _, err := testbed.IntegrityRun(context.Background(), child.addr, 16<<10, int64(i)); err != nil {
+				t.Fatalf("client %d after the flood: %v", i, err)
+			}
+		}
 	})
 }
 

@@ -18,14 +18,17 @@ type Config struct {
 
 // Global holds process-wide settings ([global]).
 type Global struct {
-	Engine    string        // "uring" or "epoll"
-	Workers   int           // resolved: never 0 here
-	MaxConn   int           // concurrent client sessions in the whole process
-	MaxSock   int           // fd ceiling; 0 = from RLIMIT_NOFILE at start
-	MaxAccept int           // accepts handled per listener per loop turn
-	BufSize   int           // bytes in one buffer
-	Buffers   int           // buffers per worker arena; 0 = sized from MaxConn
-	Grace     time.Duration // drain time on SIGTERM
+	Engine  string // "uring" or "epoll"
+	Workers int    // resolved: never 0 here
+	MaxConn int    // concurrent client sessions in the whole process
+	// MaxConnAuto says maxconn was not configured: when MaxConn does not
+	// fit the fd limit, the limit decides it (HAProxy's rule).
+	MaxConnAuto bool
+	MaxSock     int           // fd ceiling; 0 = from RLIMIT_NOFILE at start
+	MaxAccept   int           // accepts handled per listener per loop turn
+	BufSize     int           // bytes in one buffer
+	Buffers     int           // buffers per worker arena; 0 = sized from MaxConn
+	Grace       time.Duration // drain time on SIGTERM
 	// HardStopAfter bounds how long a generation replaced by a reload
 	// serves its sessions; 0 = until they end (HAProxy's hard-stop-after).
 	HardStopAfter time.Duration

@@ -1,13 +1,13 @@
 package session
 
 import (
-	"errors"
 	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"ringproxy/ring"
+	"ringproxy/session/health"
 )
 
 // serverOpts are set on every server socket: a proxy relays what it
@@ -19,12 +19,8 @@ var serverOpts = ring.SockOpts{NoDelay: true}
 func (w *worker) connect(s *Session) {
 	srv := s.srv
 	fd, err := ring.StreamSocket(&srv.sa)
-	if isResourceShortage(err) {
-		// Our fd table is full, not the server's fault: wait for sessions
-		// to end instead of spending retries (timeout_client still runs).
-		w.cnt.SocketBackoffs++
-		s.backoffUntil = w.now + int64(socketBackoff)
-		w.schedule(s)
+	if health.IsLocalShortage(err) {
+		w.backOff(s)
 		return
 	}
 	if s.tries > 0 {
@@ -61,6 +57,11 @@ func (w *worker) onConnect(s *Session, c *ring.Completion) {
 		}
 		w.eng.Close(s.si[serverSide].fd)
 		s.si[serverSide] = streamInterface{fd: -1, state: siIni}
+		if health.IsLocalShortage(err) { // no local port or memory: not the server's doing
+			s.tries--
+			w.backOff(s)
+			return
+		}
 		// The server refused or did not answer: that is evidence about it,
 		// unlike a failure to make our own socket.
 		s.be.monitor.Observe(s.srv.idx, false, connectReason(err))
@@ -104,15 +105,21 @@ func (w *worker) connectFailed(s *Session, err error) {
 	w.connect(s)
 }
 
-// socketBackoff is how long a session waits when our own fd table is full.
+// socketBackoff is how long a session waits when our own fd table (or
+// local port range, or memory) is exhausted.
 const socketBackoff = 100 * time.Millisecond
+
+// backOff makes s wait socketBackoff before its next connect attempt: the
+// shortage is ours, not the server's, so it spends no retry and is not
+// reported to the server's health (timeout_client still runs).
+func (w *worker) backOff(s *Session) {
+	w.cnt.SocketBackoffs++
+	s.backoffUntil = w.now + int64(socketBackoff)
+	w.schedule(s)
+}
 
 // reasonBackoff marks a timer that retries a socket, not a termination.
 const reasonBackoff Reason = 255
-
-func isResourceShortage(err error) bool {
-	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM)
-}
 
 type connectTimeoutError struct{}
 

@@ -34,6 +34,8 @@ type Proxy struct {
 	// every accepted socket.
 	optsOnListener bool
 
+	maxPipes    int64         // splice pipes the budget allows (fdbudget.go)
+	pipes       atomic.Int64  // splice pipes open now, all workers
 	actconn     atomic.Int64  // sessions open now, all workers
 	maxSeen     atomic.Int64  // highest actconn seen
 	stopping    atomic.Bool   // stop accepting
@@ -117,10 +119,20 @@ func (p *Proxy) Start() error {
 }
 
 func (p *Proxy) start() error {
+	nofile := raiseNoFile()
+	limit := nofile
 	p.maxsock = p.cfg.Global.MaxSock
 	if p.maxsock == 0 {
-		p.maxsock = raiseNoFile()
+		p.maxsock = nofile
+	} else if nofile == 0 || p.maxsock < nofile {
+		limit = p.maxsock
 	}
+	cfg, err := p.fitFdLimit(p.cfg, limit)
+	if err != nil {
+		return err
+	}
+	p.cfg = cfg
+	p.maxPipes = maxPipes(&cfg.Global)
 	n := p.cfg.Global.Workers
 	p.optsOnListener = ring.InheritsSockOpts()
 	fds, err := p.bindAll(n)
@@ -240,6 +252,10 @@ func (p *Proxy) listenFds(fe *frontend, ap netip.AddrPort, workers int) (fds []i
 	}
 	return fds, ap, nil
 }
+
+// MaxConn is the process's session limit as running: the configured one,
+// or the one the fd limit allowed (see fitFdLimit).
+func (p *Proxy) MaxConn() int { return p.cfg.Global.MaxConn }
 
 // Addrs are the addresses frontend name listens on, ports resolved.
 func (p *Proxy) Addrs(name string) []netip.AddrPort { return p.binds[name] }

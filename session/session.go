@@ -282,6 +282,7 @@ func (w *worker) finalize(s *Session) {
 			ring.CloseNow(int(ch.pipe[0]))
 			ring.CloseNow(int(ch.pipe[1]))
 			ch.spliced = false
+			w.p.pipes.Add(-1)
 		}
 	}
 	w.cnt.Ended[s.reason]++

@@ -108,6 +108,7 @@ type CheckStats struct {
 	LastError     string    `json:"last_error,omitempty"`
 	Checks        uint64    `json:"checks"`
 	CheckFailures uint64    `json:"check_failures"`
+	ChecksSkipped uint64    `json:"checks_skipped"` // not run for a local shortage (no fd): not counted
 	Transitions   uint64    `json:"transitions"`
 }
 
@@ -184,7 +185,7 @@ func serverStats(s *server, c *ServerCounters) ServerStats {
 
 func checkStats(c *health.ServerState) *CheckStats {
 	return &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
-		Checks: c.Checks, CheckFailures: c.CheckFailures, Transitions: c.Transitions}
+		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions}
 }
 
 func namedReasons(n *[reasonCount]uint64) map[string]uint64 {

@@ -46,12 +46,19 @@ func (w *worker) noteFull(s *Session, ch *channel, n int32) {
 }
 
 // startSplice switches channel p produces, whose buffers have all been
-// sent, to a pipe. Without one (fd shortage) it stays on buffers.
+// sent, to a pipe. Without one (the fd budget's pipes are all taken, or
+// an fd shortage) it stays on buffers.
 func (w *worker) startSplice(s *Session, p side) bool {
 	ch := s.chanFrom(p)
 	ch.wantSplice, ch.full = false, 0
+	if w.p.pipes.Add(1) > w.p.maxPipes {
+		w.p.pipes.Add(-1)
+		w.cnt.SpliceFailures++
+		return false
+	}
 	r, wr, capacity, err := ring.NewPipe(pipeSize)
 	if err != nil {
+		w.p.pipes.Add(-1)
 		w.cnt.SpliceFailures++
 		return false
 	}

@@ -69,7 +69,7 @@ func serve(cfg *session.Config, load func() (*session.Config, error), log *slog.
 		return err
 	}
 	defer in.closeAdmin()
-	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", cfg.Global.MaxConn)
+	log.Info("started", "workers", cfg.Global.Workers, "engine", cfg.Global.Engine, "maxconn", p.MaxConn())
 	notify(log, daemon.SdNotifyReady)
 	if started != nil {
 		started(p)
@@ -160,7 +160,7 @@ func (in *instance) reload() error {
 		return fmt.Errorf("the new config serves, but %w", err)
 	}
 	logListening(in.log, in.cfg, next)
-	in.log.Info("reloaded", "workers", in.cfg.Global.Workers, "engine", in.cfg.Global.Engine, "maxconn", in.cfg.Global.MaxConn,
+	in.log.Info("reloaded", "workers", in.cfg.Global.Workers, "engine", in.cfg.Global.Engine, "maxconn", next.MaxConn(),
 		"draining_generations", in.drainingCount())
 	return nil
 }

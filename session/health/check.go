@@ -173,10 +173,34 @@ func (p *prober) readExpect(ctx context.Context, conn net.Conn) error {
 	}
 }
 
+// localShortage is a check that could not run for want of a resource of
+// our own (an fd, memory, a local port): it says nothing about the server
+// and is never counted against it.
+type localShortage struct{ err error }
+
+func (e *localShortage) Error() string { return e.err.Error() + " (local shortage, not counted)" }
+func (e *localShortage) Unwrap() error { return e.err }
+
+// IsLocalShortage says whether err is a failure of our own resources:
+// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+func IsLocalShortage(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // ioErr turns a dial or I/O error into a short reason for a log line.
 func (p *prober) ioErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return errStopped
+	}
+	if IsLocalShortage(err) {
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		return &localShortage{fmt.Errorf("%s: %v", what, errno)}
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {

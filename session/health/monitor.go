@@ -45,6 +45,7 @@ type ServerState struct {
 
 	Checks           uint64 // active checks finished
 	CheckFailures    uint64 // of which failed
+	ChecksSkipped    uint64 // not run for a local shortage (no fd, memory or port): not counted
 	ObservedFailures uint64 // connect failures reported through Observe
 	Transitions      uint64 // UP→DOWN and DOWN→UP changes
 }
@@ -197,11 +198,17 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			}()
 		case r := <-done:
 			inFlight = false
-			if errors.Is(r.err, errStopped) {
+			var short *localShortage
+			switch {
+			case errors.Is(r.err, errStopped):
 				continue // ctx is done; the next round returns
+			case errors.As(r.err, &short):
+				m.skipped(s, r)
+				nextAt = r.start.Add(jitter(m.spec.fastInterval())) // soon: the shortage may be over
+			default:
+				m.checked(s, &t, r)
+				nextAt = r.start.Add(jitter(m.interval(&t)))
 			}
-			m.checked(s, &t, r)
-			nextAt = r.start.Add(jitter(m.interval(&t)))
 			timer.Reset(time.Until(nextAt))
 		case reason := <-s.obs.nudge:
 			if reason != "" {
@@ -267,6 +274,17 @@ func (m *Monitor) checked(s *server, t *tracker, r result) {
 		msg = fmt.Sprintf("server %s is DOWN: %v, %d/%d failures", name, r.err, t.fail, t.fall)
 	}
 	m.notify(Event{Server: s.idx, Name: name, Up: t.up, Message: msg})
+}
+
+// skipped records a check that could not run for a shortage of ours: the
+// server's state and streaks stay as they were.
+func (m *Monitor) skipped(s *server, r result) {
+	s.mu.Lock()
+	st := &s.state
+	st.ChecksSkipped++
+	st.LastError = fmt.Sprintf("check %s %v skipped: %v", s.target.Name, s.target.Addr, r.err)
+	st.LastErrorAt = r.start.Add(r.dur)
+	s.mu.Unlock()
 }
 
 // observed applies the passive failure streak the data path counted.

@@ -54,6 +54,7 @@ var (
 	descSrvBytesOut   = desc("server_bytes_out_total", "Bytes received from the server.", "backend", "server")
 	descSrvChecks     = desc("server_checks_total", "Health checks run.", "backend", "server")
 	descSrvCheckFails = desc("server_check_failures_total", "Health checks that failed.", "backend", "server")
+	descSrvCheckSkips = desc("server_checks_skipped_total", "Health checks not run for a local shortage (no fd, memory or port); not counted against the server.", "backend", "server")
 	descWkTurns       = desc("worker_loop_turns_total", "Passes of a worker loop.", "worker")
 	descWkCompletions = desc("worker_completions_total", "Completions a worker loop handled; over turns, the batch size.", "worker")
 	descWkSessions    = desc("worker_sessions_total", "Sessions a worker started.", "worker")
@@ -65,7 +66,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descPauses, descConnAttempts, descConnFailures, descConnTimeouts, descRetries, descRedispatches, descBufWaits,
 		descBackoffs, descSpliced, descSpliceFailed, descHandedOver, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
-		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descWkTurns, descWkCompletions, descWkSessions} {
+		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions} {
 		ch <- d
 	}
 }
@@ -153,5 +154,6 @@ func collectServer(ch chan<- prometheus.Metric, backend string, s *session.Serve
 	if s.Check != nil {
 		ch <- counter(descSrvChecks, s.Check.Checks, backend, s.Name)
 		ch <- counter(descSrvCheckFails, s.Check.CheckFailures, backend, s.Name)
+		ch <- counter(descSrvCheckSkips, s.Check.ChecksSkipped, backend, s.Name)
 	}
 }

@@ -275,7 +275,7 @@ func parseOK(t *testing.T, src string) *session.Config {
 func TestDefaults(t *testing.T) {
 	c := parseOK(t, fe+be)
 	wantG := session.Global{
-		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxSock: 0,
+		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxConnAuto: true, MaxSock: 0,
 		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second, Splice: true,
 		BatchWait: 50 * time.Microsecond,
 	}

@@ -43,6 +43,7 @@ func readGlobal(t *table) session.Global {
 		Splice:    readSplice(t),
 	}
 	g.HardStopAfter = readHardStopAfter(t)
+	g.MaxConnAuto = !t.has("maxconn")
 	g.BatchWait = readBatchWait(t, g.Engine)
 	if g.Workers == 0 {
 		g.Workers = runtime.NumCPU()

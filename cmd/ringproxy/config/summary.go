@@ -13,8 +13,12 @@ import (
 func Summary(c *session.Config) string {
 	var b strings.Builder
 	g := c.Global
-	fmt.Fprintf(&b, "global: engine %s, %d workers, maxconn %d, maxsock %s, maxaccept %d\n",
-		g.Engine, g.Workers, g.MaxConn, orAuto(g.MaxSock, "from RLIMIT_NOFILE"), g.MaxAccept)
+	maxconn := fmt.Sprint(g.MaxConn)
+	if g.MaxConnAuto {
+		maxconn += " (default; lowered at start if the fd limit is too low)"
+	}
+	fmt.Fprintf(&b, "global: engine %s, %d workers, maxconn %s, maxsock %s, maxaccept %d\n",
+		g.Engine, g.Workers, maxconn, orAuto(g.MaxSock, "from RLIMIT_NOFILE"), g.MaxAccept)
 	splice := "auto"
 	if !g.Splice {
 		splice = "off"
