@@ -158,6 +158,7 @@ func (p *Proxy) start() error {
 		}
 		p.workers = append(p.workers, p.newWorker(i, cpu, fds[i]))
 	}
+	addLoops(len(p.workers)) // given back by waitWorkers
 	ready := make(chan error, n)
 	for _, w := range p.workers {
 		go w.run(ready)
@@ -327,6 +328,7 @@ func (p *Proxy) waitWorkers() {
 	for _, w := range p.workers {
 		<-w.done
 	}
+	addLoops(-len(p.workers))
 	p.adoptMu.Lock()
 	p.adoptClosed = true
 	for _, a := range p.adopted {
