@@ -191,7 +191,7 @@ func runChildProxy(spec string) int {
 		cfg.Global.MaxSock = 0
 		cfg.Global.MaxConn, cfg.Global.MaxConnAuto = 20000, true
 	}
-	p, err := session.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	p, err := session.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err == nil {
 		err = p.Start()
 	}
@@ -329,6 +329,17 @@ func TestFDExhaustionRecovers(t *testing.T) {
 			_, err := testbed.IntegrityRun(context.Background(), addr, 64<<10, 9)
 			return err == nil
 		}, "the proxy to serve again after fd exhaustion")
+		time.Sleep(time.Second) // the burst's end is said once accepts work for a second
+		if _, err := testbed.IntegrityRun(context.Background(), addr, 64<<10, 10); err != nil {
+			t.Fatal(err)
+		}
+		// A burst is logged once, not once a pause.
+		if n := strings.Count(logs.String(), "accept failed"); n != 1 {
+			t.Errorf("%d accept failure lines over %d errors; want one a burst:\n%s", n, child.stats(t).acceptErrors, logs.String())
+		}
+		if !strings.Contains(logs.String(), "accepting again") {
+			t.Errorf("the end of the burst was not logged:\n%s", logs.String())
+		}
 	})
 }
 

@@ -37,7 +37,9 @@ type listener struct {
 	limited     bool  // stopped by a limit; resumes when a slot frees
 	pausedUntil int64 // system pause end (monotonic ns); 0 = none
 	closed      bool
-	turnAccepts int // sessions started this loop turn (maxaccept)
+	turnAccepts int    // sessions started this loop turn (maxaccept)
+	errBurst    uint64 // accept errors in the current burst (see errorBurstGap)
+	lastErr     int64  // monotonic ns of the last accept error
 	parked      fdQueue
 }
 
@@ -81,6 +83,7 @@ func (w *worker) onAccept(l *listener, c *ring.Completion) {
 	if c.Res < 0 {
 		w.acceptError(l, c.Res)
 	} else {
+		w.acceptWorks(l)
 		w.accepted(l, int(c.Res))
 	}
 	if !l.armed && w.stopped && !w.killed {
@@ -286,10 +289,25 @@ func (w *worker) acceptError(l *listener, res int32) {
 		w.cnt.AcceptErrors++
 	default: // EMFILE, ENFILE, ENOBUFS, ENOMEM and anything unexpected
 		w.cnt.AcceptErrors++
-		if l.pausedUntil == 0 {
-			w.log.Warn("accept failed, pausing listener", "frontend", l.fe.cfg.Name, "bind", l.addr, "err", errno, "pause", systemPause)
+		if l.errBurst == 0 {
+			w.log.Warn("accept failed, pausing listener and retrying every 100ms", "frontend", l.fe.cfg.Name, "bind", l.addr, "err", errno)
 		}
+		l.errBurst++
+		l.lastErr = w.now
 		w.pauseSystem(l)
+	}
+}
+
+// errorBurstGap ends a burst of accept errors: a table that stays full
+// lets an accept through now and then, which must not log a line a pause.
+const errorBurstGap = time.Second
+
+// acceptWorks ends an accept error burst once accepts have worked for
+// errorBurstGap, saying so once.
+func (w *worker) acceptWorks(l *listener) {
+	if l.errBurst > 0 && w.now-l.lastErr >= int64(errorBurstGap) {
+		w.log.Info("accepting again", "frontend", l.fe.cfg.Name, "bind", l.addr, "errors", l.errBurst)
+		l.errBurst = 0
 	}
 }
 
