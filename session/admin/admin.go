@@ -8,19 +8,25 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/ctlnet"
 )
 
-// Server is a listening admin socket.
+// Server is a listening admin socket. Its accept loop ends only when it
+// is closed: ctlnet retries every failed accept, so the socket cannot
+// die under a flood while its file still says it listens.
 type Server struct {
-	ln   net.Listener
+	ln   *ctlnet.Listener
 	path string
 	t    Target
 	wg   sync.WaitGroup
@@ -30,6 +36,10 @@ type Server struct {
 type Target struct {
 	Proxy  func() *session.Proxy // the generation serving now (it changes at a reload)
 	Reload func() error          // reloads the config file; nil: reload unsupported
+	// Listeners counts the control listeners for show info, by the name
+	// /metrics labels them with ("admin", "stats"); nil: this socket alone.
+	Listeners func() map[string]ctlnet.Counts
+	Log       *slog.Logger // where the socket's own trouble goes (failed accepts, refusals); nil: slog.Default()
 }
 
 // Listen opens the socket at path with the given file mode. A socket
@@ -47,7 +57,8 @@ func Listen(path string, mode os.FileMode, t Target) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket %s: chmod %o: %w", path, mode, err)
 	}
-	s := &Server{ln: ln, path: path, t: t}
+	s := &Server{path: path, t: t}
+	s.ln = ctlnet.Wrap(ln, ctlnet.Options{Name: "admin socket", Log: t.Log})
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -81,6 +92,10 @@ func (s *Server) Close() {
 	os.Remove(s.path)
 }
 
+// Counts returns the socket's connection counts.
+func (s *Server) Counts() ctlnet.Counts { return s.ln.Counts() }
+
+// serve accepts until Close; ctlnet's Accept fails for nothing else.
 func (s *Server) serve() {
 	defer s.wg.Done()
 	for {
@@ -103,12 +118,34 @@ func (s *Server) conn(c net.Conn) {
 	}
 }
 
-// run executes one command line: reload here, the rest against the
-// generation serving now.
+// run executes one command line: reload and the control listeners' part
+// of show info here, the rest against the generation serving now.
 func (s *Server) run(line string) string {
-	if line != "reload" {
-		return Run(s.t.Proxy(), line)
+	switch {
+	case line == "reload":
+		return s.reload()
+	case match(strings.Fields(line), "show", "info"):
+		return Run(s.t.Proxy(), line) + s.listenerInfo()
 	}
+	return Run(s.t.Proxy(), line)
+}
+
+// listenerInfo is show info's lines on the control listeners, by name.
+func (s *Server) listenerInfo() string {
+	counts := map[string]ctlnet.Counts{"admin": s.Counts()}
+	if s.t.Listeners != nil {
+		counts = s.t.Listeners()
+	}
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[name]
+		fmt.Fprintf(&b, "%s_connections: %d\n%s_accept_errors: %d\n%s_refused: %d\n", name, c.Open, name, c.AcceptErrors, name, c.Refused)
+	}
+	return b.String()
+}
+
+// reload runs the process's reload and answers with its outcome.
+func (s *Server) reload() string {
 	if s.t.Reload == nil {
 		return "error: this process has no config file to reload\n"
 	}
@@ -156,7 +193,7 @@ func Run(p *session.Proxy, line string) string {
 
 const help = `help                             this list
 reload                           re-read the config file and apply it without dropping a connection
-show info                        process: engine, workers, sessions, uptime
+show info                        process: engine, workers, sessions, uptime; control listeners
 show stat                        one line per frontend and server, CSV
 show servers state               one line per server: state, weight, sessions
 show sess                        current sessions: client, frontend, server, age, bytes
