@@ -22,6 +22,28 @@ import (
 	"ringproxy/session/ctlnet"
 )
 
+// MaxConns is how many admin connections may be open at once. A health
+// script or an operator needs one or two; a connection past the limit is
+// answered with an error line and closed, so a client that opens hundreds
+// and sits on them holds 32 fds at most, and only until idleTimeout.
+const MaxConns = 32
+
+// maxCommand is the longest command line the socket reads, its newline
+// not counted; a longer one is answered with an error and the connection
+// closed, since the rest of it cannot be told from the next command.
+const maxCommand = 64<<10 - 1
+
+// idleTimeout is how long a connection may take to send its next
+// command; then it is closed and its fd given back. A variable so tests
+// can wait less.
+var idleTimeout = 30 * time.Second
+
+// answerTimeout bounds the write of one answer to a client that does not
+// read it.
+const answerTimeout = 10 * time.Second
+
+var refusal = []byte("error: too many admin connections\n")
+
 // Server is a listening admin socket. Its accept loop ends only when it
 // is closed: ctlnet retries every failed accept, so the socket cannot
 // die under a flood while its file still says it listens.
@@ -29,6 +51,7 @@ type Server struct {
 	ln   *ctlnet.Listener
 	path string
 	t    Target
+	idle time.Duration
 	wg   sync.WaitGroup
 }
 
@@ -57,8 +80,8 @@ func Listen(path string, mode os.FileMode, t Target) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket %s: chmod %o: %w", path, mode, err)
 	}
-	s := &Server{path: path, t: t}
-	s.ln = ctlnet.Wrap(ln, ctlnet.Options{Name: "admin socket", Log: t.Log})
+	s := &Server{path: path, t: t, idle: idleTimeout}
+	s.ln = ctlnet.Wrap(ln, ctlnet.Options{Name: "admin socket", Log: t.Log, MaxConns: MaxConns, Refusal: refusal})
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -107,14 +130,25 @@ func (s *Server) serve() {
 	}
 }
 
+// conn serves one client: a command per line, each due within the idle
+// timeout of the last answer.
 func (s *Server) conn(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewScanner(c)
-	for r.Scan() {
-		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	r.Buffer(make([]byte, 0, 4<<10), maxCommand+1)
+	for {
+		c.SetReadDeadline(time.Now().Add(s.idle))
+		if !r.Scan() {
+			break
+		}
+		c.SetWriteDeadline(time.Now().Add(answerTimeout))
 		if line := strings.TrimSpace(r.Text()); line != "" {
 			fmt.Fprint(c, s.run(line))
 		}
+	}
+	if errors.Is(r.Err(), bufio.ErrTooLong) {
+		c.SetWriteDeadline(time.Now().Add(answerTimeout))
+		fmt.Fprintf(c, "error: command line too long (max %d bytes)\n", maxCommand)
 	}
 }
 
@@ -287,18 +321,26 @@ func Send(path, command string) (string, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := fmt.Fprintln(c, command); err != nil {
-		return "", fmt.Errorf("admin socket %s: send: %w", path, err)
-	}
+	_, sendErr := fmt.Fprintln(c, command)
 	c.(*net.UnixConn).CloseWrite()
+	answer := readAnswer(c)
+	// A socket at its connection limit answers and closes before reading:
+	// its answer says more than the write that failed.
+	if sendErr != nil && answer == "" {
+		return "", fmt.Errorf("admin socket %s: send: %w", path, sendErr)
+	}
+	return answer, nil
+}
+
+// readAnswer reads until the socket closes the connection.
+func readAnswer(c net.Conn) string {
 	var b strings.Builder
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)
 		b.Write(buf[:n])
 		if err != nil {
-			break
+			return b.String()
 		}
 	}
-	return b.String(), nil
 }
