@@ -63,8 +63,8 @@ func infoValue(info, key string) int {
 
 // An accept that fails with EMFILE (the fd table full in a connection
 // flood) is retried: the client that waited through it is answered once
-// fds are free again, the burst is logged once and counted, and the
-// socket goes on serving. The old loop returned at the first error and
+// fds are free again, the burst is counted and logged at its start and
+// end only, and the socket goes on serving. The old loop returned at the first error and
 // left the socket listening but never accepting: `ctl show info` hung.
 func TestAcceptErrorBurstKeepsServing(t *testing.T) {
 	logs := &logBuffer{}
@@ -97,11 +97,14 @@ func TestAcceptErrorBurstKeepsServing(t *testing.T) {
 	if out := ctl(t, path, "show info"); !strings.Contains(out, "engine: uring") {
 		t.Errorf("a fresh show info after the burst: %q", out)
 	}
-	if w := logs.lines("level=WARN", "admin socket"); len(w) != 1 || !strings.Contains(w[0], "too many open files") {
-		t.Errorf("want one warning naming the error for the whole burst, got %d:\n%s", len(w), logs)
-	}
-	if i := logs.lines("level=INFO", "admin socket accepting again after"); len(i) != 1 {
-		t.Errorf("want one line saying the socket accepts again, got %d:\n%s", len(i), logs)
+	// Usually one burst; an fd that another goroutine of the test process
+	// frees meanwhile can let one accept through and split it in two.
+	errs := s.Counts().AcceptErrors
+	warns := logs.lines("level=WARN", "admin socket: accept failed")
+	recoveries := logs.lines("level=INFO", "admin socket accepting again after")
+	if len(warns) < 1 || len(warns) != len(recoveries) || uint64(len(warns)) >= errs || !strings.Contains(warns[0], "too many open files") {
+		t.Errorf("%d accept errors, %d warnings, %d lines saying it accepts again; want a warning naming EMFILE and a recovery line per burst, not a line per error:\n%s",
+			errs, len(warns), len(recoveries), logs)
 	}
 }
 
