@@ -18,14 +18,15 @@ import (
 
 	"ringproxy/session"
 	"ringproxy/session/admin"
+	"ringproxy/session/ctlnet"
 	"ringproxy/session/stats"
 )
 
 // instance is one running ringproxy process: the generation of the proxy
 // serving now, the ones still draining after a reload, and what outlives
 // generations (the stats listener, the admin socket). Only the serve
-// goroutine changes it, but for cur, which the stats and admin goroutines
-// read.
+// goroutine changes it; cur, stats and sock are atomic because the stats
+// and admin goroutines read them.
 type instance struct {
 	log     *slog.Logger
 	load    func() (*session.Config, error) // re-reads the config; nil: nothing to reload
@@ -37,9 +38,9 @@ type instance struct {
 	draining map[*session.Proxy]bool // previous generations not done yet
 	drained  sync.WaitGroup
 
-	statsStop func()
-	sock      *admin.Server
-	admin     session.Admin // where statsStop and sock serve now
+	stats atomic.Pointer[statsListener] // nil: none
+	sock  atomic.Pointer[admin.Server]  // nil: none
+	admin session.Admin                 // where stats and sock serve now
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
@@ -237,16 +238,18 @@ func reloadingState() string {
 
 // openAdmin opens the stats listener and the admin socket cfg asks for.
 func (in *instance) openAdmin(cfg *session.Config) error {
-	stop, err := serveStats(cfg, in, in.log)
+	st, err := serveStats(cfg, in, in.log)
 	if err != nil {
 		return err
 	}
 	sock, err := in.listenAdmin(cfg)
 	if err != nil {
-		stop()
+		st.Close()
 		return err
 	}
-	in.statsStop, in.sock, in.admin = stop, sock, cfg.Admin
+	in.stats.Store(st)
+	in.sock.Store(sock)
+	in.admin = cfg.Admin
 	return nil
 }
 
@@ -259,7 +262,8 @@ func (in *instance) listenAdmin(cfg *session.Config) (*admin.Server, error) {
 	if in.load == nil {
 		reload = nil
 	}
-	sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode), admin.Target{Proxy: in.cur.Load, Reload: reload})
+	sock, err := admin.Listen(cfg.Admin.Socket, os.FileMode(cfg.Admin.SocketMode),
+		admin.Target{Proxy: in.cur.Load, Reload: reload, Listeners: in.ControlListeners, Log: in.log})
 	if err != nil {
 		return nil, err
 	}
@@ -268,28 +272,27 @@ func (in *instance) listenAdmin(cfg *session.Config) (*admin.Server, error) {
 }
 
 func (in *instance) closeAdmin() {
-	if in.statsStop != nil {
-		in.statsStop()
+	in.stats.Swap(nil).Close()
+	if sock := in.sock.Swap(nil); sock != nil {
+		sock.Close()
 	}
-	if in.sock != nil {
-		in.sock.Close()
-	}
-	in.statsStop, in.sock = nil, nil
 }
 
 // reopenAdmin moves the stats listener and the admin socket where a
 // reload says. Each new one opens before the old closes: one that cannot
 // open leaves the old in place (in.admin says what serves), and the next
-// reload tries again.
+// reload tries again. One that stays where it is is left alone: neither
+// can have stopped serving, since their accept loops end only when they
+// are closed (ctlnet).
 func (in *instance) reopenAdmin(cfg *session.Config) error {
 	var errs []error
 	want := cfg.Admin
 	if want.Stats != in.admin.Stats {
-		if stop, err := serveStats(cfg, in, in.log); err != nil {
+		if st, err := serveStats(cfg, in, in.log); err != nil {
 			errs = append(errs, err)
 		} else {
-			in.statsStop()
-			in.statsStop, in.admin.Stats = stop, want.Stats
+			in.stats.Swap(st).Close()
+			in.admin.Stats = want.Stats
 		}
 	}
 	switch {
@@ -303,10 +306,10 @@ func (in *instance) reopenAdmin(cfg *session.Config) error {
 		if sock, err := in.listenAdmin(cfg); err != nil {
 			errs = append(errs, err)
 		} else {
-			if in.sock != nil {
-				in.sock.Close()
+			if old := in.sock.Swap(sock); old != nil {
+				old.Close()
 			}
-			in.sock, in.admin.Socket, in.admin.SocketMode = sock, want.Socket, want.SocketMode
+			in.admin.Socket, in.admin.SocketMode = want.Socket, want.SocketMode
 		}
 	}
 	return errors.Join(errs...)
@@ -315,22 +318,82 @@ func (in *instance) reopenAdmin(cfg *session.Config) error {
 // Snapshot implements stats.Source: the serving generation's.
 func (in *instance) Snapshot() session.Snapshot { return in.cur.Load().Snapshot() }
 
-// serveStats runs the [admin].stats HTTP listener on a goroutine of its
-// own, off the worker loops.
-func serveStats(cfg *session.Config, src *instance, log *slog.Logger) (stop func(), err error) {
-	if !cfg.Admin.Stats.IsValid() {
-		return func() {}, nil
+// ControlListeners implements stats.ControlSource and feeds show info:
+// the counts of the admin socket and the stats listener open now.
+func (in *instance) ControlListeners() map[string]ctlnet.Counts {
+	out := map[string]ctlnet.Counts{}
+	if sock := in.sock.Load(); sock != nil {
+		out["admin"] = sock.Counts()
 	}
-	ln, err := net.Listen("tcp", cfg.Admin.Stats.String())
+	if st := in.stats.Load(); st != nil {
+		out["stats"] = st.ln.Counts()
+	}
+	return out
+}
+
+// The stats listener's limits. A scraper or a browser tab needs a
+// connection or two; 64 leave room for several of each, and an idle flood
+// holds 64 fds at most, for ReadHeaderTimeout or IdleTimeout. The pages
+// read no request body, so a whole request is due within statsReadTimeout;
+// statsWriteTimeout leaves a large config's /metrics ample time.
+const (
+	statsMaxConns          = 64
+	statsReadHeaderTimeout = 5 * time.Second
+	statsReadTimeout       = 10 * time.Second
+	statsWriteTimeout      = 30 * time.Second
+	statsIdleTimeout       = 30 * time.Second // between requests: longer than the usual 15 s scrape interval
+)
+
+// statsRefusal answers a connection past statsMaxConns: a client that
+// sends its request at once may see a reset instead, since the request
+// is never read.
+var statsRefusal = httpRefusal(http.StatusServiceUnavailable, "too many stats connections\n")
+
+func httpRefusal(status int, body string) []byte {
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), len(body), body)
+}
+
+// statsListener is the [admin].stats HTTP server and the listener it
+// serves, whose counts /metrics and show info report.
+type statsListener struct {
+	srv *http.Server
+	ln  *ctlnet.Listener
+}
+
+// Close stops the server and closes its connections; a nil one has none.
+func (st *statsListener) Close() {
+	if st != nil {
+		st.srv.Close()
+	}
+}
+
+// serveStats runs the [admin].stats HTTP listener on a goroutine of its
+// own, off the worker loops; it returns nil when cfg has none. net/http
+// never sees an accept error (ctlnet retries them and logs each burst
+// once), and what else it has to say goes to log.
+func serveStats(cfg *session.Config, src *instance, log *slog.Logger) (*statsListener, error) {
+	if !cfg.Admin.Stats.IsValid() {
+		return nil, nil
+	}
+	inner, err := net.Listen("tcp", cfg.Admin.Stats.String())
 	if err != nil {
 		return nil, fmt.Errorf("admin stats listener: %w", err)
 	}
-	srv := &http.Server{Handler: stats.Handler(src), ReadHeaderTimeout: 5 * time.Second}
+	ln := ctlnet.Wrap(inner, ctlnet.Options{Name: "stats listener", Log: log, MaxConns: statsMaxConns, Refusal: statsRefusal})
+	srv := &http.Server{
+		Handler:           stats.Handler(src),
+		ReadHeaderTimeout: statsReadHeaderTimeout,
+		ReadTimeout:       statsReadTimeout,
+		WriteTimeout:      statsWriteTimeout,
+		IdleTimeout:       statsIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin stats listener failed", "err", err)
 		}
 	}()
 	log.Info("stats", "addr", ln.Addr().String(), "paths", "/ /metrics /stats.json")
-	return func() { srv.Close() }, nil
+	return &statsListener{srv: srv, ln: ln}, nil
 }

@@ -8,21 +8,50 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/ctlnet"
 )
 
-// Server is a listening admin socket.
+// MaxConns is how many admin connections may be open at once. A health
+// script or an operator needs one or two; a connection past the limit is
+// answered with an error line and closed, so a client that opens hundreds
+// and sits on them holds 32 fds at most, and only until idleTimeout.
+const MaxConns = 32
+
+// maxCommand is the longest command line the socket reads, its newline
+// not counted; a longer one is answered with an error and the connection
+// closed, since the rest of it cannot be told from the next command.
+const maxCommand = 64<<10 - 1
+
+// idleTimeout is how long a connection may take to send its next
+// command; then it is closed and its fd given back. A variable so tests
+// can wait less.
+var idleTimeout = 30 * time.Second
+
+// answerTimeout bounds the write of one answer to a client that does not
+// read it.
+const answerTimeout = 10 * time.Second
+
+var refusal = []byte("error: too many admin connections\n")
+
+// Server is a listening admin socket. Its accept loop ends only when it
+// is closed: ctlnet retries every failed accept, so the socket cannot
+// die under a flood while its file still says it listens.
 type Server struct {
-	ln   net.Listener
+	ln   *ctlnet.Listener
 	path string
 	t    Target
+	idle time.Duration
 	wg   sync.WaitGroup
 }
 
@@ -30,6 +59,10 @@ type Server struct {
 type Target struct {
 	Proxy  func() *session.Proxy // the generation serving now (it changes at a reload)
 	Reload func() error          // reloads the config file; nil: reload unsupported
+	// Listeners counts the control listeners for show info, by the name
+	// /metrics labels them with ("admin", "stats"); nil: this socket alone.
+	Listeners func() map[string]ctlnet.Counts
+	Log       *slog.Logger // where the socket's own trouble goes (failed accepts, refusals); nil: slog.Default()
 }
 
 // Listen opens the socket at path with the given file mode. A socket
@@ -47,7 +80,8 @@ func Listen(path string, mode os.FileMode, t Target) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket %s: chmod %o: %w", path, mode, err)
 	}
-	s := &Server{ln: ln, path: path, t: t}
+	s := &Server{path: path, t: t, idle: idleTimeout}
+	s.ln = ctlnet.Wrap(ln, ctlnet.Options{Name: "admin socket", Log: t.Log, MaxConns: MaxConns, Refusal: refusal})
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -81,6 +115,10 @@ func (s *Server) Close() {
 	os.Remove(s.path)
 }
 
+// Counts returns the socket's connection counts.
+func (s *Server) Counts() ctlnet.Counts { return s.ln.Counts() }
+
+// serve accepts until Close; ctlnet's Accept fails for nothing else.
 func (s *Server) serve() {
 	defer s.wg.Done()
 	for {
@@ -92,23 +130,56 @@ func (s *Server) serve() {
 	}
 }
 
+// conn serves one client: a command per line, each due within the idle
+// timeout of the last answer.
 func (s *Server) conn(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewScanner(c)
-	for r.Scan() {
-		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	r.Buffer(make([]byte, 0, 4<<10), maxCommand+1)
+	for {
+		c.SetReadDeadline(time.Now().Add(s.idle))
+		if !r.Scan() {
+			break
+		}
+		c.SetWriteDeadline(time.Now().Add(answerTimeout))
 		if line := strings.TrimSpace(r.Text()); line != "" {
 			fmt.Fprint(c, s.run(line))
 		}
 	}
+	if errors.Is(r.Err(), bufio.ErrTooLong) {
+		c.SetWriteDeadline(time.Now().Add(answerTimeout))
+		fmt.Fprintf(c, "error: command line too long (max %d bytes)\n", maxCommand)
+	}
 }
 
-// run executes one command line: reload here, the rest against the
-// generation serving now.
+// run executes one command line: reload and the control listeners' part
+// of show info here, the rest against the generation serving now.
 func (s *Server) run(line string) string {
-	if line != "reload" {
-		return Run(s.t.Proxy(), line)
+	switch {
+	case line == "reload":
+		return s.reload()
+	case match(strings.Fields(line), "show", "info"):
+		return Run(s.t.Proxy(), line) + s.listenerInfo()
 	}
+	return Run(s.t.Proxy(), line)
+}
+
+// listenerInfo is show info's lines on the control listeners, by name.
+func (s *Server) listenerInfo() string {
+	counts := map[string]ctlnet.Counts{"admin": s.Counts()}
+	if s.t.Listeners != nil {
+		counts = s.t.Listeners()
+	}
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[name]
+		fmt.Fprintf(&b, "%s_connections: %d\n%s_accept_errors: %d\n%s_refused: %d\n", name, c.Open, name, c.AcceptErrors, name, c.Refused)
+	}
+	return b.String()
+}
+
+// reload runs the process's reload and answers with its outcome.
+func (s *Server) reload() string {
 	if s.t.Reload == nil {
 		return "error: this process has no config file to reload\n"
 	}
@@ -156,7 +227,7 @@ func Run(p *session.Proxy, line string) string {
 
 const help = `help                             this list
 reload                           re-read the config file and apply it without dropping a connection
-show info                        process: engine, workers, sessions, uptime
+show info                        process: engine, workers, sessions, uptime; control listeners
 show stat                        one line per frontend and server, CSV
 show servers state               one line per server: state, weight, sessions
 show sess                        current sessions: client, frontend, server, age, bytes
@@ -250,18 +321,26 @@ func Send(path, command string) (string, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := fmt.Fprintln(c, command); err != nil {
-		return "", fmt.Errorf("admin socket %s: send: %w", path, err)
-	}
+	_, sendErr := fmt.Fprintln(c, command)
 	c.(*net.UnixConn).CloseWrite()
+	answer := readAnswer(c)
+	// A socket at its connection limit answers and closes before reading:
+	// its answer says more than the write that failed.
+	if sendErr != nil && answer == "" {
+		return "", fmt.Errorf("admin socket %s: send: %w", path, sendErr)
+	}
+	return answer, nil
+}
+
+// readAnswer reads until the socket closes the connection.
+func readAnswer(c net.Conn) string {
 	var b strings.Builder
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)
 		b.Write(buf[:n])
 		if err != nil {
-			break
+			return b.String()
 		}
 	}
-	return b.String(), nil
 }

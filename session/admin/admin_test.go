@@ -20,6 +20,13 @@ import (
 // twoServers runs a proxy over "who served" backends a and b, and an
 // admin socket; it returns the proxy, its address and the socket path.
 func twoServers(t *testing.T) (*session.Proxy, netip.AddrPort, string) {
+	p := twoServerProxy(t)
+	_, path := listen(t, p, nil)
+	return p, p.Addrs("web")[0], path
+}
+
+// twoServerProxy runs a proxy over "who served" backends a and b.
+func twoServerProxy(t *testing.T) *session.Proxy {
 	var servers []*session.Server
 	for _, n := range []string{"a", "b"} {
 		servers = append(servers, &session.Server{Name: n, Address: testbed.StartNamed(t, n).Addr(), Weight: 100})
@@ -38,13 +45,22 @@ func twoServers(t *testing.T) (*session.Proxy, netip.AddrPort, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Shutdown(time.Second) })
+	return p
+}
+
+// listen opens an admin socket on p, logging to log (nil: nowhere), and
+// returns it and its path.
+func listen(t *testing.T, p *session.Proxy, log *slog.Logger) (*Server, string) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	path := filepath.Join(t.TempDir(), "admin.sock")
-	s, err := Listen(path, 0o600, Target{Proxy: func() *session.Proxy { return p }})
+	s, err := Listen(path, 0o600, Target{Proxy: func() *session.Proxy { return p }, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return p, p.Addrs("web")[0], path
+	return s, path
 }
 
 func ctl(t *testing.T, path, cmd string) string {

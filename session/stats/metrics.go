@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ringproxy/session"
+	"ringproxy/session/ctlnet"
 )
 
 // collector turns one snapshot per scrape into metrics: the counters are
@@ -58,6 +59,9 @@ var (
 	descWkTurns       = desc("worker_loop_turns_total", "Passes of a worker loop.", "worker")
 	descWkCompletions = desc("worker_completions_total", "Completions a worker loop handled; over turns, the batch size.", "worker")
 	descWkSessions    = desc("worker_sessions_total", "Sessions a worker started.", "worker")
+	descCtlOpen       = desc("control_connections_current", "Connections open now on a control listener (admin socket, stats).", "listener")
+	descCtlErrors     = desc("control_accept_errors_total", "Failed accepts on a control listener, each retried after a pause.", "listener")
+	descCtlRefused    = desc("control_refused_total", "Connections a control listener closed at once, past its limit.", "listener")
 )
 
 // Describe implements prometheus.Collector.
@@ -66,7 +70,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descPauses, descConnAttempts, descConnFailures, descConnTimeouts, descRetries, descRedispatches, descBufWaits,
 		descBackoffs, descSpliced, descSpliceFailed, descHandedOver, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
-		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions} {
+		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions,
+		descCtlOpen, descCtlErrors, descCtlRefused} {
 		ch <- d
 	}
 }
@@ -89,6 +94,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, srv := range b.Servers {
 			collectServer(ch, b.Name, &srv)
 		}
+	}
+	if cs, ok := c.src.(ControlSource); ok {
+		collectControl(ch, cs.ControlListeners())
+	}
+}
+
+func collectControl(ch chan<- prometheus.Metric, listeners map[string]ctlnet.Counts) {
+	for name, n := range listeners {
+		ch <- gauge(descCtlOpen, float64(n.Open), name)
+		ch <- counter(descCtlErrors, n.AcceptErrors, name)
+		ch <- counter(descCtlRefused, n.Refused, name)
 	}
 }
 

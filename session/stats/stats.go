@@ -12,11 +12,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"ringproxy/session"
+	"ringproxy/session/ctlnet"
 )
 
 // Source is what the handlers read: *session.Proxy.
 type Source interface {
 	Snapshot() session.Snapshot
+}
+
+// ControlSource is a Source that also counts the process's control
+// listeners (the admin socket, this stats listener), by the name /metrics
+// labels them with. They belong to the process, not to a generation of
+// the proxy, so they are not in session.Snapshot; /metrics reports them
+// when its Source has them (cmd/ringproxy's does).
+type ControlSource interface {
+	Source
+	ControlListeners() map[string]ctlnet.Counts
 }
 
 // Handler serves the human page at /, /metrics and /stats.json for src.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"ringproxy/session"
+	"ringproxy/session/ctlnet"
 	"ringproxy/session/testbed"
 )
 
@@ -151,5 +152,47 @@ func TestStatsJSON(t *testing.T) {
 	if snap.Process.Sessions != 1 || len(snap.Frontends) != 1 || snap.Frontends[0].BytesIn != 1000 ||
 		snap.Backends[0].Servers[0].Sessions != 1 || !snap.Backends[0].Servers[0].Up || snap.Process.Ended["done"] != 1 {
 		t.Fatalf("stats.json: %+v", snap)
+	}
+}
+
+// controlSource is a fakeSource whose process also has control
+// listeners to count.
+type controlSource struct {
+	fakeSource
+	listeners map[string]ctlnet.Counts
+}
+
+func (c controlSource) ControlListeners() map[string]ctlnet.Counts { return c.listeners }
+
+// A Source that counts its control listeners has them in /metrics, one
+// sample per listener; one that does not has none.
+func TestMetricsControlListeners(t *testing.T) {
+	src := controlSource{fakeSource{fakeSnapshot()}, map[string]ctlnet.Counts{
+		"admin": {Open: 2, AcceptErrors: 150, Refused: 7},
+		"stats": {Open: 1, AcceptErrors: 3},
+	}}
+	srv := httptest.NewServer(Handler(src))
+	defer srv.Close()
+	fams := scrape(t, srv)
+	admin, stats := map[string]string{"listener": "admin"}, map[string]string{"listener": "stats"}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"ringproxy_control_connections_current", admin, 2},
+		{"ringproxy_control_accept_errors_total", admin, 150},
+		{"ringproxy_control_refused_total", admin, 7},
+		{"ringproxy_control_accept_errors_total", stats, 3},
+		{"ringproxy_control_refused_total", stats, 0},
+	} {
+		if got := value(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	plain := httptest.NewServer(Handler(fakeSource{fakeSnapshot()}))
+	defer plain.Close()
+	if _, ok := scrape(t, plain)["ringproxy_control_accept_errors_total"]; ok {
+		t.Error("a Source without control listeners has control metrics")
 	}
 }
