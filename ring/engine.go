@@ -34,6 +34,11 @@ type Engine interface {
 	// Accept arms a multishot accept on a listening socket. Its completions
 	// carry new fds (non-blocking, close-on-exec) while More() is true.
 	Accept(fd int, ud UserData)
+	// AcceptOne accepts one connection: a single completion, More()
+	// false. Near a limit it takes no client the limit has no room for,
+	// where a multishot accept hands over what the backlog holds before
+	// a cancel can stop it.
+	AcceptOne(fd int, ud UserData)
 	// Recv receives into buffers the engine picks from its pool;
 	// Completion.Buffer names each. Where the kernel has multishot
 	// receive it stays armed while More(), a completion per buffer

@@ -42,6 +42,7 @@ type fdOps struct {
 	queued     bool // in runq
 	listening  bool // has had an accept: the socket may be shared (see Close)
 	accept     UserData
+	acceptOne  bool // accept completes once, not "multishot"
 	recv       UserData
 	send       UserData
 	connect    UserData

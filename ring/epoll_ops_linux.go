@@ -21,7 +21,15 @@ func (e *Epoll) open(fd int, ud UserData) *fdOps {
 // Accept implements Engine.
 func (e *Epoll) Accept(fd int, ud UserData) {
 	if st := e.open(fd, ud); st != nil {
-		st.accept = ud
+		st.accept, st.acceptOne = ud, false
+		st.listening = true
+	}
+}
+
+// AcceptOne implements Engine.
+func (e *Epoll) AcceptOne(fd int, ud UserData) {
+	if st := e.open(fd, ud); st != nil {
+		st.accept, st.acceptOne = ud, true
 		st.listening = true
 	}
 }
@@ -203,6 +211,11 @@ func (e *Epoll) doAccept(fd int, st *fdOps) {
 		nfd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		switch errno {
 		case 0:
+			if st.acceptOne {
+				e.complete(st.accept, int32(nfd), 0)
+				st.accept, st.acceptOne = 0, false
+				return
+			}
 			e.complete(st.accept, int32(nfd), cqeFMore)
 			continue
 		case unix.EAGAIN:
@@ -212,7 +225,7 @@ func (e *Epoll) doAccept(fd int, st *fdOps) {
 			continue
 		}
 		e.complete(st.accept, -int32(errno), 0) // ends the "multishot"
-		st.accept = 0
+		st.accept, st.acceptOne = 0, false
 		return
 	}
 	e.enqueue(fd)

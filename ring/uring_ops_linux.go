@@ -42,6 +42,15 @@ func (u *Uring) Accept(fd int, ud UserData) {
 	}
 }
 
+// AcceptOne implements Engine.
+func (u *Uring) AcceptOne(fd int, ud UserData) {
+	if e := u.sqe(ud); e != nil {
+		e.OpCode = giouring.OpAccept
+		e.Fd = int32(fd)
+		e.OpcodeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+	}
+}
+
 // Recv implements Engine. Length 0 lets the kernel fill a whole buffer.
 // A multishot receive stays armed on its socket's wait queue: a
 // single-shot one tries the socket at once, finds it empty (the peer has

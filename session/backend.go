@@ -21,6 +21,7 @@ type frontend struct {
 	be      *backend
 	rate    freqCtr      // new sessions per second (rate_limit)
 	sources *sourceRates // per-source connection rates; nil when off
+	sockets int          // listening sockets of all workers (see roomy)
 }
 
 // backend is a Backend's shared runtime state.

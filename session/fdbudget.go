@@ -41,7 +41,9 @@ func maxPipes(g *Global) int64 {
 func fdsReserved(cfg *Config) int {
 	n := fdsFixed + cfg.Global.Workers*fdsPerWorker
 	for _, f := range cfg.Frontends {
-		n += len(f.Binds) * cfg.Global.Workers
+		// Each socket, and the one client it may hold parked while a
+		// limit stands (see roomy).
+		n += 2 * len(f.Binds) * cfg.Global.Workers
 	}
 	for _, b := range cfg.Backends {
 		if b.Check != nil {

@@ -138,3 +138,39 @@ func TestSlowReaderPausesProducer(t *testing.T) {
 		}
 	})
 }
+
+// Near a limit, accepts go one at a time: clients past the limit wait in
+// the kernel backlog, not accepted and parked by a multishot accept, each
+// holding an fd the fd budget does not count. At most one waits parked
+// per socket.
+func TestAtTheLimitClientsWaitInTheBacklog(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		echo := testbed.StartEcho(t)
+		cfg := testConfig(eng, echo.Addr())
+		cfg.Global.Workers = 1
+		cfg.Frontends[0].MaxConn = 2
+		p, addr := startProxy(t, cfg)
+		before := openFds(t)
+		var held []net.Conn
+		for i := 0; i < 40; i++ { // a burst, while the limit still has room
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		testbed.WaitFor(t, 3*time.Second, func() bool { return p.Stats().CurConns == 2 }, "two sessions")
+		time.Sleep(200 * time.Millisecond)
+		// The test's own 40 client sockets, two sessions of 2 fds, the
+		// echo backend's 2, and at most one client accepted past the limit.
+		if grew := openFds(t) - before; grew > 40+4+2+1 {
+			t.Errorf("fds grew by %d for 40 clients and 2 sessions: the proxy accepted %d past its limit", grew, grew-46)
+		}
+		if parked := p.Stats().Parked; parked > 1 {
+			t.Errorf("%d clients parked past the limit; want at most 1 (the rest in the backlog)", parked)
+		}
+		for _, c := range held {
+			c.Close()
+		}
+	})
+}

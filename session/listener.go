@@ -32,7 +32,8 @@ type listener struct {
 	fe          *frontend
 	fd          int
 	addr        netip.AddrPort
-	armed       bool  // multishot accept in flight
+	armed       bool  // an accept in flight
+	one         bool  // that accept is single-shot (see roomy)
 	cancelling  bool  // its cancel is in flight
 	limited     bool  // stopped by a limit; resumes when a slot frees
 	pausedUntil int64 // system pause end (monotonic ns); 0 = none
@@ -189,7 +190,25 @@ func (w *worker) admit(l *listener, fd int) (admitResult, Limit) {
 	}
 	l.turnAccepts++
 	w.startSession(l, fd, peer)
+	if l.armed && !l.one && !w.roomy(l) {
+		w.stopAccept(l) // its last completion re-arms it single-shot
+	}
 	return admitted, 0
+}
+
+// roomy says whether l may accept with a multishot accept. One hands
+// over whatever its socket's backlog holds before a cancel can stop it,
+// and a client accepted past a limit is parked holding an fd the fd
+// budget (fdbudget.go) does not count. So multishot is for while the
+// global and frontend limits have room for a full backlog on every
+// socket that shares them; nearer a limit, accepts go one at a time and
+// no more than one client per socket waits without a slot.
+func (w *worker) roomy(l *listener) bool {
+	if int64(w.p.cfg.Global.MaxConn)-w.p.actconn.Load() < int64(listenBacklog*w.p.sockets) {
+		return false
+	}
+	fmax := int64(l.fe.cfg.MaxConn)
+	return fmax == 0 || fmax-l.fe.cur.Load() >= int64(listenBacklog*l.fe.sockets)
 }
 
 // sourceAllowed runs the source checks: allow/deny, then the per-source
@@ -347,8 +366,11 @@ func (w *worker) rearm(l *listener) {
 		l.closed = true
 		w.eng.Close(l.fd)
 	case w.stopped, l.limited, l.pausedUntil != 0, l.parked.n > 0:
-	default:
-		l.armed = true
+	case w.roomy(l):
+		l.armed, l.one = true, false
 		w.eng.Accept(l.fd, l.tag())
+	default:
+		l.armed, l.one = true, true
+		w.eng.AcceptOne(l.fd, l.tag())
 	}
 }

@@ -35,6 +35,7 @@ type Proxy struct {
 	optsOnListener bool
 
 	maxPipes    int64         // splice pipes the budget allows (fdbudget.go)
+	sockets     int           // listening sockets of all workers and frontends (see roomy)
 	pipes       atomic.Int64  // splice pipes open now, all workers
 	actconn     atomic.Int64  // sessions open now, all workers
 	maxSeen     atomic.Int64  // highest actconn seen
@@ -214,6 +215,8 @@ func (p *Proxy) bindAll(workers int) ([][]*listener, error) {
 			}
 			p.bound[ap] = fds
 			p.binds[fe.cfg.Name] = append(p.binds[fe.cfg.Name], ap)
+			fe.sockets += len(fds)
+			p.sockets += len(fds)
 		}
 	}
 	return ls, nil

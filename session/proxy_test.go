@@ -29,7 +29,7 @@ func testConfig(engine string, servers ...netip.AddrPort) *session.Config {
 		BackendName: "app", Backend: be, TimeoutClient: 30 * time.Second, TCPNoDelay: true,
 	}
 	return &session.Config{
-		Global: session.Global{Engine: engine, Workers: 2, MaxConn: 1000, MaxAccept: 64,
+		Global: session.Global{Engine: engine, Workers: 2, MaxConn: 20000, MaxAccept: 64,
 			BufSize: 16 << 10, Grace: time.Second, Splice: true},
 		Log:       session.Log{Level: "info"},
 		Frontends: []*session.Frontend{fe},

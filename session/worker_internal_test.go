@@ -38,6 +38,7 @@ func newFakeEngine() *fakeEngine {
 }
 
 func (e *fakeEngine) Accept(int, ring.UserData)                  {}
+func (e *fakeEngine) AcceptOne(int, ring.UserData)               {}
 func (e *fakeEngine) Recv(_ int, ud ring.UserData)               { e.recvs++; e.lastRecv = ud }
 func (e *fakeEngine) Connect(int, *ring.Sockaddr, ring.UserData) {}
 func (e *fakeEngine) Shutdown(int, ring.UserData)                { e.shutdowns++ }
