@@ -399,3 +399,48 @@ func TestUringMultishotRecv(t *testing.T) {
 		t.Fatalf("recv at FIN: res %d (%v), more %v; want 0, ended", e.Res, Errno(e.Res), e.More())
 	}
 }
+
+// AcceptOne takes one client of several waiting: a single completion, no
+// More, and the others stay in the backlog for the next accept.
+func TestEngineAcceptOne(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		u := newTestEngine(t, eng, 4)
+		lfd, err := Listen(mustAddrPort("127.0.0.1:0"), 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(lfd)
+		addr, _ := LocalAddr(lfd)
+		for i := 0; i < 3; i++ {
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+		}
+		tag := Pack(OpAccept, 1, 0)
+		u.AcceptOne(lfd, tag)
+		acc := waitFor(t, u, tag)
+		if acc.Res < 0 || acc.More() {
+			t.Fatalf("accept one: res %d more %v; want an fd and no More", acc.Res, acc.More())
+		}
+		unix.Close(int(acc.Res))
+		var out [16]Completion
+		n, err := u.Wait(100*time.Millisecond, out[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range out[:n] {
+			if c.UD == tag {
+				t.Fatalf("a second completion after AcceptOne: res %d", c.Res)
+			}
+		}
+		for i := 0; i < 2; i++ { // the other two are still waiting
+			fd, err := AcceptNow(lfd)
+			if err != nil {
+				t.Fatalf("client %d left in the backlog: %v", i+2, err)
+			}
+			unix.Close(fd)
+		}
+	})
+}
