@@ -15,10 +15,10 @@ import "fmt"
 // holds two generations' rings.
 const fdsFixed = 16
 
-// fdsControl is kept back for the admin socket and the stats listener
-// with their connections, when either is configured; their connection
-// limits stay below it.
-const fdsControl = 100
+// ControlFds is kept back for the admin socket and the stats listener
+// with their connections, when either is configured: their connection
+// limits (session/admin, cmd/ringproxy) and listeners stay within it.
+const ControlFds = 100
 
 // fdsPerWorker are an engine's own fds: the ring (or epoll) and its
 // wakeup eventfd.
@@ -51,7 +51,7 @@ func fdsReserved(cfg *Config) int {
 		}
 	}
 	if cfg.Admin.Socket != "" || cfg.Admin.Stats.IsValid() {
-		n += fdsControl
+		n += ControlFds
 	}
 	return n
 }
