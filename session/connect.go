@@ -1,7 +1,6 @@
 package session
 
 import (
-	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -118,100 +117,8 @@ func (w *worker) backOff(s *Session) {
 	w.schedule(s)
 }
 
-// reasonBackoff marks a timer that retries a socket, not a termination.
-const reasonBackoff Reason = 255
-
 type connectTimeoutError struct{}
 
 func (connectTimeoutError) Error() string { return "connect timeout" }
 
 var errConnectTimeout error = connectTimeoutError{}
-
-// deadline is when s times out next and what that would mean. While the
-// server connects, timeout_connect and timeout_client race; once
-// forwarding, each side has its own inactivity timeout, or the tunnel
-// timeout covers both when set.
-func (w *worker) deadline(s *Session) (int64, Reason) {
-	fe, be := s.fe.cfg, s.be.cfg
-	cli := &s.si[clientSide]
-	srv := &s.si[serverSide]
-	if s.state == stQueued {
-		return s.queuedAt + int64(queueTimeout(be)), ReasonQueueTimeout
-	}
-	if s.state == stHeader {
-		return s.accepted + int64(headerTimeout(fe)), ReasonBadProxy
-	}
-	if s.backoffUntil != 0 {
-		if d := cli.lastAct + int64(fe.TimeoutClient); d < s.backoffUntil {
-			return d, ReasonClientTimeout
-		}
-		return s.backoffUntil, reasonBackoff
-	}
-	if s.state == stForwarding && be.TimeoutTunnel > 0 {
-		if cli.lastAct < srv.lastAct {
-			return srv.lastAct + int64(be.TimeoutTunnel), ReasonClientTimeout
-		}
-		return cli.lastAct + int64(be.TimeoutTunnel), ReasonServerTimeout
-	}
-	at, why := int64(math.MaxInt64), ReasonDone
-	if waitingOn(&s.req, &s.rep) {
-		at, why = cli.lastAct+int64(fe.TimeoutClient), ReasonClientTimeout
-	}
-	switch srv.state {
-	case siCon:
-		if d := s.connAt + int64(be.TimeoutConnect); d < at {
-			at, why = d, ReasonConnectFailed
-		}
-	case siEst:
-		if d := srv.lastAct + int64(be.TimeoutServer); d < at && waitingOn(&s.rep, &s.req) {
-			at, why = d, ReasonServerTimeout
-		}
-	}
-	return at, why
-}
-
-// waitingOn says whether a side can be idle: it may still send (from, its
-// produced channel, has no FIN) or has bytes to take (to, its consumed
-// channel, is not empty). As in HAProxy, a side that has sent its FIN and
-// has nothing queued for it cannot time out; only its peer can.
-func waitingOn(from, to *channel) bool { return !from.eof || to.pending() }
-
-// schedule makes sure the timer fires no later than s's deadline. Only
-// moves that bring the deadline nearer need it: activity that pushes the
-// deadline later is found when the early timer fires.
-func (w *worker) schedule(s *Session) {
-	if at, _ := w.deadline(s); s.heapIdx < 0 || at < s.timerAt {
-		w.timers.set(s, at)
-	}
-}
-
-// expire handles s's timer: re-arm it if activity moved the deadline,
-// else act on the timeout.
-func (w *worker) expire(s *Session) {
-	at, why := w.deadline(s)
-	if at > w.now {
-		w.timers.set(s, at)
-		return
-	}
-	w.timers.remove(s)
-	if why == ReasonBadProxy {
-		w.badHeader(s, proxyTimeout)
-		return
-	}
-	if why == reasonBackoff {
-		s.backoffUntil = 0
-		w.connect(s)
-		return
-	}
-	if why == ReasonQueueTimeout {
-		w.log.Warn("queue timeout", "backend", s.be.cfg.Name, "waited", time.Duration(w.now-s.queuedAt))
-	}
-	if why == ReasonConnectFailed {
-		// Cancelling the connect completes it -ECANCELED, which retries.
-		s.timedCn = true
-		w.cnt.ConnTimeouts++
-		w.eng.CancelFd(s.si[serverSide].fd, s.tag(ring.OpCancel, serverSide))
-		return
-	}
-	w.abort(s, why)
-}
