@@ -15,10 +15,15 @@ import "fmt"
 // holds two generations' rings.
 const fdsFixed = 16
 
-// ControlFds is kept back for the admin socket and the stats listener
-// with their connections, when either is configured: their connection
-// limits (session/admin, cmd/ringproxy) and listeners stay within it.
-const ControlFds = 100
+// The control plane's connection limits, which the fd budget keeps fds
+// for (one more each for the listener) when the listener is configured:
+// the admin socket's (session/admin; HAProxy's stats socket allows 10)
+// and the stats listener's (cmd/ringproxy). A client past a limit is
+// answered and closed at once.
+const (
+	AdminConns = 32
+	StatsConns = 64
+)
 
 // fdsPerWorker are an engine's own fds: the ring (or epoll) and its
 // wakeup eventfd.
@@ -50,8 +55,11 @@ func fdsReserved(cfg *Config) int {
 			n += len(b.Servers) // one check in flight per server
 		}
 	}
-	if cfg.Admin.Socket != "" || cfg.Admin.Stats.IsValid() {
-		n += ControlFds
+	if cfg.Admin.Socket != "" {
+		n += AdminConns + 1
+	}
+	if cfg.Admin.Stats.IsValid() {
+		n += StatsConns + 1
 	}
 	return n
 }
@@ -92,7 +100,7 @@ func (p *Proxy) fitFdLimit(cfg *Config, limit int) (*Config, error) {
 	}
 	c := *cfg
 	c.Global.MaxConn = fit
-	p.log.Warn("maxconn lowered to fit the fd limit", "maxconn", fit, "default", cfg.Global.MaxConn, "fd_limit", limit,
+	p.log.Info("maxconn lowered to fit the fd limit", "maxconn", fit, "default", cfg.Global.MaxConn, "fd_limit", limit,
 		"fix", fmt.Sprintf("raise LimitNOFILE (ulimit -n) to %d for maxconn %d", need, cfg.Global.MaxConn))
 	return &c, nil
 }

@@ -267,12 +267,3 @@ func TestStatsConnectionLimit(t *testing.T) {
 	}
 }
 
-// The fd budget keeps session.ControlFds for the control plane: the admin
-// socket's and the stats listener's connection limits and the two
-// listeners must fit in it, or a full table could starve them again.
-func TestControlLimitsFitTheFdBudget(t *testing.T) {
-	if n := admin.MaxConns + statsMaxConns + 2; n > session.ControlFds {
-		t.Fatalf("admin %d + stats %d connections + 2 listeners = %d fds, more than the %d the budget keeps",
-			admin.MaxConns, statsMaxConns, n, session.ControlFds)
-	}
-}

@@ -337,7 +337,7 @@ func (in *instance) ControlListeners() map[string]ctlnet.Counts {
 // read no request body, so a whole request is due within statsReadTimeout;
 // statsWriteTimeout leaves a large config's /metrics ample time.
 const (
-	statsMaxConns          = 64
+	statsMaxConns          = session.StatsConns // the fd budget keeps fds for them
 	statsReadHeaderTimeout = 5 * time.Second
 	statsReadTimeout       = 10 * time.Second
 	statsWriteTimeout      = 30 * time.Second

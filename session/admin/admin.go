@@ -22,11 +22,12 @@ import (
 	"ringproxy/session/ctlnet"
 )
 
-// MaxConns is how many admin connections may be open at once. A health
-// script or an operator needs one or two; a connection past the limit is
-// answered with an error line and closed, so a client that opens hundreds
-// and sits on them holds 32 fds at most, and only until idleTimeout.
-const MaxConns = 32
+// MaxConns is how many admin connections may be open at once (the fd
+// budget keeps fds for them). A health script or an operator needs one
+// or two; a connection past the limit is answered with an error line and
+// closed, so a client that opens hundreds and sits on them holds 32 fds
+// at most, and only until idleTimeout.
+const MaxConns = session.AdminConns
 
 // maxCommand is the longest command line the socket reads, its newline
 // not counted; a longer one is answered with an error and the connection
@@ -36,7 +37,7 @@ const maxCommand = 64<<10 - 1
 // idleTimeout is how long a connection may take to send its next
 // command; then it is closed and its fd given back. A variable so tests
 // can wait less.
-var idleTimeout = 30 * time.Second
+var idleTimeout = 10 * time.Second // HAProxy's stats timeout
 
 // answerTimeout bounds the write of one answer to a client that does not
 // read it.
