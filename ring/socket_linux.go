@@ -234,6 +234,31 @@ func probeInheritance() bool {
 	return err1 == nil && err2 == nil && err3 == nil && nd != 0 && ka != 0 && l.Onoff != 0 && l.Linger == 0
 }
 
+// RaiseNoFile lifts the soft fd limit to the hard one, as HAProxy does,
+// and returns it as the fd ceiling; 0 when it cannot be read or is
+// practically unlimited.
+func RaiseNoFile() int {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
+		return 0
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
+	}
+	if rl.Cur > 1<<30 {
+		return 0
+	}
+	return int(rl.Cur)
+}
+
+// DupListener gives a listening socket a second fd (close-on-exec) for
+// a generation that takes it over: the socket lives until both are closed.
+func DupListener(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+}
+
 // CloseNow closes fd synchronously, for fds no request refers to.
 func CloseNow(fd int) { unix.Close(fd) }
 

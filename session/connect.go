@@ -90,7 +90,7 @@ func (w *worker) connectFailed(s *Session, err error) {
 	be := s.be.cfg
 	if s.tries > be.Retries {
 		w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)
-		w.abort(s, ReasonConnectFailed)
+		w.closeSession(s, ReasonConnectFailed)
 		return
 	}
 	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)

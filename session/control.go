@@ -98,7 +98,7 @@ func (p *Proxy) ShutdownSessions(be, srv string) (int, error) {
 			for i := 0; i < w.slab.Cap(); i++ {
 				ss := w.slab.At(uint32(i))
 				if ss.srv == s && ss.state != stFree && ss.state != stClosing {
-					w.abort(ss, ReasonKilled)
+					w.closeSession(ss, ReasonKilled)
 					n++
 				}
 			}

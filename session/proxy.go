@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"ringproxy/mempool"
 	"ringproxy/ring"
 )
@@ -120,7 +118,7 @@ func (p *Proxy) Start() error {
 }
 
 func (p *Proxy) start() error {
-	nofile := raiseNoFile()
+	nofile := ring.RaiseNoFile()
 	limit := nofile
 	p.maxsock = p.cfg.Global.MaxSock
 	if p.maxsock == 0 {
@@ -307,24 +305,6 @@ func (p *Proxy) openAccessLog() error {
 // put on the timer heap at once, which initializes the poller.
 func initNetpoll() {
 	time.AfterFunc(time.Hour, func() {}).Stop()
-}
-
-// raiseNoFile lifts the soft fd limit to the hard one, as HAProxy does,
-// and returns it as the fd ceiling.
-func raiseNoFile() int {
-	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
-		return 0
-	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
-		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &rl)
-	}
-	if rl.Cur > 1<<30 {
-		return 0
-	}
-	return int(rl.Cur)
 }
 
 func (p *Proxy) waitWorkers() {

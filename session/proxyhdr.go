@@ -110,7 +110,7 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 	if why, ok := w.sourceAllowed(s.fe, s.peer.Addr()); !ok {
 		w.cnt.AcceptOutcomes[why]++
 		w.feCnt[s.fe.idx].Refused++
-		w.abort(s, ReasonDenied)
+		w.closeSession(s, ReasonDenied)
 		return
 	}
 	s.state = stConnecting
@@ -121,7 +121,7 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 func (w *worker) badHeader(s *Session, idx int) {
 	w.cnt.ProxyErrors[idx]++
 	w.log.Debug("bad PROXY header", "frontend", s.fe.cfg.Name, "client", s.peer, "reason", proxyReasonNames[idx])
-	w.abort(s, ReasonBadProxy)
+	w.closeSession(s, ReasonBadProxy)
 }
 
 // sendProxyHeader writes the PROXY header for s to its server, before any
@@ -158,7 +158,7 @@ func (w *worker) onHeaderSent(s *Session, c *ring.Completion) {
 		return
 	}
 	if c.Res < 0 {
-		w.abort(s, ReasonServerError)
+		w.closeSession(s, ReasonServerError)
 		return
 	}
 	s.hdrOff += uint8(c.Res)

@@ -47,7 +47,7 @@ func (w *worker) assign(s *Session, avoid *server) {
 // time out later.
 func (w *worker) noServer(s *Session) {
 	w.log.Warn("no server available", "backend", s.be.cfg.Name, "client", s.peer)
-	w.abort(s, ReasonNoServer)
+	w.closeSession(s, ReasonNoServer)
 }
 
 func (w *worker) enqueue(s *Session) {
@@ -61,7 +61,7 @@ func (w *worker) enqueue(s *Session) {
 	if q.n == len(q.q) {
 		w.compactQueue(q)
 	}
-	q.push(chanRef{slot: s.idx << 1, gen: s.gen})
+	q.push(chanRef{slot: sideSlot(s.idx, clientSide), gen: s.gen})
 	w.schedule(s)
 }
 
@@ -79,7 +79,8 @@ func (w *worker) leaveQueue(s *Session) {
 
 // queuedSession resolves a queue entry, or says it is stale.
 func (w *worker) queuedSession(r chanRef) (*Session, bool) {
-	s := w.slab.At(r.slot >> 1)
+	idx, _ := splitSideSlot(r.slot)
+	s := w.slab.At(idx)
 	return s, s.gen == r.gen && s.inQueue && s.state == stQueued
 }
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
-
 	"ringproxy/ring"
 )
 
@@ -47,10 +45,10 @@ func (p *Proxy) inherited(ap netip.AddrPort) ([]int, error) {
 	}
 	var fds []int
 	for _, old := range p.prev.bound[ap] {
-		fd, err := unix.FcntlInt(uintptr(old), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := ring.DupListener(old)
 		if err != nil {
 			for _, fd := range fds {
-				unix.Close(fd)
+				ring.CloseNow(fd)
 			}
 			return nil, fmt.Errorf("take over listening socket %v: dup: %w", ap, err)
 		}

@@ -138,7 +138,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.cnt.BufWaits++
 		w.waitForBuffer(s, p)
 	default:
-		w.abort(s, sideError(p))
+		w.closeSession(s, sideError(p))
 	}
 }
 
@@ -149,7 +149,7 @@ func (w *worker) onSend(s *Session, c side, comp *ring.Completion) {
 		return // the buffers still queued go back at finalize
 	}
 	if comp.Res < 0 {
-		w.abort(s, sideError(c))
+		w.closeSession(s, sideError(c))
 		return
 	}
 	n := uint32(comp.Res)
@@ -172,12 +172,12 @@ func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
 		return
 	}
 	if comp.Res < 0 {
-		w.abort(s, sideError(c))
+		w.closeSession(s, sideError(c))
 		return
 	}
 	ch.shut = true
 	if s.req.shut && s.rep.shut {
-		w.abort(s, ReasonDone) // every byte delivered, both FINs forwarded
+		w.closeSession(s, ReasonDone) // every byte delivered, both FINs forwarded
 	}
 }
 
@@ -213,9 +213,10 @@ func (w *worker) popBuf(ch *channel) {
 	w.releaseBuf(id)
 }
 
-// abort ends s: it stops everything in flight and finalizes once the last
-// completion is in. The first reason given is the one kept.
-func (w *worker) abort(s *Session, r Reason) {
+// closeSession ends s, cleanly (ReasonDone) or not: it stops everything
+// in flight and finalizes once the last completion is in. The first
+// reason given is the one kept.
+func (w *worker) closeSession(s *Session, r Reason) {
 	if s.state == stClosing || s.state == stFree {
 		return
 	}
@@ -245,8 +246,8 @@ func (w *worker) onSessionCancel(c *ring.Completion) {
 	if c.Res != -int32(unix.EBUSY) {
 		return
 	}
-	s := w.slab.At(c.UD.Slot() >> 1)
-	p := side(c.UD.Slot() & 1)
+	idx, p := splitSideSlot(c.UD.Slot())
+	s := w.slab.At(idx)
 	if s.gen != c.UD.Gen() || s.si[p].fd < 0 {
 		return
 	}

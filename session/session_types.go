@@ -150,5 +150,12 @@ func (s *Session) chanTo(c side) *channel { return s.chanFrom(c.peer()) }
 
 // tag builds the user_data of a request on side p of s.
 func (s *Session) tag(op ring.Op, p side) ring.UserData {
-	return ring.Pack(op, s.idx<<1|uint32(p), s.gen)
+	return ring.Pack(op, sideSlot(s.idx, p), s.gen)
 }
+
+// sideSlot packs a session's slab index and one of its sides into one
+// number, as request tags and channel references carry them.
+func sideSlot(idx uint32, p side) uint32 { return idx<<1 | uint32(p) }
+
+// splitSideSlot undoes sideSlot.
+func splitSideSlot(v uint32) (idx uint32, p side) { return v >> 1, side(v & 1) }

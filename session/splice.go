@@ -118,7 +118,7 @@ func (w *worker) spliceOut(s *Session, ch *channel, c side) bool {
 		w.waitOut(s, c)
 		return false
 	case err != nil:
-		w.abort(s, sideError(c))
+		w.closeSession(s, sideError(c))
 		return false
 	}
 	return true
@@ -136,7 +136,7 @@ func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
 		w.waitIn(s, p)
 		return false
 	case err != nil:
-		w.abort(s, sideError(p))
+		w.closeSession(s, sideError(p))
 		return false
 	case n == 0:
 		ch.eof = true
@@ -183,7 +183,7 @@ func (w *worker) onPoll(s *Session, q side, out bool, c *ring.Completion) {
 		return
 	}
 	if c.Res < 0 {
-		w.abort(s, sideError(q))
+		w.closeSession(s, sideError(q))
 		return
 	}
 	w.pump(s, p)

@@ -110,9 +110,9 @@ func (w *worker) expire(s *Session) {
 		w.eng.CancelFd(s.si[serverSide].fd, s.tag(ring.OpCancel, serverSide))
 	case actQueueTimeout:
 		w.log.Warn("queue timeout", "backend", s.be.cfg.Name, "waited", time.Duration(w.now-s.queuedAt))
-		w.abort(s, ReasonQueueTimeout)
+		w.closeSession(s, ReasonQueueTimeout)
 	case actEnd:
-		w.abort(s, t.reason)
+		w.closeSession(s, t.reason)
 	}
 }
 

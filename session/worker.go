@@ -64,7 +64,7 @@ type chanQueue struct {
 }
 
 type chanRef struct {
-	slot uint32 // session index << 1 | producer side
+	slot uint32 // sideSlot(session index, producer side)
 	gen  uint32
 }
 

@@ -210,7 +210,7 @@ func TestMultishotRecvStopsWhenFull(t *testing.T) {
 func TestLateCompletionDropped(t *testing.T) {
 	w, eng, s := fakeWorker(t)
 	stale := s.tag(ring.OpRecv, clientSide)
-	w.abort(s, ReasonClientError)
+	w.closeSession(s, ReasonClientError)
 	// Both sides have a receive in flight: they complete cancelled.
 	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -125})
 	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, serverSide), Res: -125})
@@ -283,7 +283,7 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	if b.state != stQueued || b.req.recvArmed || eng.recvs != recvs {
 		t.Fatalf("queued session: state %d, client read armed %v (%d receives)", b.state, b.req.recvArmed, eng.recvs-recvs)
 	}
-	w.abort(a, ReasonClientError)
+	w.closeSession(a, ReasonClientError)
 	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, clientSide), Res: -125})
 	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, serverSide), Res: -125})
 	w.Turn()
@@ -299,7 +299,7 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 func TestCancelNotQueuedIsRetried(t *testing.T) {
 	w, eng, s := fakeWorker(t)
 	s.inflight++ // a receive in flight: the abort must cancel
-	w.abort(s, ReasonKilled)
+	w.closeSession(s, ReasonKilled)
 	before := eng.cancels
 	w.complete(&ring.Completion{UD: s.tag(ring.OpCancel, clientSide), Res: -int32(unix.EBUSY)})
 	if eng.cancels != before+1 {

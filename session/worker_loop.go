@@ -37,7 +37,8 @@ func (w *worker) complete(c *ring.Completion) {
 		w.onSessionCancel(c)
 		return
 	}
-	s := w.slab.At(c.UD.Slot() >> 1)
+	idx, p := splitSideSlot(c.UD.Slot())
+	s := w.slab.At(idx)
 	if s.gen != c.UD.Gen() || s.state == stFree {
 		w.cnt.Late++
 		if id, ok := c.Buffer(); ok {
@@ -48,7 +49,6 @@ func (w *worker) complete(c *ring.Completion) {
 	if !c.More() {
 		s.inflight-- // a multishot receive is in flight until its last
 	}
-	p := side(c.UD.Slot() & 1)
 	switch c.UD.Op() {
 	case ring.OpRecv:
 		w.onRecv(s, p, c)
@@ -130,8 +130,8 @@ func (w *worker) refillWaiters() {
 // waiter resolves a buffer-wait entry, or says it is stale (its session
 // ended, or the slot was reused).
 func (w *worker) waiter(r chanRef) (*Session, side, bool) {
-	s := w.slab.At(r.slot >> 1)
-	p := side(r.slot & 1)
+	idx, p := splitSideSlot(r.slot)
+	s := w.slab.At(idx)
 	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).needBuf
 	return s, p, ok
 }
@@ -147,7 +147,7 @@ func (w *worker) waitForBuffer(s *Session, p side) {
 			}
 		}
 	}
-	w.bufWait.push(chanRef{slot: s.idx<<1 | uint32(p), gen: s.gen})
+	w.bufWait.push(chanRef{slot: sideSlot(s.idx, p), gen: s.gen})
 }
 
 func (w *worker) validWaiter(r chanRef) bool { _, _, ok := w.waiter(r); return ok }
@@ -248,7 +248,7 @@ func (w *worker) kill() {
 	}
 	for i := 0; i < w.slab.Cap(); i++ {
 		if s := w.slab.At(uint32(i)); s.state != stFree {
-			w.abort(s, ReasonKilled)
+			w.closeSession(s, ReasonKilled)
 		}
 	}
 }
