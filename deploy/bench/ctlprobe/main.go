@@ -27,7 +27,7 @@
 //
 // It prints a table, or with -json one object on stdout:
 //
-//	{"duration_s":6.1,"kinds":{"metrics":{"count":300,"errors":0,"p50_ms":0.61,
+//	{"duration_s":6.1,"cpu_s":0.4,"kinds":{"metrics":{"count":300,"errors":0,"p50_ms":0.61,
 //	 "p90_ms":0.9,"p99_ms":1.8,"max_ms":3.2},...},"checks":{...}}
 //
 // Exit status 1 when a kind had no successful request.
@@ -46,6 +46,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -85,6 +86,7 @@ type checkResult struct {
 
 type output struct {
 	DurationS float64               `json:"duration_s"`
+	CPUs      float64               `json:"cpu_s"` // this process's own user+system time
 	Kinds     map[string]kindResult `json:"kinds"`
 	Checks    *checkResult          `json:"checks,omitempty"`
 }
@@ -189,6 +191,10 @@ func main() {
 	if checks != nil {
 		out.Checks = checks.finish()
 	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out.CPUs = round(time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), 3)
+	}
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -255,7 +261,7 @@ func round(v float64, digits int) float64 {
 func printTable(w io.Writer, kinds []*kind, out *output) {
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
-	fmt.Fprintf(bw, "ctlprobe: %.1f s\n", out.DurationS)
+	fmt.Fprintf(bw, "ctlprobe: %.1f s (own CPU %.2f s)\n", out.DurationS, out.CPUs)
 	fmt.Fprintf(bw, "%-24s %6s %6s %9s %9s %9s %9s\n", "kind", "count", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms")
 	for _, k := range kinds {
 		r := out.Kinds[k.name]
