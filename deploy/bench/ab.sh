@@ -121,7 +121,7 @@ group_ticks() { # utime+stime of every process in our process groups (PIDS)
 	local f s g t=0; local -A ours
 	for g in "${PIDS[@]}"; do ours[$g]=1; done
 	for f in /proc/[0-9]*/stat; do
-		read -r s <"$f" 2>/dev/null || continue
+		{ read -r s <"$f"; } 2>/dev/null || continue # gone meanwhile
 		s=${s##*) }; set -- $s
 		[[ -n ${ours[$3]:-} ]] && t=$((t + ${12} + ${13}))
 	done
@@ -265,49 +265,63 @@ measure() { # measure ROUND INDEX
 				"$rnd" "$name" "${gb[0]}" "${gb[1]}" "$line" "$cpu" "$(awk -v b="$bytes" 'BEGIN { print b/1e9 }')"
 		fi ;;
 	control)
-		# ctlprobe for S seconds with no load (the baseline), then for S seconds
-		# while wrk saturates the proxy; wrk starts 1 s before and ends 2 s after.
+		# Three phases: ctlprobe alone for S seconds (the baseline); ctlprobe for
+		# S seconds while wrk saturates the proxy (wrk starts 1 s before, ends 2 s
+		# after); wrk alone for S seconds: the data plane's req/s without control
+		# traffic, which the fix must not lower (under the probe the builds answer
+		# different numbers of control requests, and each one costs CPU).
 		local probe=(-stats "127.0.0.1:$STATS_PORT" -socket "$SOCK" -n $((S * 50)) -interval 20ms -duration "${S}s" -json)
-		local phase out wrk p0 p1 x rq us er p50 p99 rps cpu fig b0 b1 g0 g1 t0 t1 other
-		for phase in idle load; do
-			rps=- cpu=-
-			if [[ $phase == load ]]; then
+		local phase out wrk p0 p1 x rq us er p50 p99 rps cpu fig nm b0 b1 g0 g1 t0 t1 pcpu other d
+		for phase in idle load wrk; do
+			rps=- cpu=- nm=- pcpu=0 other=-
+			fig=$(printf -- '-\t%.0s' {1..13})-
+			out=$RUN/logs/$tag-ctlprobe-$phase.out
+			if [[ $phase != idle ]]; then
+				d=$S; [[ $phase == load ]] && d=$((S + 3))
 				p0=$(proc_ticks $proxy)
-				spawn $CLIENT_CPU "$tag-wrk" wrk -t2 -c64 -d"$((S + 3))s" --timeout 5s --latency -s "$RUN/report.lua" "http://127.0.0.1:$HTTP_PORT/"
+				spawn $CLIENT_CPU "$tag-wrk-$phase" wrk -t2 -c64 -d"${d}s" --timeout 5s --latency -s "$RUN/report.lua" "http://127.0.0.1:$HTTP_PORT/"
 				wrk=$SPAWNED
 				sleep 1
 			fi
-			out=$RUN/logs/$tag-ctlprobe-$phase.out
 			b0=$(busy_ticks) g0=$(group_ticks) t0=$EPOCHREALTIME
-			load "$tag-ctlprobe-$phase" "$RUN/ctlprobe" "${probe[@]}"
+			if [[ $phase == wrk ]]; then
+				sleep $((S > 2 ? S - 2 : 1)) # the window ends before wrk does: its CPU must still be counted
+			else
+				load "$tag-ctlprobe-$phase" "$RUN/ctlprobe" "${probe[@]}"
+				pcpu=$(jq -r '.cpu_s // 0' "$out" 2>/dev/null)
+			fi
 			b1=$(busy_ticks) g1=$(group_ticks) t1=$EPOCHREALTIME
-			# other CPU: % of the machine used by processes not ours meanwhile (ctlprobe's own time counted as ours)
-			other=$(awk -v b=$((b1 - b0)) -v g=$((g1 - g0)) -v p="$(jq -r '.cpu_s // 0' "$out" 2>/dev/null)" -v t0="$t0" -v t1="$t1" -v hz="$TCK" -v n="$(nproc)" \
+			# other CPU: % of the machine used meanwhile by processes not ours (ctlprobe's own time is ours)
+			other=$(awk -v b=$((b1 - b0)) -v g=$((g1 - g0)) -v p="${pcpu:-0}" -v t0="$t0" -v t1="$t1" -v hz="$TCK" -v n="$(nproc)" \
 				'BEGIN { o = (b - g) / hz - p; if (o < 0) o = 0; printf "%.0f", o / ((t1 - t0) * n) * 100 }')
-			if [[ $phase == load ]]; then
+			if [[ $phase != idle ]]; then
 				wait $wrk; forget $wrk
 				p1=$(proc_ticks $proxy)
-				read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk.out")
+				read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk-$phase.out")
 				if [[ ${rq:-0} -gt 0 && -n $p1 ]]; then
 					read -r rps cpu < <(awk -v rq="$rq" -v us="$us" -v t=$((p1 - p0)) -v hz="$TCK" \
 						'BEGIN { printf "%.0f %.2f\n", rq/(us/1e6), t/hz/rq*1e6 }')
 				else
-					echo "round $rnd  $name  load: wrk FAILED: $(errtail "$RUN/logs/$tag-wrk.err") $(died $proxy)"
+					echo "round $rnd  $name  $phase: wrk FAILED: $(errtail "$RUN/logs/$tag-wrk-$phase.err") $(died $proxy)"
+					[[ $phase == wrk ]] && continue
 				fi
 			fi
-			# metrics stats notfound info: p50 p99 each; errors; checks failures transitions seen-DOWN longest-gap
-			fig=$(jq -r '[(.kinds | .metrics, .stats, .notfound, .info | .p50_ms, .p99_ms), ([.kinds[].errors] | add),
-				(.checks | .checks, .check_failures, .transitions, .servers_seen_down, .max_check_gap_ms)] | @tsv' "$out" 2>/dev/null)
-			if [[ -z $fig ]]; then
-				echo "round $rnd  $name  $phase: ctlprobe FAILED: $(errtail "${out%.out}.err") $(died $proxy)"
-				continue
+			if [[ $phase != wrk ]]; then
+				# metrics stats notfound info: p50 p99 each; errors; checks failures transitions seen-DOWN longest-gap
+				fig=$(jq -r '[(.kinds | .metrics, .stats, .notfound, .info | .p50_ms, .p99_ms), ([.kinds[].errors] | add),
+					(.checks | .checks, .check_failures, .transitions, .servers_seen_down, .max_check_gap_ms)] | @tsv' "$out" 2>/dev/null)
+				nm=$(jq -r '.kinds.metrics.count' "$out" 2>/dev/null)
+				if [[ -z $fig ]]; then
+					echo "round $rnd  $name  $phase: ctlprobe FAILED: $(errtail "${out%.out}.err") $(died $proxy)"
+					continue
+				fi
 			fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rnd" "$name" "$phase" "$rps" "$cpu" "$fig" "$other" >>"$RES"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rnd" "$name" "$phase" "$rps" "$cpu" "$fig" "$other" "$nm" >>"$RES"
 			set -- $fig
-			printf 'round %s  %-22s %-4s  metrics %s/%s  stats.json %s/%s  404 %s/%s  show info %s/%s ms (p50/p99)' \
-				"$rnd" "$name" "$phase" "${@:1:8}"
-			printf '  %s errors  checks %s failed %s transitions %s DOWN %s gap %s ms' "${@:9:6}"
-			[[ $phase == load ]] && printf '  %s req/s  CPU %s µs/req' "$rps" "$cpu"
+			printf 'round %s  %-22s %-4s' "$rnd" "$name" "$phase"
+			[[ $phase != wrk ]] && printf '  metrics %s/%s  stats.json %s/%s  404 %s/%s  show info %s/%s ms (p50/p99), %s /metrics answered' "${@:1:8}" "$nm" &&
+				printf '  %s errors  checks %s failed %s transitions %s DOWN %s gap %s ms' "${@:9:6}"
+			[[ $phase != idle ]] && printf '  %s req/s  CPU %s µs/req' "$rps" "$cpu"
 			printf '  other CPU %s%%\n' "$other"
 		done ;;
 	esac
@@ -321,31 +335,36 @@ for ((rnd = 1; rnd <= R; rnd++)); do
 done
 
 # ---- summary: mean [min..max] per figure, CPU ratio against the first target
-if [[ $W == control ]]; then # medians instead: a few starved rounds would drag a mean
+if [[ $W == control ]]; then # medians instead, as a Markdown table: a few starved rounds would drag a mean
 	echo
-	echo "summary (control, median [min..max] over rounds of each run's p50 / p99 in ms; errors, checks, failures,"
-	echo "transitions and servers seen DOWN summed over rounds; check gap: the longest, expected <= 1100 ms;"
-	echo "other_cpu_%: share of the machine other processes (not this benchmark's) used during the probe):"
+	echo "summary (control): median (min..max) over rounds of each run's figure; p50/p99 in ms; check counts summed over"
+	echo "rounds, check gap the longest seen (expected <= 1100 ms); other CPU: share of the machine used by processes not"
+	echo "this benchmark's during the phase; wrk: the data plane alone, no control traffic:"
+	echo
 	[[ -s $RES ]] || { echo "  no successful measurement"; exit 1; }
 	awk -F'\t' -v order="$(printf '%s\t' "${NAME[@]}")" '
 	{ k = $2 SUBSEP $3; n[k]++; for (f = 4; f <= NF; f++) v[k, f, n[k]] = $f }
 	END {
-	  split("req/s cpu_µs/req metrics_p50 metrics_p99 stats_p50 stats_p99 404_p50 404_p99 info_p50 info_p99", h, " ")
-	  nt = split(order, tn, "\t")
-	  for (ph = 1; ph <= 2; ph++) for (j = 1; j <= nt; j++) {
-	    t = tn[j]; p = ph == 1 ? "idle" : "load"; k = t SUBSEP p; if (t == "") continue
-	    line = sprintf("  %-22s %s n=%d", t, p, n[k])
-	    if (!n[k]) { print line "  (all failed)"; continue }
-	    for (f = 4; f <= 13; f++) if (f > 5 || p == "load") line = line sprintf("  %s %s", h[f - 3], med(k, f))
-	    for (f = 14; f <= 18; f++) { s[f] = 0; for (i = 1; i <= n[k]; i++) s[f] += v[k, f, i] }
-	    g = 0; for (i = 1; i <= n[k]; i++) if (v[k, 19, i] + 0 > g) g = v[k, 19, i] + 0
-	    print line sprintf("  errors %d  checks %d failed %d transitions %d seen-DOWN %d  check gap %.0f ms  other_cpu_%% %s", s[14], s[15], s[16], s[17], s[18], g, med(k, 20)) }
+	  print "| build | phase | n | /metrics p50 | /metrics p99 | /stats.json p50 | /stats.json p99 | 404 p50 | 404 p99 | show info p50 | show info p99 | req/s | CPU µs/req | checks / failed / transitions / seen DOWN | check gap ms | other CPU % |"
+	  print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+	  nt = split(order, tn, "\t"); np = split("idle load wrk", pn, " ")
+	  for (ph = 1; ph <= np; ph++) for (j = 1; j <= nt; j++) {
+	    t = tn[j]; p = pn[ph]; k = t SUBSEP p; if (t == "") continue
+	    line = sprintf("| %s | %s | %d", t, p, n[k])
+	    if (!n[k]) { print line " | all failed |"; continue }
+	    for (f = 6; f <= 13; f++) line = line " | " med(k, f)
+	    line = line " | " med(k, 4) " | " med(k, 5)
+	    if (p == "wrk") chk = "-"
+	    else { for (f = 15; f <= 18; f++) { s[f] = 0; for (i = 1; i <= n[k]; i++) s[f] += v[k, f, i] }
+	      chk = sprintf("%d / %d / %d / %d", s[15], s[16], s[17], s[18]) }
+	    g = "-"; for (i = 1; i <= n[k]; i++) if (v[k, 19, i] != "-" && (g == "-" || v[k, 19, i] + 0 > g)) g = v[k, 19, i] + 0
+	    print line " | " chk " | " (g == "-" ? g : sprintf("%.0f", g)) " | " med(k, 20) " |" }
 	}
 	function med(k, f,   a, i, j, x, m) { m = 0
-	  for (i = 1; i <= n[k]; i++) if (v[k, f, i] != "-") a[++m] = v[k, f, i] + 0
+	  for (i = 1; i <= n[k]; i++) if (v[k, f, i] != "-" && v[k, f, i] != "") a[++m] = v[k, f, i] + 0
 	  if (!m) return "-"
 	  for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-	  return sprintf("%s [%s..%s]", fmt(m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), fmt(a[1]), fmt(a[m])) }
+	  return sprintf("%s (%s..%s)", fmt(m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), fmt(a[1]), fmt(a[m])) }
 	function fmt(v) { return v >= 100 ? sprintf("%.0f", v) : v >= 10 ? sprintf("%.1f", v) : sprintf("%.3g", v) }' "$RES"
 	exit 0
 fi
