@@ -2,11 +2,15 @@
 # ab.sh: A/B benchmark of ringproxy builds (and haproxy) on loopback, set up
 # like deploy/bench: proxy pinned to CPU 0, nginx / iperf3 / load generators
 # on CPU 1, CPU charged = max(proxy utime+stime delta, CPU 0 busy delta).
+# -w control is the exception: control-plane latency (ctlprobe) with the
+# proxy's workers on every CPU, idle and under full keep-alive load.
 set -u
 usage() {
-	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate] [-q RATE] TARGET..." \
+	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate|control] [-q RATE] TARGET..." \
 		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive" \
-		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over 64 connections: CPU at equal load" >&2
+		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over 64 connections: CPU at equal load" \
+		"  control: ctlprobe latency of /metrics, /stats.json, a 404 and admin show info, idle then under" \
+		"    wrk -t2 -c64, workers = CPUs, http check every 1s; ringproxy targets only" >&2
 	exit 2
 }
 S=6 R=3 W=keepalive Q=16000
@@ -16,14 +20,19 @@ done
 shift $((OPTIND - 1))
 (($#)) || usage
 [[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ ]] || usage
-[[ $W == keepalive || $W == close || $W == bulk || $W == rate ]] || usage
+[[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == control ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
-for t in taskset setsid ss nginx wrk iperf3 jq awk; do command -v $t >/dev/null || die "$t not found"; done
+NEED=(taskset setsid ss nginx wrk jq awk); [[ $W == bulk ]] && NEED+=(iperf3)
+for t in "${NEED[@]}"; do command -v $t >/dev/null || die "$t not found"; done
 
 RUN=${AB_RUN:-/tmp/ringproxy-ab} # configs, logs, results.tsv: kept for inspection
-NGINX_PORT=28080 IPERF_PORT=28081 HTTP_PORT=28110 BULK_PORT=28111
-PROXY_CPU=0 LOAD_CPU=1
+NGINX_PORT=28080 IPERF_PORT=28081 HTTP_PORT=28110 BULK_PORT=28111 STATS_PORT=28112
+PROXY_CPU=0 LOAD_CPU=1 CLIENT_CPU=1 WORKERS=1 # CLIENT_CPU: wrk, rategen, iperf3 client, ctlprobe
+if [[ $W == control ]]; then # issue #14: "with both CPUs busy": loops on every CPU (ringproxy pins them)
+	PROXY_CPU=0-$(($(nproc) - 1)) CLIENT_CPU=0-$(($(nproc) - 1)) WORKERS=$(nproc)
+fi
+SOCK=$RUN/admin.sock
 BODY='ringproxy bench: hello from the nginx backend.\n' # as deploy/bench: 47 bytes
 
 # Targets: KIND[i] haproxy|ringproxy, BIN[i], ENG[i], NAME[i] (label).
@@ -31,6 +40,7 @@ KIND=() BIN=() ENG=() NAME=()
 for arg in "$@"; do
 	i=${#KIND[@]}
 	if [[ $arg == haproxy ]]; then
+		[[ $W == control ]] && die "-w control measures ringproxy's control plane: no haproxy"
 		command -v haproxy >/dev/null || die "haproxy not found"
 		KIND+=(haproxy) BIN+=(haproxy) ENG+=(-) name=haproxy
 	else
@@ -44,7 +54,7 @@ for arg in "$@"; do
 done
 
 # Refuse to start if any of our ports already has a listener.
-for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT; do
+for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT $STATS_PORT; do
 	[[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is in use: $(ss -Hltnp "sport = :$p" | head -1)"
 done
 
@@ -73,7 +83,7 @@ stop() { # stop PID...: SIGTERM the groups, SIGKILL after 3 s
 # port range, which makes connect() slower for whichever target runs next.
 flush_tw() {
 	local p f=()
-	for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT; do f+=(or sport = :$p or dport = :$p); done
+	for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT $STATS_PORT; do f+=(or sport = :$p or dport = :$p); done
 	ss -K -Htan state time-wait "( ${f[*]:1} )" >/dev/null 2>&1
 }
 cleanup() {
@@ -105,6 +115,18 @@ died() { alive "$1" || echo "(the proxy exited: $(errtail "$RUN/logs/$tag-"*prox
 TCK=$(getconf CLK_TCK)
 proc_ticks() { local s; s=$(<"/proc/$1/stat") || return 1; s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
 core_ticks() { local c u n s i w q sq st r; while read -r c u n s i w q sq st r; do [[ $c == cpu$PROXY_CPU ]] && { echo $((u + n + s + q + sq + st)); return; }; done </proc/stat; }
+# -w control: the CPU time of everything else on the machine (other engineers' tests) over a probe
+busy_ticks() { local c u n s i w q sq st r; read -r c u n s i w q sq st r </proc/stat; echo $((u + n + s + q + sq + st)); }
+group_ticks() { # utime+stime of every process in our process groups (PIDS)
+	local f s g t=0; local -A ours
+	for g in "${PIDS[@]}"; do ours[$g]=1; done
+	for f in /proc/[0-9]*/stat; do
+		{ read -r s <"$f"; } 2>/dev/null || continue # gone meanwhile
+		s=${s##*) }; set -- $s
+		[[ -n ${ours[$3]:-} ]] && t=$((t + ${12} + ${13}))
+	done
+	echo $t
+}
 cpu_begin() { P0=$(proc_ticks "$1") && C0=$(core_ticks); }
 cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged) in seconds
 	local p1 c1; p1=$(proc_ticks "$1") || return 1; c1=$(core_ticks)
@@ -134,11 +156,15 @@ EOF
 } >"$RUN/haproxy.cfg"
 for eng in uring epoll; do
 	{
-		printf '[global]\nengine  = "%s"\nworkers = 1\nmaxconn = %d\ngrace   = "1s"\n\n[log]\nlevel  = "warn"\naccess = false\n' "$eng" "$MAXCONN"
+		printf '[global]\nengine  = "%s"\nworkers = %d\nmaxconn = %d\ngrace   = "1s"\n\n[log]\nlevel  = "warn"\naccess = false\n' "$eng" "$WORKERS" "$MAXCONN"
+		[[ $W == control ]] && printf '\n[admin]\nstats  = "127.0.0.1:%d"\nsocket = "%s"\n' $STATS_PORT "$SOCK"
 		for r in "http $HTTP_PORT $NGINX_PORT" "bulk $BULK_PORT $IPERF_PORT"; do
 			set -- $r
 			printf '\n[[frontend]]\nname           = "%s"\nbind           = ["127.0.0.1:%d"]\nbackend        = "%s"\ntimeout_client = "10m"\n' "$1" "$2" "$1"
-			printf '\n[[backend]]\nname           = "%s"\ntimeout_server = "10m"\n\n  [[backend.server]]\n  name    = "%s1"\n  address = "127.0.0.1:%d"\n' "$1" "$1" "$3"
+			printf '\n[[backend]]\nname           = "%s"\ntimeout_server = "10m"\n' "$1"
+			[[ $W == control && $1 == http ]] && # a good server a starved check could mark DOWN
+				printf '\n  [backend.check]\n  kind     = "http"\n  path     = "/"\n  interval = "1s"\n  timeout  = "1s"\n'
+			printf '\n  [[backend.server]]\n  name    = "%s1"\n  address = "127.0.0.1:%d"\n' "$1" "$3"
 		done
 	} >"$RUN/ringproxy-$eng.toml"
 done
@@ -147,9 +173,10 @@ done = function(s, lat, req) local e = s.errors; io.write(string.format("BENCH %
   s.duration, e.connect + e.read + e.write + e.status + e.timeout, lat:percentile(50), lat:percentile(99))) end
 EOF
 
-if [[ $W == rate ]]; then # the project's own fixed-rate generator (Debian has no wrk2)
-	command -v "${GO:-go}" >/dev/null || die "go not found (needed to build rategen)"
-	(cd "$(dirname "$0")/../.." && "${GO:-go}" build -o "$RUN/rategen" ./deploy/bench/rategen) || die "cannot build rategen"
+if [[ $W == rate || $W == control ]]; then # the project's own tools: rategen (Debian has no wrk2), ctlprobe
+	tool=rategen; [[ $W == control ]] && tool=ctlprobe
+	command -v "${GO:-go}" >/dev/null || die "go not found (needed to build $tool)"
+	(cd "$(dirname "$0")/../.." && "${GO:-go}" build -o "$RUN/$tool" ./deploy/bench/$tool) || die "cannot build $tool"
 fi
 
 spawn $LOAD_CPU nginx nginx -p "$RUN/nginx" -e "$RUN/logs/nginx-error.log" -c "$RUN/nginx.conf"
@@ -160,8 +187,8 @@ if [[ $W == bulk ]]; then
 	wait_listen $SPAWNED $IPERF_PORT || die "iperf3 server did not start: $(errtail "$RUN/logs/iperf3-server.err")"
 fi
 
-# load LOGNAME CMD...: run a load generator on the load CPU and wait for it
-load() { spawn $LOAD_CPU "$@"; wait "$SPAWNED"; local rc=$?; forget "$SPAWNED"; return $rc; }
+# load LOGNAME CMD...: run a load generator on the client CPU(s) and wait for it
+load() { spawn $CLIENT_CPU "$@"; wait "$SPAWNED"; local rc=$?; forget "$SPAWNED"; return $rc; }
 
 # ---- one measurement; appends "round target fig..." to $RUN/results.tsv
 RES=$RUN/results.tsv
@@ -174,12 +201,13 @@ measure() { # measure ROUND INDEX
 		spawn $PROXY_CPU "$tag-ringproxy" "${BIN[$i]}" run --config "$RUN/ringproxy-${ENG[$i]}.toml"
 	fi
 	proxy=$SPAWNED
-	if ! wait_listen $proxy $HTTP_PORT $BULK_PORT || ! http_ok $HTTP_PORT; then
+	local ports=($HTTP_PORT $BULK_PORT); [[ $W == control ]] && ports+=($STATS_PORT)
+	if ! wait_listen $proxy "${ports[@]}" || ! http_ok $HTTP_PORT; then
 		echo "round $rnd  $name  FAILED: proxy did not start: $(errtail "$RUN/logs/$tag-"*.err)"
 		stop $proxy; return
 	fi
 	sleep 0.5
-	cpu_begin $proxy
+	[[ $W == control ]] || cpu_begin $proxy
 	case $W in
 	keepalive | close)
 		local hdr=() rq us er p50 p99 x
@@ -236,6 +264,66 @@ measure() { # measure ROUND INDEX
 			printf 'round %s  %-22s up %s Gbit/s  down %s Gbit/s  CPU %s s/GB  (%ss over %.2f GB)\n' \
 				"$rnd" "$name" "${gb[0]}" "${gb[1]}" "$line" "$cpu" "$(awk -v b="$bytes" 'BEGIN { print b/1e9 }')"
 		fi ;;
+	control)
+		# Three phases: ctlprobe alone for S seconds (the baseline); ctlprobe for
+		# S seconds while wrk saturates the proxy (wrk starts 1 s before, ends 2 s
+		# after); wrk alone for S seconds: the data plane's req/s without control
+		# traffic, which the fix must not lower (under the probe the builds answer
+		# different numbers of control requests, and each one costs CPU).
+		local probe=(-stats "127.0.0.1:$STATS_PORT" -socket "$SOCK" -n $((S * 50)) -interval 20ms -duration "${S}s" -json)
+		local phase out wrk p0 p1 x rq us er p50 p99 rps cpu fig nm b0 b1 g0 g1 t0 t1 pcpu other d
+		for phase in idle load wrk; do
+			rps=- cpu=- nm=- pcpu=0 other=-
+			fig=$(printf -- '-\t%.0s' {1..13})-
+			out=$RUN/logs/$tag-ctlprobe-$phase.out
+			if [[ $phase != idle ]]; then
+				d=$S; [[ $phase == load ]] && d=$((S + 3))
+				p0=$(proc_ticks $proxy)
+				spawn $CLIENT_CPU "$tag-wrk-$phase" wrk -t2 -c64 -d"${d}s" --timeout 5s --latency -s "$RUN/report.lua" "http://127.0.0.1:$HTTP_PORT/"
+				wrk=$SPAWNED
+				sleep 1
+			fi
+			b0=$(busy_ticks) g0=$(group_ticks) t0=$EPOCHREALTIME
+			if [[ $phase == wrk ]]; then
+				sleep $((S > 2 ? S - 2 : 1)) # the window ends before wrk does: its CPU must still be counted
+			else
+				load "$tag-ctlprobe-$phase" "$RUN/ctlprobe" "${probe[@]}"
+				pcpu=$(jq -r '.cpu_s // 0' "$out" 2>/dev/null)
+			fi
+			b1=$(busy_ticks) g1=$(group_ticks) t1=$EPOCHREALTIME
+			# other CPU: % of the machine used meanwhile by processes not ours (ctlprobe's own time is ours)
+			other=$(awk -v b=$((b1 - b0)) -v g=$((g1 - g0)) -v p="${pcpu:-0}" -v t0="$t0" -v t1="$t1" -v hz="$TCK" -v n="$(nproc)" \
+				'BEGIN { o = (b - g) / hz - p; if (o < 0) o = 0; printf "%.0f", o / ((t1 - t0) * n) * 100 }')
+			if [[ $phase != idle ]]; then
+				wait $wrk; forget $wrk
+				p1=$(proc_ticks $proxy)
+				read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk-$phase.out")
+				if [[ ${rq:-0} -gt 0 && -n $p1 ]]; then
+					read -r rps cpu < <(awk -v rq="$rq" -v us="$us" -v t=$((p1 - p0)) -v hz="$TCK" \
+						'BEGIN { printf "%.0f %.2f\n", rq/(us/1e6), t/hz/rq*1e6 }')
+				else
+					echo "round $rnd  $name  $phase: wrk FAILED: $(errtail "$RUN/logs/$tag-wrk-$phase.err") $(died $proxy)"
+					[[ $phase == wrk ]] && continue
+				fi
+			fi
+			if [[ $phase != wrk ]]; then
+				# metrics stats notfound info: p50 p99 each; errors; checks failures transitions seen-DOWN longest-gap
+				fig=$(jq -r '[(.kinds | .metrics, .stats, .notfound, .info | .p50_ms, .p99_ms), ([.kinds[].errors] | add),
+					(.checks | .checks, .check_failures, .transitions, .servers_seen_down, .max_check_gap_ms)] | @tsv' "$out" 2>/dev/null)
+				nm=$(jq -r '.kinds.metrics.count' "$out" 2>/dev/null)
+				if [[ -z $fig ]]; then
+					echo "round $rnd  $name  $phase: ctlprobe FAILED: $(errtail "${out%.out}.err") $(died $proxy)"
+					continue
+				fi
+			fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rnd" "$name" "$phase" "$rps" "$cpu" "$fig" "$other" "$nm" >>"$RES"
+			set -- $fig
+			printf 'round %s  %-22s %-4s' "$rnd" "$name" "$phase"
+			[[ $phase != wrk ]] && printf '  metrics %s/%s  stats.json %s/%s  404 %s/%s  show info %s/%s ms (p50/p99), %s /metrics answered' "${@:1:8}" "$nm" &&
+				printf '  %s errors  checks %s failed %s transitions %s DOWN %s gap %s ms' "${@:9:6}"
+			[[ $phase != idle ]] && printf '  %s req/s  CPU %s µs/req' "$rps" "$cpu"
+			printf '  other CPU %s%%\n' "$other"
+		done ;;
 	esac
 	stop $proxy
 	sleep 1 # let TIME_WAIT and softirq settle before the next proxy
@@ -247,6 +335,39 @@ for ((rnd = 1; rnd <= R; rnd++)); do
 done
 
 # ---- summary: mean [min..max] per figure, CPU ratio against the first target
+if [[ $W == control ]]; then # medians instead, as a Markdown table: a few starved rounds would drag a mean
+	echo
+	echo "summary (control): median (min..max) over rounds of each run's figure; p50/p99 in ms; check counts summed over"
+	echo "rounds, check gap the longest seen (expected <= 1100 ms); other CPU: share of the machine used by processes not"
+	echo "this benchmark's during the phase; wrk: the data plane alone, no control traffic:"
+	echo
+	[[ -s $RES ]] || { echo "  no successful measurement"; exit 1; }
+	awk -F'\t' -v order="$(printf '%s\t' "${NAME[@]}")" '
+	{ k = $2 SUBSEP $3; n[k]++; for (f = 4; f <= NF; f++) v[k, f, n[k]] = $f }
+	END {
+	  print "| build | phase | n | /metrics p50 | /metrics p99 | /stats.json p50 | /stats.json p99 | 404 p50 | 404 p99 | show info p50 | show info p99 | req/s | CPU µs/req | checks / failed / transitions / seen DOWN | check gap ms | other CPU % |"
+	  print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+	  nt = split(order, tn, "\t"); np = split("idle load wrk", pn, " ")
+	  for (ph = 1; ph <= np; ph++) for (j = 1; j <= nt; j++) {
+	    t = tn[j]; p = pn[ph]; k = t SUBSEP p; if (t == "") continue
+	    line = sprintf("| %s | %s | %d", t, p, n[k])
+	    if (!n[k]) { print line " | all failed |"; continue }
+	    for (f = 6; f <= 13; f++) line = line " | " med(k, f)
+	    line = line " | " med(k, 4) " | " med(k, 5)
+	    if (p == "wrk") chk = "-"
+	    else { for (f = 15; f <= 18; f++) { s[f] = 0; for (i = 1; i <= n[k]; i++) s[f] += v[k, f, i] }
+	      chk = sprintf("%d / %d / %d / %d", s[15], s[16], s[17], s[18]) }
+	    g = "-"; for (i = 1; i <= n[k]; i++) if (v[k, 19, i] != "-" && (g == "-" || v[k, 19, i] + 0 > g)) g = v[k, 19, i] + 0
+	    print line " | " chk " | " (g == "-" ? g : sprintf("%.0f", g)) " | " med(k, 20) " |" }
+	}
+	function med(k, f,   a, i, j, x, m) { m = 0
+	  for (i = 1; i <= n[k]; i++) if (v[k, f, i] != "-" && v[k, f, i] != "") a[++m] = v[k, f, i] + 0
+	  if (!m) return "-"
+	  for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+	  return sprintf("%s (%s..%s)", fmt(m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), fmt(a[1]), fmt(a[m])) }
+	function fmt(v) { return v >= 100 ? sprintf("%.0f", v) : v >= 10 ? sprintf("%.1f", v) : sprintf("%.3g", v) }' "$RES"
+	exit 0
+fi
 case $W in
 keepalive | rate) HDR="req/s p50_ms p99_ms cpu_µs/req" ;;
 close) HDR="conn/s cpu_µs/conn" ;;
