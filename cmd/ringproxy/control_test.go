@@ -266,4 +266,3 @@ func TestStatsConnectionLimit(t *testing.T) {
 		t.Errorf(`ringproxy_control_refused_total{listener="stats"} = %d, want %d`, n, extra)
 	}
 }
-
