@@ -251,7 +251,10 @@ func TestStatsConnectionLimit(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+	// The server frees a slot when it sees its client's close, so the
+	// first tries may still be refused: they count too.
 	var body string
+	refusedAfter := 0
 	testbed.WaitFor(t, 3*time.Second, func() bool {
 		resp, err := http.Get("http://" + statsAddr.String() + "/metrics")
 		if err != nil {
@@ -260,9 +263,12 @@ func TestStatsConnectionLimit(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			refusedAfter++
+		}
 		return resp.StatusCode == http.StatusOK
 	}, "the stats listener to serve once the clients left")
-	if n := metric(body, `ringproxy_control_refused_total{listener="stats"}`); n != extra {
-		t.Errorf(`ringproxy_control_refused_total{listener="stats"} = %d, want %d`, n, extra)
+	if n := metric(body, `ringproxy_control_refused_total{listener="stats"}`); n != extra+refusedAfter {
+		t.Errorf(`ringproxy_control_refused_total{listener="stats"} = %d, want %d (+%d refused while the slots freed)`, n, extra, refusedAfter)
 	}
 }
