@@ -229,7 +229,7 @@ func runChildProxy(spec string) int {
 type childProxy struct {
 	cmd  *exec.Cmd
 	out  io.Reader // its stdout: the address, then stats lines
-	logs *lockedBuffer
+	logs *testbed.LogBuffer
 	addr netip.AddrPort
 }
 
@@ -241,7 +241,7 @@ func startChildProxy(t *testing.T, eng string, backend netip.AddrPort, nofile in
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &childProxy{cmd: cmd, out: out, logs: &lockedBuffer{}}
+	c := &childProxy{cmd: cmd, out: out, logs: &testbed.LogBuffer{}}
 	cmd.Stderr = c.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -414,23 +414,4 @@ func childCPU(t *testing.T, pid int) time.Duration {
 	utime, _ := strconv.Atoi(fields[11])
 	stime, _ := strconv.Atoi(fields[12])
 	return time.Duration(utime+stime) * 10 * time.Millisecond // CLK_TCK 100
-}
-
-// lockedBuffer collects a child's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
 }

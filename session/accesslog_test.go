@@ -15,13 +15,13 @@ import (
 )
 
 // startLogged starts cfg with access lines going to the returned buffer.
-func startLogged(t *testing.T, cfg *session.Config) (netip.AddrPort, *lockedBuffer) {
+func startLogged(t *testing.T, cfg *session.Config) (netip.AddrPort, *testbed.LogBuffer) {
 	cfg.Log.Access = true
 	p, err := session.New(cfg, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines lockedBuffer
+	var lines testbed.LogBuffer
 	p.SetAccessLog(&lines)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func startLogged(t *testing.T, cfg *session.Config) (netip.AddrPort, *lockedBuff
 // bytes-in bytes-out state actconn/feconn/srvconn/retries.
 var accessLine = regexp.MustCompile(`^(127\.0\.0\.1:\d+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web app/(\S+) (-?\d+)/(-?\d+)/(\d+) (\d+) (\d+) (\S\S) \d+/\d+/\d+/(\d+)$`)
 
-func waitLine(t *testing.T, lines *lockedBuffer) []string {
+func waitLine(t *testing.T, lines *testbed.LogBuffer) []string {
 	t.Helper()
 	testbed.WaitFor(t, 3*time.Second, func() bool { return strings.Count(lines.String(), "\n") >= 1 }, "an access line")
 	line := strings.TrimSuffix(strings.SplitN(lines.String(), "\n", 2)[0], "\n")

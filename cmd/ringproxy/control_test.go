@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	stdlog "log"
 	"log/slog"
@@ -24,39 +23,6 @@ import (
 	"ringproxy/session/admin"
 	"ringproxy/session/testbed"
 )
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count is how many log lines contain every one of words.
-func (l *logBuffer) count(words ...string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		all := line != ""
-		for _, w := range words {
-			all = all && strings.Contains(line, w)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
 
 // controlConfig is a config with an admin socket at sock and the stats
 // listener on stats, over one echo server and no health checks (a check
@@ -135,7 +101,7 @@ func getOn(t *testing.T, c net.Conn, path string) (int, string) {
 func TestControlListenersSurviveEMFILE(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	statsAddr := freePort(t)
-	logs := &logBuffer{}
+	logs := &testbed.LogBuffer{}
 	defer stdlog.SetOutput(stdlog.Writer())
 	stdlog.SetOutput(logs) // where net/http logs by default
 	serveLogged(t, controlConfig(t, sock, statsAddr), logs)
@@ -173,17 +139,17 @@ func TestControlListenersSurviveEMFILE(t *testing.T) {
 	body := httpGet(t, "http://"+statsAddr.String()+"/metrics")
 	for _, l := range []struct{ label, name string }{{"admin", "admin socket"}, {"stats", "stats listener"}} {
 		errs := metric(body, `ringproxy_control_accept_errors_total{listener="`+l.label+`"}`)
-		warns := logs.count("level=WARN", l.name+": accept failed")
-		recoveries := logs.count("level=INFO", l.name+" accepting again after")
+		warns := logs.Count("level=WARN", l.name+": accept failed")
+		recoveries := logs.Count("level=INFO", l.name+" accepting again after")
 		if errs < 3 {
 			t.Errorf("ringproxy_control_accept_errors_total{listener=%q} = %d, want the 500 ms burst's retries counted", l.label, errs)
 		}
-		if warns < 1 || warns != recoveries || warns >= errs || logs.count("level=WARN", l.name, "too many open files") < 1 {
+		if warns < 1 || warns != recoveries || warns >= errs || logs.Count("level=WARN", l.name, "too many open files") < 1 {
 			t.Errorf("%s: %d accept errors, %d warnings, %d lines saying it accepts again; want a warning naming EMFILE and a recovery line per burst, not a line per error:\n%s",
 				l.name, errs, warns, recoveries, logs)
 		}
 	}
-	if n := logs.count("Accept error"); n != 0 {
+	if n := logs.Count("Accept error"); n != 0 {
 		t.Errorf("net/http logged %d accept errors of its own", n)
 	}
 }

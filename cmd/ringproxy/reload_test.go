@@ -190,15 +190,7 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	}
 	writeFile(t, path, withStats(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), oldStats.String()))
 	done := serveFile(t, path)
-	testbed.WaitFor(t, 3*time.Second, func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("serve: %v", err)
-		default:
-		}
-		_, err := admin.Send(sock, "show info")
-		return err == nil
-	}, "the admin socket")
+	waitAdmin(t, sock, done)
 	statsUp := func(a string) bool {
 		c, err := net.DialTimeout("tcp", a, time.Second)
 		if err == nil {

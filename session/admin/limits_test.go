@@ -18,39 +18,6 @@ import (
 	"ringproxy/session/testbed"
 )
 
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines are the log lines that contain every one of words.
-func (l *logBuffer) lines(words ...string) []string {
-	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
-		all := line != ""
-		for _, w := range words {
-			all = all && strings.Contains(line, w)
-		}
-		if all {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // infoValue is the number show info gives for key, or -1.
 func infoValue(info, key string) int {
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `: (\d+)$`).FindStringSubmatch(info)
@@ -67,7 +34,7 @@ func infoValue(info, key string) int {
 // end only, and the socket goes on serving. The old loop returned at the first error and
 // left the socket listening but never accepting: `ctl show info` hung.
 func TestAcceptErrorBurstKeepsServing(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testbed.LogBuffer{}
 	s, path := listen(t, twoServerProxy(t), slog.New(slog.NewTextHandler(logs, nil)))
 	client := testbed.PresocketUnix(t, path)
 	release := testbed.ExhaustFDs(t, 0)
@@ -100,8 +67,8 @@ func TestAcceptErrorBurstKeepsServing(t *testing.T) {
 	// Usually one burst; an fd that another goroutine of the test process
 	// frees meanwhile can let one accept through and split it in two.
 	errs := s.Counts().AcceptErrors
-	warns := logs.lines("level=WARN", "admin socket: accept failed")
-	recoveries := logs.lines("level=INFO", "admin socket accepting again after")
+	warns := logs.Lines("level=WARN", "admin socket: accept failed")
+	recoveries := logs.Lines("level=INFO", "admin socket accepting again after")
 	if len(warns) < 1 || len(warns) != len(recoveries) || uint64(len(warns)) >= errs || !strings.Contains(warns[0], "too many open files") {
 		t.Errorf("%d accept errors, %d warnings, %d lines saying it accepts again; want a warning naming EMFILE and a recovery line per burst, not a line per error:\n%s",
 			errs, len(warns), len(recoveries), logs)

@@ -1,54 +1,19 @@
 package ctlnet
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"ringproxy/session/testbed"
 )
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// count is how many log lines contain every one of words.
-func (l *logBuffer) count(words ...string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		all := line != ""
-		for _, w := range words {
-			all = all && strings.Contains(line, w)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // emfile is what net's Accept returns when the fd table is full.
 var emfile = &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
@@ -93,7 +58,7 @@ func pipe(t *testing.T) net.Conn {
 // starts and a line when accepting works again. The next burst is
 // logged afresh.
 func TestAcceptErrorBurstIsRetriedAndLoggedOnce(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testbed.LogBuffer{}
 	fl := newFlaky()
 	ln := Wrap(fl, Options{Name: "test listener", Log: slog.New(slog.NewTextHandler(logs, nil))})
 	fl.fails.Store(5)
@@ -110,10 +75,10 @@ func TestAcceptErrorBurstIsRetriedAndLoggedOnce(t *testing.T) {
 	if n := ln.Counts().AcceptErrors; n != 5 {
 		t.Errorf("counted %d accept errors, want 5", n)
 	}
-	if n := logs.count("level=WARN", "test listener", "too many open files"); n != 1 {
+	if n := logs.Count("level=WARN", "test listener", "too many open files"); n != 1 {
 		t.Errorf("%d warnings for one burst, want 1:\n%s", n, logs)
 	}
-	if n := logs.count("level=INFO", "test listener accepting again after 5 errors"); n != 1 {
+	if n := logs.Count("level=INFO", "test listener accepting again after 5 errors"); n != 1 {
 		t.Errorf("%d lines for the end of the burst, want 1:\n%s", n, logs)
 	}
 
@@ -122,7 +87,7 @@ func TestAcceptErrorBurstIsRetriedAndLoggedOnce(t *testing.T) {
 	if _, err := ln.Accept(); err != nil {
 		t.Fatalf("Accept after a second burst: %v", err)
 	}
-	if n, w := ln.Counts().AcceptErrors, logs.count("level=WARN"); n != 7 || w != 2 {
+	if n, w := ln.Counts().AcceptErrors, logs.Count("level=WARN"); n != 7 || w != 2 {
 		t.Errorf("after a second burst of 2: %d errors counted, %d warnings; want 7 and 2", n, w)
 	}
 }
@@ -168,7 +133,7 @@ func TestRefusesPastTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testbed.LogBuffer{}
 	ln := Wrap(inner, Options{Name: "test listener", Log: slog.New(slog.NewTextHandler(logs, nil)),
 		MaxConns: 2, Refusal: []byte("busy\n")})
 	defer ln.Close()
@@ -218,8 +183,8 @@ func TestRefusesPastTheLimit(t *testing.T) {
 	}
 	dial()
 	next()
-	if w, i := logs.count("level=WARN", "test listener at its limit of 2 connections"),
-		logs.count("level=INFO", "below its connection limit again after refusing 1"); w != 1 || i != 1 {
+	if w, i := logs.Count("level=WARN", "test listener at its limit of 2 connections"),
+		logs.Count("level=INFO", "below its connection limit again after refusing 1"); w != 1 || i != 1 {
 		t.Errorf("%d warnings and %d recoveries logged for one refusal, want 1 and 1:\n%s", w, i, logs)
 	}
 }
