@@ -218,23 +218,24 @@ func TestStatsConnectionLimit(t *testing.T) {
 		c.Close()
 	}
 	// The server frees a slot when it sees its client's close, so the
-	// first tries may still be refused: they count too.
+	// first tries may still be refused: they count too. A raw request,
+	// because net/http's client retries a refused one unseen.
 	var body string
-	refusedAfter := 0
+	tries := 0
 	testbed.WaitFor(t, 3*time.Second, func() bool {
-		resp, err := http.Get("http://" + statsAddr.String() + "/metrics")
+		tries++
+		c, err := net.Dial("tcp", statsAddr.String())
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		io.WriteString(c, "GET /metrics HTTP/1.0\r\n\r\n")
+		b, _ := io.ReadAll(c)
 		body = string(b)
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			refusedAfter++
-		}
-		return resp.StatusCode == http.StatusOK
+		return strings.HasPrefix(body, "HTTP/1.0 200 ")
 	}, "the stats listener to serve once the clients left")
-	if n := metric(body, `ringproxy_control_refused_total{listener="stats"}`); n != extra+refusedAfter {
-		t.Errorf(`ringproxy_control_refused_total{listener="stats"} = %d, want %d (+%d refused while the slots freed)`, n, extra, refusedAfter)
+	if n := metric(body, `ringproxy_control_refused_total{listener="stats"}`); n < extra || n > extra+tries-1 {
+		t.Errorf(`ringproxy_control_refused_total{listener="stats"} = %d, want %d (+ up to %d tries refused while the slots freed)`, n, extra, tries-1)
 	}
 }
