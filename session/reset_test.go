@@ -25,6 +25,20 @@ func readToEnd(c net.Conn, within time.Duration) (int64, error) {
 	return io.Copy(io.Discard, c)
 }
 
+// wantServerReset waits for the server side's read to end, which must be
+// with ECONNRESET.
+func wantServerReset(t *testing.T, ended <-chan error, when string) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("server saw %v %s; want ECONNRESET", err, when)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("the server connection did not end")
+	}
+}
+
 // A server that resets mid-stream resets its client: the client sees
 // ECONNRESET, not an EOF that would pass a truncated stream off as whole.
 func TestServerResetResetsClient(t *testing.T) {
@@ -73,14 +87,7 @@ func TestClientResetResetsServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
-		select {
-		case err := <-ended:
-			if !errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("server saw %v; want ECONNRESET after the client's reset", err)
-			}
-		case <-time.After(6 * time.Second):
-			t.Fatal("the server connection did not end")
-		}
+		wantServerReset(t, ended, "after the client's reset")
 	})
 }
 
@@ -143,14 +150,7 @@ func TestServerTimeoutResetsStalledServer(t *testing.T) {
 			return st.Ended[session.ReasonServerTimeout]+st.Ended[session.ReasonClientTimeout] == 1
 		}, "the session to time out")
 		close(release)
-		select {
-		case err := <-ended:
-			if !errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("stalled server saw %v once it read again; want ECONNRESET", err)
-			}
-		case <-time.After(6 * time.Second):
-			t.Fatal("the server connection did not end")
-		}
+		wantServerReset(t, ended, "once it read again")
 		// The client's side is reset too, but its writer may take the
 		// error first and leave the reader a plain EOF: the stalled
 		// client test checks that side.

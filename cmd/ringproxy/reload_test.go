@@ -160,15 +160,7 @@ func TestServeReloads(t *testing.T) {
 	if out, _ := admin.Send(sock, "show info"); !strings.Contains(out, "workers: 2") {
 		t.Errorf("show info after reloads: %q", out)
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	stopServe(t, done)
 }
 
 // A reload that moves [admin].stats to an address in use applies the rest
@@ -221,10 +213,7 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	if !statsUp(busy.Addr().String()) || statsUp(oldStats.String()) {
 		t.Error("the stats listener did not move on the next reload")
 	}
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stopServe(t, done)
 }
 
 // redisStandIn answers PING with +PONG, as the Redis example's check
@@ -337,15 +326,7 @@ func TestReloadKeepsPooledSessions(t *testing.T) {
 				}
 			}
 			start := time.Now()
-			syscall.Kill(os.Getpid(), syscall.SIGTERM)
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("serve did not stop: draining generations are not bounded by grace on SIGTERM")
-			}
+			stopServe(t, done) // draining generations are bounded by grace too
 			if el := time.Since(start); el > 5*time.Second {
 				t.Errorf("SIGTERM took %v with grace 300ms", el)
 			}
@@ -382,9 +363,21 @@ func TestReloadHardStopAfter(t *testing.T) {
 		t.Fatalf("a new session after the hard stop: %v", err)
 	}
 	fresh.c.Close() // or SIGTERM would wait the default grace for it
+	stopServe(t, done)
+}
+
+// stopServe sends SIGTERM to a serve started with serveFile and waits for
+// it to return cleanly.
+func stopServe(t *testing.T, done <-chan error) {
+	t.Helper()
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10 s of SIGTERM")
 	}
 }
 
