@@ -6,16 +6,18 @@ import (
 	"ringproxy/ring"
 )
 
-// Session states. A session is born stConnecting (the client is
-// established, the server side is being connected), moves to stForwarding
-// when the server answers, and to stClosing when it is aborted or both
-// directions are shut; it returns to the slab (stFree) after its last
-// completion.
+// Session states, one transition per line:
 //
-// A session whose every candidate server is full waits in stQueued first.
-//
-//	stFree → [stQueued →] stConnecting → stForwarding → stClosing → stFree
-//	              └───────────────(abort)──────────────↗
+//	stFree       → stHeader      accepted, the frontend expects a PROXY header
+//	stFree       → stConnecting  accepted; assign found a server with room
+//	stFree       → stQueued      accepted; every candidate server is full
+//	stHeader     → stConnecting  header read; assign (or stQueued, as above)
+//	stQueued     → stConnecting  a server slot freed
+//	stConnecting → stConnecting  connect failed: retry on the same server
+//	stConnecting → stConnecting  the last retry redispatched (or stQueued)
+//	stConnecting → stForwarding  the server answered
+//	any but Free → stClosing     closeSession: clean end, error or timeout
+//	stClosing    → stFree        its last completion is in (finalize)
 type sessState uint8
 
 const (
