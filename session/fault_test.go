@@ -39,35 +39,21 @@ const childEchoEnv = "RINGPROXY_TEST_CHILD_ECHO"
 // no testing.T: on the client's FIN it half-closes after writing back
 // everything it read.
 func runChildEcho() int {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		fmt.Println("listen:", err)
 		return 2
 	}
 	fmt.Println(ln.Addr())
 	for {
-		c, err := ln.Accept()
+		c, err := ln.AcceptTCP()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child echo: accept:", err)
 			return 2
 		}
 		go func() {
 			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err == io.EOF {
-					c.(*net.TCPConn).CloseWrite()
-				}
-				if err != nil {
-					return
-				}
-			}
+			testbed.EchoConn(c)
 		}()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,19 @@ import (
 func readToEnd(c net.Conn, within time.Duration) (int64, error) {
 	c.SetReadDeadline(time.Now().Add(within))
 	return io.Copy(io.Discard, c)
+}
+
+// askOne sends one byte through the proxy at addr and reads the answer
+// to its end: how many bytes, and how it ended (nil for a clean EOF).
+func askOne(t *testing.T, addr netip.AddrPort) (int64, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("x"))
+	return readToEnd(c, 5*time.Second)
 }
 
 // wantServerReset waits for the server side's read to end, which must be
@@ -54,13 +68,7 @@ func TestServerResetResetsClient(t *testing.T) {
 			c.Close() // a reset mid-stream
 		})
 		p, addr := startProxy(t, testConfig(eng, srv.Addr()))
-		c, err := net.Dial("tcp", addr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.Write([]byte("x"))
-		n, err := readToEnd(c, 5*time.Second)
+		n, err := askOne(t, addr)
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("client read %d bytes then %v; want ECONNRESET after the server's reset", n, err)
 		}
@@ -103,13 +111,7 @@ func TestServerFinStaysFin(t *testing.T) {
 			c.Close()
 		})
 		_, addr := startProxy(t, testConfig(eng, srv.Addr()))
-		c, err := net.Dial("tcp", addr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.Write([]byte("x"))
-		n, err := readToEnd(c, 5*time.Second)
+		n, err := askOne(t, addr)
 		if err != nil || n != size {
 			t.Fatalf("client read %d bytes, %v; want %d then EOF", n, err, size)
 		}

@@ -20,10 +20,12 @@ type Echo struct{ *Server }
 // then closes, so a client can read to EOF and know it saw every byte.
 func StartEcho(t testing.TB) *Echo {
 	t.Helper()
-	return &Echo{StartFunc(t, echo)}
+	return &Echo{StartFunc(t, EchoConn)}
 }
 
-func echo(c *net.TCPConn) {
+// EchoConn writes back everything it reads from c and half-closes after
+// the client's FIN: the Echo backend's handler, for servers of a test's own.
+func EchoConn(c *net.TCPConn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)
