@@ -1,7 +1,10 @@
 package session
 
 import (
+	"fmt"
 	"io"
+	"log/syslog"
+	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -78,4 +81,40 @@ func (l *LogSink) Dropped() uint64 { return l.dropped.Load() }
 func (l *LogSink) Close() {
 	l.stop.Do(func() { close(l.lines) })
 	<-l.done
+}
+
+// SetAccessLog sends access lines to out instead of [log].target. Call
+// it before Start.
+func (p *Proxy) SetAccessLog(out io.Writer) { p.accessOut = out }
+
+// accessLines is how many access lines may wait for the writer.
+const accessLines = 4096
+
+// openSyslog opens the local syslog (/dev/log) for access lines, facility
+// daemon, severity info. Tests point it elsewhere.
+var openSyslog = func() (io.Writer, error) {
+	return syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "ringproxy")
+}
+
+func (p *Proxy) openAccessLog() error {
+	if !p.cfg.Log.Access {
+		return nil
+	}
+	out := p.accessOut
+	if out == nil {
+		switch p.cfg.Log.Target {
+		case "stderr":
+			out = os.Stderr
+		case "syslog":
+			w, err := openSyslog()
+			if err != nil {
+				return fmt.Errorf("access log to syslog: %w", err)
+			}
+			out = w
+		default:
+			out = os.Stdout
+		}
+	}
+	p.access = NewLogSink(out, accessLines)
+	return nil
 }

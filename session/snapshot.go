@@ -212,3 +212,45 @@ func addServer(a, b *ServerCounters) {
 	a.BytesIn += b.BytesIn
 	a.BytesOut += b.BytesOut
 }
+
+// Stats sums every worker's counters, asking each loop for a copy so the
+// loops never share their counters while running.
+func (p *Proxy) Stats() Stats {
+	st, _ := p.gather()
+	return st
+}
+
+// gather asks every worker for its counters and sums them, process-wide
+// and per scope.
+func (p *Proxy) gather() (Stats, gathered) {
+	var st Stats
+	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers)}
+	for _, w := range p.workers {
+		c := w.counters()
+		st.add(&c.Counters)
+		for i := range c.fe {
+			addFrontend(&g.fe[i], &c.fe[i])
+		}
+		for i := range c.srv {
+			addServer(&g.srv[i], &c.srv[i])
+		}
+		g.workers = append(g.workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
+	}
+	st.CurConns = p.actconn.Load()
+	st.MaxConns = p.maxSeen.Load()
+	st.ServerTransitions = p.transitions.Load()
+	if p.access != nil {
+		st.LogDropped = p.access.Dropped()
+	}
+	for _, b := range p.bes {
+		st.CurQueue += b.queued.Load()
+	}
+	return st, g
+}
+
+// gathered is the per-scope part of gather.
+type gathered struct {
+	fe      []FrontendCounters
+	srv     []ServerCounters
+	workers []WorkerStats
+}
