@@ -307,7 +307,7 @@ func (w *worker) finalize(s *Session) {
 	s.state = stFree
 	s.gen = (s.gen + 1) & ring.GenMask
 	w.slab.Put(s.idx)
-	if w.nLimited > 0 {
+	if w.nFull > 0 {
 		w.resumeDue = true
 	}
 }

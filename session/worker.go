@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"ringproxy/mempool"
 	"ringproxy/ring"
@@ -34,12 +33,10 @@ type worker struct {
 	feCnt     []FrontendCounters // by frontend index
 	srvCnt    []ServerCounters   // by server index, all backends
 
-	nLimited  int           // listeners stopped by a limit
-	resumeDue bool          // look at limited listeners at the next turn
-	recheckAt int64         // look at them then anyway (limitRecheck), if limited
-	rateWait  time.Duration // how long the rate limit that last stopped a listener asks to wait
-	stopped   bool          // stop seen: listeners closing, no new sessions
-	killed    bool          // grace ran out: every session aborted
+	nFull     int  // listeners in liFull: a session ending here may resume them
+	resumeDue bool // look at stopped and parked listeners at the next turn
+	stopped   bool // stop seen: listeners closing, no new sessions
+	killed    bool // grace ran out: every session aborted
 
 	waitSlot  atomic.Bool  // limited by a shared count: wake me when a slot frees
 	queued    atomic.Int64 // my queued sessions, read by workers freeing a slot

@@ -27,6 +27,8 @@ type fakeEngine struct {
 	lastCancel    ring.UserData // target of the last CancelRequest
 	closes        int
 	shutdowns     int
+	accepts       int // multishot accepts armed
+	acceptOnes    int // single-shot accepts armed
 }
 
 func newFakeEngine() *fakeEngine {
@@ -37,8 +39,8 @@ func newFakeEngine() *fakeEngine {
 	return e
 }
 
-func (e *fakeEngine) Accept(int, ring.UserData)                  {}
-func (e *fakeEngine) AcceptOne(int, ring.UserData)               {}
+func (e *fakeEngine) Accept(int, ring.UserData)                  { e.accepts++ }
+func (e *fakeEngine) AcceptOne(int, ring.UserData)               { e.acceptOnes++ }
 func (e *fakeEngine) Recv(_ int, ud ring.UserData)               { e.recvs++; e.lastRecv = ud }
 func (e *fakeEngine) Connect(int, *ring.Sockaddr, ring.UserData) {}
 func (e *fakeEngine) Shutdown(int, ring.UserData)                { e.shutdowns++ }
@@ -311,13 +313,13 @@ func TestCancelNotQueuedIsRetried(t *testing.T) {
 	}
 
 	l := w.listeners[0]
-	l.idx, l.armed = 0, true
+	l.idx, l.accept = 0, acceptMulti
 	w.stopAccept(l)
-	if eng.acceptCancels != 1 || !l.cancelling {
-		t.Fatalf("stopAccept: %d accept cancels, cancelling %v", eng.acceptCancels, l.cancelling)
+	if eng.acceptCancels != 1 || l.accept != acceptCancelling {
+		t.Fatalf("stopAccept: %d accept cancels, accept state %d", eng.acceptCancels, l.accept)
 	}
 	w.complete(&ring.Completion{UD: ring.Pack(ring.OpCancelAccept, 0, 0), Res: -int32(unix.EBUSY)})
-	if eng.acceptCancels != 2 || !l.cancelling {
+	if eng.acceptCancels != 2 || l.accept != acceptCancelling {
 		t.Errorf("accept cancel failing with EBUSY: %d accept cancels in all, want 2", eng.acceptCancels)
 	}
 }

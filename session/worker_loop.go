@@ -165,12 +165,9 @@ func (w *worker) expireTimers() {
 func (w *worker) resumeListeners() {
 	for _, l := range w.listeners {
 		l.turnAccepts = 0
-		if l.pausedUntil != 0 && l.pausedUntil <= w.now {
+		if l.waiting() && l.retryAt <= w.now {
 			w.resumeDue = true
 		}
-	}
-	if w.nLimited > 0 && w.recheckAt <= w.now {
-		w.resumeDue = true
 	}
 	if !w.resumeDue {
 		return
@@ -178,14 +175,14 @@ func (w *worker) resumeListeners() {
 	w.resumeDue = false
 	w.waitSlot.Store(false)
 	for _, l := range w.listeners {
-		if l.limited || l.parked.n > 0 || l.pausedUntil != 0 {
+		if l.waiting() || l.parked.n > 0 {
 			w.resume(l)
 		}
 	}
 }
 
-// sleep is how long the loop may wait: until the next timer or listener
-// pause ends, and not at all when work is left for the next turn.
+// sleep is how long the loop may wait: until the next timer, or until a
+// stopped listener looks again, and not at all when work is left for the next turn.
 func (w *worker) sleep() time.Duration {
 	if w.resumeDue || w.queueDue {
 		return 0
@@ -196,12 +193,9 @@ func (w *worker) sleep() time.Duration {
 		next = s.timerAt
 	}
 	for _, l := range w.listeners {
-		if l.pausedUntil != 0 && (next < 0 || l.pausedUntil < next) {
-			next = l.pausedUntil
+		if l.waiting() && (next < 0 || l.retryAt < next) {
+			next = l.retryAt
 		}
-	}
-	if w.nLimited > 0 && (next < 0 || w.recheckAt < next) {
-		next = w.recheckAt
 	}
 	if next >= 0 {
 		if until := time.Duration(next - w.now); until < d {
@@ -213,7 +207,7 @@ func (w *worker) sleep() time.Duration {
 
 func (w *worker) listenersClosed() bool {
 	for _, l := range w.listeners {
-		if !l.closed {
+		if l.state != liClosed {
 			return false
 		}
 	}

@@ -77,8 +77,8 @@ func bufferCount(g *Global) int {
 // clients, and live sessions, whose slots are given back.
 func (w *worker) abandon() {
 	for _, l := range w.listeners {
-		if !l.closed {
-			l.closed = true
+		if l.state != liClosed {
+			w.setState(l, liClosed)
 			ring.CloseNow(l.fd)
 		}
 		for l.parked.n > 0 {
