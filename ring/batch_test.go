@@ -11,7 +11,7 @@ import (
 )
 
 func TestBatchWaitLearns(t *testing.T) {
-	b := batchWait{window: 100 * time.Microsecond, want: 1}
+	b := batchWait{window: 100 * time.Microsecond, want: 1, cap: maxBatchWant}
 	steps := []struct {
 		got      int
 		wantNext uint32
@@ -36,10 +36,22 @@ func TestBatchWaitLearns(t *testing.T) {
 	if n, wait := b.plan(20 * time.Microsecond); n != 32 || wait != 20*time.Microsecond {
 		t.Errorf("a deadline sooner than the window must win: plan = %d, %v", n, wait)
 	}
-	off := batchWait{want: 1}
+	off := batchWait{want: 1, cap: maxBatchWant}
 	off.learn(1, 10)
 	if n, wait := off.plan(time.Second); n != 1 || wait != time.Second {
 		t.Errorf("batching off: plan = %d, %v; want 1, 1s", n, wait)
+	}
+}
+
+// A few active sessions never wait for company, whatever the harvests
+// taught: their peers are waiting on the loop.
+func TestBatchWaitFollowsActiveSessions(t *testing.T) {
+	b := batchWait{window: 100 * time.Microsecond, want: 24}
+	for _, c := range []struct{ active, want int }{{0, 1}, {1, 1}, {4, 1}, {31, 1}, {64, 4}, {256, 16}, {5000, 24}} {
+		b.setActive(c.active)
+		if n, _ := b.plan(time.Second); int(n) != c.want {
+			t.Errorf("%d active sessions: waits for %d completions, want %d", c.active, n, c.want)
+		}
 	}
 }
 
@@ -102,7 +114,8 @@ func TestUringBatchWait(t *testing.T) {
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("idle loop, one completion: %d after %v; want 1 at once", got, took)
 	}
-	u.batch.want = 4 // as after a busy turn
+	u.SetActive(1000) // enough sessions to wait for company
+	u.batch.want = 4  // as after a busy turn
 	if got, took := wait(4); got != 4 || took > window/2 {
 		t.Fatalf("busy loop, four completions ready: %d after %v; want 4 at once", got, took)
 	}
@@ -117,5 +130,53 @@ func TestUringBatchWait(t *testing.T) {
 	}
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("quiet again, one completion: %d after %v; want 1 at once", got, took)
+	}
+}
+
+// A send completes as it is submitted: the wait that follows it must not
+// return with that completion alone, but with the next one that matters,
+// and a send that cannot complete must not hold that one past the window.
+func TestUringWaitsPastItsSends(t *testing.T) {
+	if !Probe().MinWait {
+		t.Skip("kernel has no min_wait_usec (Linux 6.12)")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, err := mempool.NewArena(64, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const window = 300 * time.Millisecond
+	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BatchWait: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Release()
+	u.multiRecv = false
+	pair := func() [2]int {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		return [2]int{fds[0], fds[1]}
+	}
+	sendTo, in := pair(), pair()
+	out := make([]Completion, 16)
+	u.Recv(in[0], Pack(OpRecv, 1, 0))
+	if got, err := u.Wait(0, out); err != nil || got != 0 {
+		t.Fatalf("arming: %d completions, %v", got, err)
+	}
+	const later = 50 * time.Millisecond
+	go func() {
+		time.Sleep(later)
+		unix.Write(in[1], []byte("x"))
+	}()
+	u.Send(sendTo[0], 0, 0, 1, Pack(OpSend, 2, 0))
+	start := time.Now()
+	got, err := u.Wait(5*time.Second, out)
+	if took := time.Since(start); err != nil || got != 2 || took < later*4/5 || took > window*4/5 {
+		t.Fatalf("send, then a receive %v later: %d completions after %v (%v); want both after about %v", later, got, took, err, later)
 	}
 }

@@ -87,6 +87,9 @@ type Engine interface {
 	// completion is ready or timeout passes (0: do not wait), and copies up
 	// to len(out) ready completions into out.
 	Wait(timeout time.Duration, out []Completion) (int, error)
+	// SetActive tells the engine how many sessions had completions lately,
+	// so that it waits for company only when other sessions can bring it.
+	SetActive(n int)
 	// Wake makes a Wait in progress return. Safe from any goroutine.
 	Wake()
 	// Release frees the engine's kernel resources. Fds it did not open are

@@ -103,6 +103,10 @@ func (e *Epoll) Release() error {
 	return nil
 }
 
+// SetActive implements Engine: epoll has no way to wait for several
+// events at once.
+func (e *Epoll) SetActive(int) {}
+
 // Wake implements Engine.
 func (e *Epoll) Wake() {
 	e.wakeMu.RLock()

@@ -30,6 +30,7 @@ type Features struct {
 	RegisteredBuffers bool // fixed buffers
 	FixedBufferSend   bool // plain send from a fixed buffer
 	RecvSendBundle    bool // IORING_FEAT_RECVSEND_BUNDLE (6.10)
+	MinWait           bool // IORING_FEAT_MIN_TIMEOUT: min_wait_usec in waits (6.12)
 	OpConnect         bool
 	OpShutdown        bool
 }
@@ -65,6 +66,7 @@ func (f Features) List() []Feature {
 		{"coop-taskrun", f.CoopTaskrun},
 		{"wait with timeout (ext-arg)", f.ExtArg},
 		{"recv/send bundles", f.RecvSendBundle},
+		{"minimum wait (min_wait_usec)", f.MinWait},
 		{"connect op", f.OpConnect},
 		{"shutdown op", f.OpShutdown},
 	}
@@ -102,6 +104,7 @@ func probe() Features {
 	}
 	f.ExtArg = feats&giouring.FeatExtArg != 0
 	f.RecvSendBundle = feats&featRecvSendBundle != 0
+	f.MinWait = feats&featMinTimeout != 0
 	f.probeSetupFlags()
 	if p, err := giouring.GetProbe(); err == nil {
 		f.OpConnect = p.IsSupported(giouring.OpConnect)

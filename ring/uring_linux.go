@@ -16,6 +16,7 @@ import (
 // Kernel constants giouring lacks.
 const (
 	featRecvSendBundle = 1 << 14 // IORING_FEAT_RECVSEND_BUNDLE (6.10)
+	featMinTimeout     = 1 << 15 // IORING_FEAT_MIN_TIMEOUT (6.12)
 	bufGroup           = 0       // the one provided-buffer group of a ring
 	maxBufRingEntries  = 1 << 15 // the kernel's limit for a buffer ring
 )
@@ -46,8 +47,10 @@ type Uring struct {
 	wakeFd  int
 	wakeBuf [8]byte // the eventfd read lands here while the engine lives
 
-	synth []Completion // results of requests that could not be queued
-	batch batchWait
+	synth   []Completion // results of requests that could not be queued
+	batch   batchWait
+	sends   uint32 // sends queued since the last Wait (see waitMin)
+	minWait bool   // the kernel has min_wait_usec (IORING_FEAT_MIN_TIMEOUT)
 }
 
 // NewUring sets up a ring, its provided buffer ring over cfg.Arena, and its
@@ -71,7 +74,8 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 		flags = f.SetupFlags
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
-	u.batch.window = cfg.BatchWait
+	u.batch.window, u.batch.want, u.batch.cap = cfg.BatchWait, 1, 1
+	u.minWait = f.MinWait
 	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
 		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
 	}
@@ -142,6 +146,10 @@ func (u *Uring) Name() string { return "uring" }
 
 // Wake implements Engine: a write to the eventfd completes the read the
 // loop keeps armed on it. After Release it does nothing: the fd number may
+
+// SetActive implements Engine.
+func (u *Uring) SetActive(n int) { u.batch.setActive(n) }
+
 // already belong to someone else.
 func (u *Uring) Wake() {
 	u.wakeMu.RLock()

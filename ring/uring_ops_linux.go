@@ -70,6 +70,7 @@ func (u *Uring) Recv(fd int, ud UserData) {
 
 // Send implements Engine.
 func (u *Uring) Send(fd int, id uint16, off, n int, ud UserData) {
+	u.sends++
 	if e := u.sqe(ud); e != nil {
 		e.OpCode = giouring.OpSend
 		e.Fd = int32(fd)
@@ -85,6 +86,7 @@ func (u *Uring) Send(fd int, id uint16, off, n int, ud UserData) {
 
 // SendBytes implements Engine.
 func (u *Uring) SendBytes(fd int, p []byte, ud UserData) {
+	u.sends++
 	if e := u.sqe(ud); e != nil {
 		e.OpCode = giouring.OpSend
 		e.Fd = int32(fd)

@@ -21,7 +21,7 @@ func flushSQ(r *giouring.Ring) uint32
 type getEventsArg struct {
 	sigmask   uint64
 	sigmaskSz uint32
-	minWait   uint32 // min_wait_usec (6.12); 0 here
+	minWait   uint32 // min_wait_usec (6.12): see enter
 	ts        uint64 // *struct __kernel_timespec
 }
 
@@ -41,45 +41,83 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 	u.bufs.publish()
 	n := copy(out, u.synth)
 	u.synth = u.synth[:copy(u.synth, u.synth[n:])]
+	sends := u.sends
+	u.sends = 0
 	if n > 0 || u.ring.CQReady() > 0 {
 		timeout = 0
 	}
 	if timeout <= 0 {
-		if err := u.enter(0, 0); err != nil {
+		if err := u.enter(0, 0, 0); err != nil {
 			return n, err
 		}
 		return n + u.reap(out[n:]), nil
 	}
-	// A busy loop's next completion is near: wait for it briefly, keeping
-	// the P, and sleep the rest of the timeout only if nothing came.
 	nr, first := u.batch.plan(timeout)
+	if !u.minWait || u.batch.window <= 0 || (nr == 1 && sends == 0) {
+		got, err := u.waitTwice(nr, first, timeout, out[n:])
+		u.batch.learn(nr, got)
+		return n + got, err
+	}
+	got, err := u.waitMin(nr+sends, timeout, out[n:])
+	u.batch.learn(nr, got-min(got, int(sends)))
+	return n + got, err
+}
+
+// waitMin waits with the kernel's minimum wait (Linux 6.12): up to the
+// batch window for nr completions, then until the first one. The sends
+// just queued are in nr: on loopback and with room in the socket, a send
+// completes as it is submitted, so its completion is in the CQ before
+// the wait begins, and waking for it alone would cost a turn for
+// nothing. A send that must wait for room holds the rest no longer than
+// the window.
+func (u *Uring) waitMin(nr uint32, timeout time.Duration, out []Completion) (int, error) {
+	first := min(timeout, max(shortWait, u.batch.window))
+	if err := u.enter(nr, first, min(u.batch.window, first)); err != nil {
+		return 0, err
+	}
+	got := u.reap(out)
+	if got == 0 && first < timeout {
+		if err := u.enter(1, timeout-first, 0); err != nil {
+			return 0, err
+		}
+		got = u.reap(out)
+	}
+	return got, nil
+}
+
+// waitTwice waits where the kernel has no minimum wait: for nr
+// completions until first, then, if none came, for one until timeout. A
+// busy loop's next completion is near: the first wait keeps the P.
+func (u *Uring) waitTwice(nr uint32, first, timeout time.Duration, out []Completion) (int, error) {
 	if nr == 1 {
 		first = min(first, shortWait)
 	}
-	if err := u.enter(nr, first); err != nil {
-		return n, err
+	if err := u.enter(nr, first, 0); err != nil {
+		return 0, err
 	}
-	got := u.reap(out[n:])
+	got := u.reap(out)
 	if got == 0 && first < timeout {
-		if err := u.enter(1, timeout-first); err != nil {
-			return n, err
+		if err := u.enter(1, timeout-first, 0); err != nil {
+			return 0, err
 		}
-		got = u.reap(out[n:])
+		got = u.reap(out)
 	}
-	u.batch.learn(nr, got)
-	return n + got, nil
+	return got, nil
 }
 
 // enter submits and, when timeout > 0, sleeps until nr completions are
-// ready or the deadline passes. With DEFER_TASKRUN, completions are only
+// ready or the deadline passes; with minWait > 0, once minWait has passed
+// it returns as soon as one is. With DEFER_TASKRUN, completions are only
 // produced inside this call, so it always asks for events.
-func (u *Uring) enter(nr uint32, timeout time.Duration) error {
+func (u *Uring) enter(nr uint32, timeout, minWait time.Duration) error {
 	submit := flushSQ(u.ring)
 	flags := uint32(giouring.EnterGetEvents | giouring.EnterExtArg)
 	u.arg.ts = 0
+	u.arg.minWait = 0
 	if timeout > 0 {
 		u.ts = syscall.NsecToTimespec(int64(timeout))
 		u.arg.ts = uint64(uintptr(unsafe.Pointer(&u.ts)))
+		u.arg.minWait = uint32(minWait / time.Microsecond)
 	} else {
 		nr = 0
 	}

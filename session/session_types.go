@@ -108,6 +108,7 @@ type Session struct {
 	idx      uint32 // slot in the worker's slab
 	state    sessState
 	inflight uint16 // requests whose last completion has not arrived
+	seenIn   uint32 // activity period of its last completion (worker.activity)
 
 	si  [2]streamInterface
 	req channel // si[0] → si[1]

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ringproxy/mempool"
 	"ringproxy/ring"
@@ -33,6 +34,7 @@ type worker struct {
 	feCnt     []FrontendCounters // by frontend index
 	srvCnt    []ServerCounters   // by server index, all backends
 
+	activity  activity
 	nFull     int  // listeners in liFull: a session ending here may resume them
 	resumeDue bool // look at stopped and parked listeners at the next turn
 	stopped   bool // stop seen: listeners closing, no new sessions
@@ -77,4 +79,16 @@ func (q *chanQueue) pop() chanRef {
 	q.head = (q.head + 1) % len(q.q)
 	q.n--
 	return r
+}
+
+// activityPeriod is the period over which a worker counts its active
+// sessions: long enough that every session of a busy pool shows in it.
+const activityPeriod = 10 * time.Millisecond
+
+// activity counts the sessions that had completions lately, for the
+// engine's batching (ring.Engine.SetActive).
+type activity struct {
+	period    uint32 // current period number, from 1
+	cur, prev int    // sessions with completions in it, and in the one before
+	told      int    // what the engine was last told
 }

@@ -29,6 +29,7 @@ type fakeEngine struct {
 	shutdowns     int
 	accepts       int // multishot accepts armed
 	acceptOnes    int // single-shot accepts armed
+	active        int // last SetActive
 }
 
 func newFakeEngine() *fakeEngine {
@@ -58,6 +59,7 @@ func (e *fakeEngine) Buffer(id uint16) []byte { return e.bufs[id] }
 func (e *fakeEngine) ReleaseBuffer(id uint16) { e.released = append(e.released, id) }
 func (e *fakeEngine) BufferSize() int         { return 16 << 10 }
 func (e *fakeEngine) Wake()                   {}
+func (e *fakeEngine) SetActive(n int)         { e.active = n }
 func (e *fakeEngine) Release() error          { return nil }
 func (e *fakeEngine) Name() string            { return "fake" }
 func (e *fakeEngine) Wait(time.Duration, []ring.Completion) (int, error) {
@@ -321,5 +323,29 @@ func TestCancelNotQueuedIsRetried(t *testing.T) {
 	w.complete(&ring.Completion{UD: ring.Pack(ring.OpCancelAccept, 0, 0), Res: -int32(unix.EBUSY)})
 	if eng.acceptCancels != 2 || l.accept != acceptCancelling {
 		t.Errorf("accept cancel failing with EBUSY: %d accept cancels in all, want 2", eng.acceptCancels)
+	}
+}
+
+// The engine is told how many sessions had completions in this activity
+// period or the last, and forgets those idle for longer.
+func TestWorkerCountsActiveSessions(t *testing.T) {
+	w, eng, s := fakeWorker(t)
+	w.now = int64(activityPeriod) * 5
+	w.countActive()
+	w.complete(recvDone(s, clientSide, 1, 100))
+	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	w.countActive()
+	if eng.active != 1 {
+		t.Fatalf("one session with completions: engine told %d", eng.active)
+	}
+	w.now += int64(activityPeriod)
+	w.countActive()
+	if eng.active != 1 {
+		t.Fatalf("the period after: engine told %d, want 1", eng.active)
+	}
+	w.now += int64(activityPeriod)
+	w.countActive()
+	if eng.active != 0 {
+		t.Fatalf("two idle periods later: engine told %d, want 0", eng.active)
 	}
 }

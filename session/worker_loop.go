@@ -49,6 +49,10 @@ func (w *worker) complete(c *ring.Completion) {
 	if !c.More() {
 		s.inflight-- // a multishot receive is in flight until its last
 	}
+	if s.seenIn != w.activity.period {
+		s.seenIn = w.activity.period
+		w.activity.cur++
+	}
 	switch c.UD.Op() {
 	case ring.OpRecv:
 		w.onRecv(s, p, c)
@@ -74,6 +78,7 @@ func (w *worker) complete(c *ring.Completion) {
 func (w *worker) Turn() (time.Duration, bool) {
 	w.now = w.p.clock()
 	w.cnt.Turns++
+	w.countActive()
 	w.signals()
 	w.refillWaiters()
 	if w.queueDue {
@@ -85,6 +90,24 @@ func (w *worker) Turn() (time.Duration, bool) {
 		return 0, true
 	}
 	return w.sleep(), false
+}
+
+// countActive tells the engine how many sessions had completions in the
+// current activity period or the one before: it waits for company only
+// when there are enough of them.
+func (w *worker) countActive() {
+	a := &w.activity
+	if p := uint32(w.now/int64(activityPeriod)) + 1; p != a.period {
+		a.prev = 0
+		if p == a.period+1 {
+			a.prev = a.cur
+		}
+		a.period, a.cur = p, 0
+	}
+	if n := max(a.cur, a.prev); n != a.told {
+		a.told = n
+		w.eng.SetActive(n)
+	}
 }
 
 // signals acts on what other goroutines asked through atomics.
