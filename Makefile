@@ -43,9 +43,10 @@ fuzz:
 		$(GO) test $(LDFLAGS) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg/; \
 	done
 
-# make bench [BENCH_SECONDS=2]: ringproxy (both engines) against HAProxy, a
-# Go io.Copy proxy and no proxy, side by side; see deploy/bench/README.md.
-# Needs root (it apt-get installs haproxy, nginx, wrk, iperf3 if missing).
+# make bench [BENCH_SECONDS=2] [BENCH_STEPS=sweep] [BENCH_ROUNDS=1]: ringproxy
+# (both engines) against HAProxy, a Go io.Copy proxy and no proxy, side by
+# side, then the concurrency sweep; see deploy/bench/README.md. Needs root
+# (it apt-get installs haproxy, nginx, wrk, iperf3, redis if missing).
 bench:
 	GO=$(GO) bash deploy/bench/run.sh
 

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # deploy/bench/run.sh: the benchmark behind `make bench`. See README.md here.
 #
-#   deploy/bench/run.sh                  # ~10 s per measurement, a few minutes
+#   deploy/bench/run.sh                  # ~10 s per measurement, then the sweep
 #   BENCH_SECONDS=2 deploy/bench/run.sh  # quick mode
+#   BENCH_SECONDS=2 BENCH_ROUNDS=1 BENCH_STEPS=sweep deploy/bench/run.sh  # the sweep alone, quickly
 #
-# It installs haproxy, nginx, wrk and iperf3 with apt-get when they are
-# missing (root only), builds ringproxy and the bench tools, and runs the
-# Go orchestrator (deploy/bench/runner), which starts every process, pins
-# them with taskset, measures, and writes results/latest.{md,csv,svg}.
+# It installs haproxy, nginx, wrk, iperf3, redis-server and redis-benchmark
+# with apt-get when they are missing (root only), builds ringproxy and the
+# bench tools, and runs the Go orchestrator (deploy/bench/runner), which
+# starts every process, pins them with taskset, measures, and writes
+# results/latest.{md,csv,svg} and latest-sweep.{csv,svg} (BENCH_OUT: another
+# directory).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 GO=${GO:-go}
 RINGPROXY=${RINGPROXY:-} # a prebuilt ringproxy to measure instead of building bin/ringproxy
+OUT=${BENCH_OUT:-$HERE/results}
 LDFLAGS=-ldflags=-checklinkname=0
 WORK=""
 RUNNER_PID=""
@@ -51,12 +55,21 @@ check_platform() {
 	fi
 }
 
-# ensure_tools installs the Debian packages of the tools that are missing.
+# wants STEP: whether BENCH_STEPS (a comma list, default all) selects STEP.
+wants() {
+	local steps=${BENCH_STEPS:-all}
+	[[ $steps == all || ,${steps// /}, == *,$1,* ]]
+}
+
+# ensure_tools installs the Debian packages of the tools that are missing
+# (tool:package; redis-benchmark is in redis-tools).
 ensure_tools() {
-	local missing=() tool
+	local missing=() want=(haproxy:haproxy nginx:nginx wrk:wrk) pair
 	export PATH=$PATH:/usr/sbin:/sbin # haproxy and nginx live in sbin
-	for tool in haproxy nginx wrk iperf3; do
-		command -v "$tool" >/dev/null || missing+=("$tool")
+	wants bulk && want+=(iperf3:iperf3)
+	wants sweep && want+=(redis-server:redis-server redis-benchmark:redis-tools)
+	for pair in "${want[@]}"; do
+		command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 	done
 	((${#missing[@]} == 0)) && return
 	if ((EUID != 0)); then
@@ -88,7 +101,7 @@ build() {
 run_runner() {
 	"$WORK/bin/runner" \
 		-work "$WORK" \
-		-out "$HERE/results" \
+		-out "$OUT" \
 		-root "$ROOT" \
 		-ringproxy "$RINGPROXY" \
 		-iocopy "$WORK/bin/iocopy" \

@@ -11,13 +11,15 @@ import (
 // range (32768-60999), so that the thousands of client connections a run
 // opens can never hold one of them. Every proxy target has three binds:
 // base (HTTP, to nginx), base+1 (bulk, to iperf3) and base+2 (idle
-// connections, to the sink).
+// connections, to the sink) and base+3 (the sweep's redis-benchmark, to
+// redis-server).
 const (
 	host      = "127.0.0.1"
 	nginxPort = 27080
 	iperfPort = 27081
 	sinkPort  = 27082
-	lastPort  = 27142 // the highest: io.Copy's base 27140 + 2
+	redisPort = 27083
+	lastPort  = 27143 // the highest: io.Copy's base 27140 + 3
 )
 
 // body is what nginx answers: about 50 bytes.
@@ -137,7 +139,17 @@ func routes(base int) []route {
 		{"http", addr(base), addr(nginxPort)},
 		{"bulk", addr(base + 1), addr(iperfPort)},
 		{"hold", addr(base + 2), addr(sinkPort)},
+		{"redis", addr(base + 3), addr(redisPort)},
 	}
+}
+
+// redisArgs runs redis-server as a cache on the sweep's port: no
+// persistence, no protected mode, its files in the work directory.
+func redisArgs(work string) []string {
+	return []string{"redis-server", "--port", fmt.Sprint(redisPort), "--bind", host,
+		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
+		"--dir", work, "--logfile", filepath.Join(work, "logs", "redis-server.log"),
+		"--maxclients", "10000", "--tcp-backlog", "4096"}
 }
 
 // wrkScript prints wrk's summary as one JSON line (latency in µs) that the

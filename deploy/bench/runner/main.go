@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,13 +23,14 @@ import (
 
 // settings come from the environment (BENCH_*) and run.sh's flags.
 type settings struct {
-	seconds   int     // BENCH_SECONDS: length of each measurement
-	conns     int     // BENCH_CONNS: wrk/rategen connections
-	hold      int     // BENCH_HOLD: idle connections held
-	streams   int     // BENCH_STREAMS: iperf3 -P
-	rate      float64 // BENCH_RATE: fixed rate; 0 = fraction of the lowest peak
-	fraction  float64 // BENCH_RATE_FRACTION
-	only      string  // BENCH_TARGETS: comma list of target keys, "" = all
+	seconds   int             // BENCH_SECONDS: length of each measurement
+	conns     int             // BENCH_CONNS: wrk/rategen connections
+	hold      int             // BENCH_HOLD: idle connections held
+	streams   int             // BENCH_STREAMS: iperf3 -P
+	rate      float64         // BENCH_RATE: fixed rate; 0 = fraction of the lowest peak
+	fraction  float64         // BENCH_RATE_FRACTION
+	only      string          // BENCH_TARGETS: comma list of target keys, "" = all
+	steps     map[string]bool // BENCH_STEPS: the steps to run
 	proxyCPU  int
 	loadCPU   int
 	work, out string
@@ -41,6 +43,7 @@ type settings struct {
 
 type bench struct {
 	s       settings
+	ss      sweepSettings
 	procs   *procTable
 	targets []*target
 	results map[string]*row
@@ -53,6 +56,10 @@ type bench struct {
 	maxconn int    // for ringproxy and haproxy, from RLIMIT_NOFILE
 	nofile  int    // RLIMIT_NOFILE every process starts with
 	env     string // versions, for the report
+
+	sweep      []sweepRec         // every raw figure of the sweep
+	sweepRate  map[string]float64 // "target point" → highest req/s so far, to size redis -n
+	sweepFails map[string]int     // failed sweep runs per target
 }
 
 type target struct {
@@ -61,6 +68,7 @@ type target struct {
 	http      int // port the HTTP load goes to
 	bulk      int // port iperf3 connects to
 	hold      int // port holdconns connects to (proxies only)
+	redis     int // port redis-benchmark connects to (proxies only)
 	start     func(b *bench, t *target) (*proc, error)
 	skipped   string // reason, once a start said "not supported yet"
 	broken    string // set after the proxy failed to start in two steps
@@ -72,6 +80,61 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+func envStr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// stepNames are BENCH_STEPS's words, in the order the steps run.
+var stepNames = []string{"keep-alive", "conn-close", "bulk", "idle", "fixed", "sweep"}
+
+// mainSteps are the steps of the per-target table (all but the sweep).
+var mainSteps = stepNames[:5]
+
+// parseSteps reads BENCH_STEPS, a comma list of stepNames; "" or "all" is
+// every step.
+func parseSteps(s string) (map[string]bool, error) {
+	m := map[string]bool{}
+	if strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "all" {
+		for _, n := range stepNames {
+			m[n] = true
+		}
+		return m, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !contains(stepNames, f) {
+			return nil, fmt.Errorf("BENCH_STEPS: unknown step %q (known: %s, all)", f, strings.Join(stepNames, ", "))
+		}
+		m[f] = true
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("BENCH_STEPS=%q names no step", s)
+	}
+	return m, nil
+}
+
+// anyMain says whether any step of the per-target table runs.
+func (s settings) anyMain() bool {
+	for _, n := range mainSteps {
+		if s.steps[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// redisWanted says whether the sweep runs redis-benchmark (and so needs
+// redis-server).
+func (b *bench) redisWanted() bool {
+	return b.s.steps["sweep"] && slices.ContainsFunc(sweepPoints(b.ss), func(p sweepPoint) bool { return p.tool == "redis" })
 }
 
 func envFloat(name string, def float64) float64 {
@@ -104,13 +167,27 @@ func main() {
 	s.rate = envFloat("BENCH_RATE", 0)
 	s.fraction = envFloat("BENCH_RATE_FRACTION", 0.6)
 	s.only = os.Getenv("BENCH_TARGETS")
+	var ss sweepSettings
+	var err error
+	if s.steps, err = parseSteps(os.Getenv("BENCH_STEPS")); err != nil {
+		fatal(err)
+	}
+	ss.rounds = envInt("BENCH_ROUNDS", 5)
+	ss.seconds = envInt("BENCH_SWEEP_SECONDS", min(s.seconds, 5))
+	ss.pipe = envInt("BENCH_SWEEP_PIPELINE", 16)
+	if ss.conns, err = parseConns(envStr("BENCH_SWEEP_CONNS", "1,4,16,64,256")); err != nil {
+		fatal(err)
+	}
+	if ss.workloads, err = parseWorkloads(os.Getenv("BENCH_SWEEP_WORKLOADS")); err != nil {
+		fatal(err)
+	}
 	for _, p := range []*string{&s.work, &s.out, &s.root, &s.ringproxy, &s.iocopy, &s.holdconns, &s.rategen} {
 		if a, err := filepath.Abs(*p); err == nil {
 			*p = a
 		}
 	}
 
-	b := &bench{s: s, results: map[string]*row{}, started: time.Now()}
+	b := &bench{s: s, ss: ss, results: map[string]*row{}, started: time.Now(), sweepRate: map[string]float64{}}
 	b.procs = &procTable{live: map[*proc]bool{}, logDir: filepath.Join(s.work, "logs"), pgidLog: filepath.Join(s.work, "pgids")}
 	for _, d := range []string{b.procs.logDir, filepath.Join(s.work, "nginx"), s.out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -128,7 +205,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	err := b.run()
+	err = b.run()
 	b.procs.stopAll()
 	if err != nil {
 		fatal(err)
@@ -161,10 +238,26 @@ func (b *bench) run() error {
 		b.results[t.key] = newRow()
 	}
 	// Per target: keep-alive, connection-close, bulk both ways, idle
-	// connections; then one fixed-rate run per target.
-	b.steps = len(b.targets)*5 + len(b.targets)
-	fmt.Printf("bench: %d targets, %d steps of ~%ds; proxy on CPU %d, load and backends on CPU %d; work dir %s\n",
-		len(b.targets), b.steps, b.s.seconds, b.s.proxyCPU, b.s.loadCPU, b.s.work)
+	// connections; then one fixed-rate run per target; then the sweep.
+	st := b.s.steps
+	per := 0
+	for _, n := range mainSteps {
+		if st[n] {
+			per++
+		}
+	}
+	if st["bulk"] {
+		per++ // two runs
+	}
+	b.steps = len(b.targets) * per
+	if st["sweep"] {
+		b.steps += b.sweepCount()
+	}
+	fmt.Printf("bench: %d targets, %d steps (%s); proxy on CPU %d, load and backends on CPU %d; work dir %s\n",
+		len(b.targets), b.steps, strings.Join(b.stepList(), ", "), b.s.proxyCPU, b.s.loadCPU, b.s.work)
+	if b.steps == 0 {
+		return fmt.Errorf("nothing to run: BENCH_STEPS and BENCH_SWEEP_WORKLOADS select no step for these targets")
+	}
 
 	if err := b.writeConfigs(); err != nil {
 		return err
@@ -173,22 +266,57 @@ func (b *bench) run() error {
 		return err
 	}
 	for _, t := range b.targets {
-		b.runStep(t, "keep-alive", b.stepKeepAlive, "rps", "p50_ms", "p99_ms", "cpu_us_req")
-		b.runStep(t, "conn-close", b.stepClose, "cps", "cpu_us_conn")
-		b.runStep(t, "bulk upload", b.stepBulkUp, "gbps_up")
-		b.runStep(t, "bulk download", b.stepBulkDown, "gbps_down")
-		b.finishBulk(t)
-		b.runStep(t, "idle conns", b.stepHold, "kib_conn", "rss_base_mib")
-	}
-	b.chooseRate()
-	for _, t := range b.targets {
-		if b.rate <= 0 {
-			b.skipStep(t, "fixed rate", "no keep-alive peak was measured", "cpu_us_req_fixed")
-			continue
+		b.maybeStep(t, "keep-alive", "keep-alive", b.stepKeepAlive, "rps", "p50_ms", "p99_ms", "cpu_us_req")
+		b.maybeStep(t, "conn-close", "conn-close", b.stepClose, "cps", "cpu_us_conn")
+		b.maybeStep(t, "bulk", "bulk upload", b.stepBulkUp, "gbps_up")
+		b.maybeStep(t, "bulk", "bulk download", b.stepBulkDown, "gbps_down")
+		if st["bulk"] {
+			b.finishBulk(t)
+		} else {
+			b.results[t.key].set("cpu_s_gb", cell{text: "not run"})
 		}
-		b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), b.stepFixed, "cpu_us_req_fixed")
+		b.maybeStep(t, "idle", "idle conns", b.stepHold, "kib_conn", "rss_base_mib", "rss_held_mib")
+	}
+	if st["fixed"] {
+		b.chooseRate()
+	}
+	for _, t := range b.targets {
+		switch {
+		case !st["fixed"]:
+			b.results[t.key].set("cpu_us_req_fixed", cell{text: "not run"})
+		case b.rate <= 0:
+			b.skipStep(t, "fixed rate", "no keep-alive peak was measured", "cpu_us_req_fixed")
+		default:
+			b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), b.stepFixed, "cpu_us_req_fixed")
+		}
+	}
+	if st["sweep"] {
+		b.runSweep()
 	}
 	return b.writeReports()
+}
+
+// stepList is the steps this run runs, in order.
+func (b *bench) stepList() []string {
+	var l []string
+	for _, n := range stepNames {
+		if b.s.steps[n] {
+			l = append(l, n)
+		}
+	}
+	return l
+}
+
+// maybeStep runs the step if BENCH_STEPS selects group, and marks its
+// metrics "not run" if not.
+func (b *bench) maybeStep(t *target, group, step string, fn func(t *target, p *proc) (string, error), metrics ...string) {
+	if !b.s.steps[group] {
+		for _, m := range metrics {
+			b.results[t.key].set(m, cell{text: "not run"})
+		}
+		return
+	}
+	b.runStep(t, step, fn, metrics...)
 }
 
 // raiseNofile raises RLIMIT_NOFILE as far as it goes (children inherit it:
@@ -236,7 +364,7 @@ func (b *bench) makeTargets() []*target {
 	var ts []*target
 	for _, t := range all {
 		if t.proxy {
-			t.bulk, t.hold = t.http+1, t.http+2
+			t.bulk, t.hold, t.redis = t.http+1, t.http+2, t.http+3
 		}
 		if b.s.only == "" || contains(strings.Split(b.s.only, ","), t.key) {
 			ts = append(ts, t)
@@ -279,10 +407,10 @@ func (b *bench) writeConfigs() error {
 // startBackends starts nginx and the connection sink for the whole run
 // (iperf3's server is started per bulk step).
 func (b *bench) startBackends() error {
-	ports := []int{nginxPort, iperfPort, sinkPort}
+	ports := []int{nginxPort, iperfPort, sinkPort, redisPort}
 	for _, t := range b.targets {
 		if t.proxy {
-			ports = append(ports, t.http, t.bulk, t.hold)
+			ports = append(ports, t.http, t.bulk, t.hold, t.redis)
 		}
 	}
 	for _, port := range ports {
@@ -303,6 +431,15 @@ func (b *bench) startBackends() error {
 	}
 	if err := waitListening(sink, []int{sinkPort}, 10*time.Second); err != nil {
 		return fmt.Errorf("sink: %w", err)
+	}
+	if b.redisWanted() {
+		rs, err := b.procs.spawn("redis-server", b.s.loadCPU, nil, redisArgs(b.s.work)...)
+		if err != nil {
+			return err
+		}
+		if err := waitListening(rs, []int{redisPort}, 10*time.Second); err != nil {
+			return fmt.Errorf("redis-server: %w (see %s)", err, filepath.Join(b.s.work, "logs"))
+		}
 	}
 	return nil
 }
@@ -360,35 +497,19 @@ func (b *bench) runStep(t *target, step string, fn func(t *target, p *proc) (str
 		}
 		return
 	}
-	var p *proc
-	if t.proxy {
-		var err error
-		for try := 0; try < 2; try++ { // a second chance for a transient failure
-			if p, err = b.startProxy(t); err == nil {
-				break
-			}
-			if _, ok := isSkip(err); ok {
-				break
-			}
-			time.Sleep(time.Second)
+	p, skip, err := b.startFor(t)
+	switch {
+	case skip != "":
+		b.progress(t, step, "skipped: "+skip)
+		for _, m := range metrics {
+			b.results[t.key].set(m, cell{text: "skipped"})
 		}
-		if err != nil {
-			if reason, ok := isSkip(err); ok {
-				t.skipped = reason
-				b.progress(t, step, "skipped: "+reason)
-				b.note("%s: skipped: %s", t.name, reason)
-				for _, m := range metrics {
-					b.results[t.key].set(m, cell{text: "skipped"})
-				}
-				return
-			}
-			b.fail(t, step, fmt.Errorf("start: %w", err), metrics)
-			if t.startFail++; t.startFail >= 2 {
-				t.broken = "the proxy failed to start in two steps in a row (see above)"
-			}
-			return
-		}
-		t.startFail = 0
+		return
+	case err != nil:
+		b.fail(t, step, err, metrics)
+		return
+	}
+	if p != nil {
 		defer p.stop(5 * time.Second)
 	}
 	flushTimeWait()
@@ -403,13 +524,45 @@ func (b *bench) runStep(t *target, step string, fn func(t *target, p *proc) (str
 	b.progress(t, step, text)
 }
 
+// startFor starts a fresh proxy for one step of the target (none, nil, for
+// no proxy), with a second chance for a transient failure. skip is the
+// reason when the target cannot run in this build (then every later step
+// of it is skipped); two failed starts in a row mark the target broken.
+func (b *bench) startFor(t *target) (p *proc, skip string, err error) {
+	if !t.proxy {
+		return nil, "", nil
+	}
+	for try := 0; try < 2; try++ {
+		if p, err = b.startProxy(t); err == nil {
+			break
+		}
+		if _, ok := isSkip(err); ok {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		if reason, ok := isSkip(err); ok {
+			t.skipped = reason
+			b.note("%s: skipped: %s", t.name, reason)
+			return nil, reason, nil
+		}
+		if t.startFail++; t.startFail >= 2 {
+			t.broken = "the proxy failed to start in two steps in a row (see above)"
+		}
+		return nil, "", fmt.Errorf("start: %w", err)
+	}
+	t.startFail = 0
+	return p, "", nil
+}
+
 // startProxy starts the target's proxy and waits until all its binds listen.
 func (b *bench) startProxy(t *target) (*proc, error) {
 	p, err := t.start(b, t)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListening(p, []int{t.http, t.bulk, t.hold}, 10*time.Second); err != nil {
+	if err := waitListening(p, []int{t.http, t.bulk, t.hold, t.redis}, 10*time.Second); err != nil {
 		p.stop(3 * time.Second)
 		return nil, err
 	}
@@ -427,11 +580,16 @@ func (b *bench) fail(t *target, step string, err error, metrics []string) {
 // load runs a load tool on the load CPU and returns its stdout; a non-zero
 // exit or a hang past the step's length plus slack is an error.
 func (b *bench) load(name string, env []string, argv ...string) (string, error) {
+	return b.loadFor(name, time.Duration(b.s.seconds)*time.Second+30*time.Second, env, argv...)
+}
+
+// loadFor is load with its own time limit.
+func (b *bench) loadFor(name string, timeout time.Duration, env []string, argv ...string) (string, error) {
 	p, err := b.procs.spawn(name, b.s.loadCPU, env, argv...)
 	if err != nil {
 		return "", err
 	}
-	err = p.wait(time.Duration(b.s.seconds)*time.Second + 30*time.Second)
+	err = p.wait(timeout)
 	return p.stdout(), err
 }
 
@@ -452,11 +610,16 @@ func (b *bench) measure(p *proc, fn func() error) (cpuUse, error) {
 }
 
 func (b *bench) wrk(t *target, extra ...string) (wrkResult, error) {
-	args := []string{"wrk", "-t1", "-c" + strconv.Itoa(b.s.conns), "-d" + strconv.Itoa(b.s.seconds) + "s",
+	return b.wrkRun(t, b.s.conns, b.s.seconds, extra...)
+}
+
+// wrkRun is one wrk run, one thread, conns connections, for seconds.
+func (b *bench) wrkRun(t *target, conns, seconds int, extra ...string) (wrkResult, error) {
+	args := []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(seconds) + "s",
 		"--timeout", "5s", "--latency", "-s", filepath.Join(b.s.work, "report.lua")}
 	args = append(args, extra...)
 	args = append(args, fmt.Sprintf("http://%s/", addr(t.http)))
-	out, err := b.load("wrk", nil, args...)
+	out, err := b.loadFor("wrk", time.Duration(seconds)*time.Second+30*time.Second, nil, args...)
 	if err != nil {
 		return wrkResult{}, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -67,12 +68,12 @@ func TestParseIperf(t *testing.T) {
 
 func TestConfigsNameEveryRoute(t *testing.T) {
 	ha, rp := haproxyConf(27130, 7000), ringproxyConf(27110, 7000)
-	for _, want := range []string{"bind 127.0.0.1:27130", "server bulk1 127.0.0.1:27081", "option splice-auto", "nbthread 1", "maxconn 7000"} {
+	for _, want := range []string{"bind 127.0.0.1:27130", "server bulk1 127.0.0.1:27081", "bind 127.0.0.1:27133", "server redis1 127.0.0.1:27083", "option splice-auto", "nbthread 1", "maxconn 7000"} {
 		if !strings.Contains(ha, want) {
 			t.Errorf("haproxy config lacks %q", want)
 		}
 	}
-	for _, want := range []string{`bind           = ["127.0.0.1:27112"]`, `address = "127.0.0.1:27082"`, "access = false", "maxconn = 7000"} {
+	for _, want := range []string{`bind           = ["127.0.0.1:27112"]`, `address = "127.0.0.1:27082"`, `bind           = ["127.0.0.1:27113"]`, `address = "127.0.0.1:27083"`, "access = false", "maxconn = 7000"} {
 		if !strings.Contains(rp, want) {
 			t.Errorf("ringproxy config lacks %q", want)
 		}
@@ -89,5 +90,47 @@ func TestShortAndNice(t *testing.T) {
 		if got := niceCeil(v); got != want {
 			t.Errorf("niceCeil(%v) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+// Captured from redis-benchmark 7.0.15 (Debian 12): `-t get,set -n 20000
+// -c 4 --csv` and the same with `-c 64 -P 16`.
+const redisCSV7 = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"SET","83682.01","0.034","0.008","0.031","0.063","0.111","1.207"
+"GET","80000.00","0.035","0.008","0.031","0.047","0.159","5.047"
+`
+
+const redisCSV7Pipe = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"SET","1052631.62","0.801","0.368","0.759","1.343","1.599","2.023"
+"GET","1333333.38","0.661","0.248","0.639","1.087","1.319","1.559"
+`
+
+func TestParseRedisCSV(t *testing.T) {
+	r, err := parseRedisCSV(redisCSV7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]redisResult{
+		"set": {Test: "SET", RPS: 83682.01, P50ms: 0.031, P99ms: 0.111, MaxMs: 1.207},
+		"get": {Test: "GET", RPS: 80000, P50ms: 0.031, P99ms: 0.159, MaxMs: 5.047},
+	}
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("got %+v\nwant %+v", r, want)
+	}
+	// The warnings a failed CONFIG GET prints, mixed in, are skipped.
+	r, err = parseRedisCSV("WARNING: Could not fetch server CONFIG\n" + redisCSV7Pipe)
+	if err != nil || r["get"].RPS != 1333333.38 || r["set"].P99ms != 1.599 {
+		t.Fatalf("pipelined: %+v, %v", r, err)
+	}
+	// redis-benchmark 6.0 printed no percentiles.
+	if _, err := parseRedisCSV(`"SET","83682.01"` + "\n"); err == nil {
+		t.Error("no header: want an error")
+	}
+	if _, err := parseRedisCSV(`"test","rps"` + "\n" + `"SET","83682.01"` + "\n"); err == nil ||
+		!strings.Contains(err.Error(), "p50_latency_ms") {
+		t.Errorf("no percentiles: err = %v", err)
+	}
+	if _, err := parseRedisCSV("Could not connect to Redis at 127.0.0.1:1: Connection refused\n"); err == nil {
+		t.Error("no result: want an error")
 	}
 }

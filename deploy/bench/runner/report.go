@@ -91,11 +91,35 @@ func tableMetrics() []metric {
 func (b *bench) markdown(env string) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# ringproxy benchmark, %s\n\n", b.started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&s, "Loopback; the proxy pinned to CPU %d, the load generators and backends to CPU %d. "+
+	if l := b.stepList(); len(l) < len(stepNames) {
+		fmt.Fprintf(&s, "Steps run (BENCH_STEPS): %s.\n\n", strings.Join(l, ", "))
+	}
+	if b.s.anyMain() {
+		b.mainMarkdown(&s)
+	}
+	if b.s.steps["sweep"] {
+		if b.s.anyMain() {
+			s.WriteString("\n")
+		}
+		s.WriteString(b.sweepMarkdown())
+	}
+	if len(b.notes) > 0 {
+		s.WriteString("\nNotes:\n\n")
+		for _, n := range b.notes {
+			s.WriteString("- " + n + "\n")
+		}
+	}
+	s.WriteString("\nEnvironment:\n\n" + env)
+	return s.String()
+}
+
+// mainMarkdown is the per-target table (every step but the sweep).
+func (b *bench) mainMarkdown(s *strings.Builder) {
+	fmt.Fprintf(s, "Loopback; the proxy pinned to CPU %d, the load generators and backends to CPU %d. "+
 		"Each measurement %d s (BENCH_SECONDS); %d connections for wrk and rategen; iperf3 -P %d; %d idle connections held.",
 		b.s.proxyCPU, b.s.loadCPU, b.s.seconds, b.s.conns, b.s.streams, b.s.hold)
 	if b.rate > 0 {
-		fmt.Fprintf(&s, " Fixed rate R = %.0f req/s: %s.", b.rate, b.rateWhy)
+		fmt.Fprintf(s, " Fixed rate R = %.0f req/s: %s.", b.rate, b.rateWhy)
 	}
 	s.WriteString("\n\n")
 	ms := tableMetrics()
@@ -119,14 +143,6 @@ func (b *bench) markdown(env string) string {
 	}
 	s.WriteString("\nCPU is the larger of the proxy process's utime+stime and the busy time of its core " +
 		"(/proc/stat), over the run; \"-\" where there is no proxy. Columns: deploy/bench/README.md.\n")
-	if len(b.notes) > 0 {
-		s.WriteString("\nNotes:\n\n")
-		for _, n := range b.notes {
-			s.WriteString("- " + n + "\n")
-		}
-	}
-	s.WriteString("\nEnvironment:\n\n" + env)
-	return s.String()
 }
 
 func (b *bench) csv(path string) error {
@@ -190,30 +206,57 @@ func (b *bench) environment() string {
 		"nginx: " + first("nginx", "-v"),
 		"wrk: " + first("wrk", "-v"),
 		"iperf3: " + first("iperf3", "-v"),
+		"redis-server: " + first("redis-server", "--version") + "; redis-benchmark: " + first("redis-benchmark", "--version"),
 		"go (iocopy, rategen, holdconns): " + runtime.Version(),
 		fmt.Sprintf("RLIMIT_NOFILE: %d; maxconn (ringproxy, haproxy): %d", b.nofile, b.maxconn),
 	}
 	return "- " + strings.Join(lines, "\n- ") + "\n"
 }
 
-// writeReports writes latest.{md,csv,svg} and a timestamped copy of each.
+// writeReports writes latest.md, latest.{csv,svg} when the per-target
+// steps ran, latest-sweep.{csv,svg} when the sweep ran, and a timestamped
+// copy of each. A latest file of a part this run did not run is removed,
+// so that every latest file is of the same run.
 func (b *bench) writeReports() error {
 	md := b.markdown(b.env)
 	stamp := b.started.UTC().Format("20060102-150405")
-	svg := b.svg()
+	var wrote []string
 	for _, name := range []string{"latest", stamp} {
 		base := filepath.Join(b.s.out, name)
 		if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
 			return err
 		}
+		if !b.s.anyMain() {
+			continue
+		}
 		if err := b.csv(base + ".csv"); err != nil {
 			return err
 		}
-		if err := os.WriteFile(base+".svg", []byte(svg), 0o644); err != nil {
+		if err := os.WriteFile(base+".svg", []byte(b.svg()), 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("\n%s\nbench: wrote %s/latest.{md,csv,svg} and %s.* in %s\n", md, b.s.out, stamp,
+	wrote = append(wrote, "latest.md")
+	if b.s.anyMain() {
+		wrote = append(wrote, "latest.csv", "latest.svg")
+	} else {
+		removeStale(b.s.out, "latest.csv", "latest.svg")
+	}
+	if b.s.steps["sweep"] {
+		if err := b.writeSweep(stamp); err != nil {
+			return err
+		}
+		wrote = append(wrote, "latest-sweep.csv", "latest-sweep.svg")
+	} else {
+		removeStale(b.s.out, "latest-sweep.csv", "latest-sweep.svg")
+	}
+	fmt.Printf("\n%s\nbench: wrote %s in %s (and copies named %s*) in %s\n", md, strings.Join(wrote, ", "), b.s.out, stamp,
 		time.Since(b.started).Round(time.Second))
 	return nil
+}
+
+func removeStale(dir string, names ...string) {
+	for _, n := range names {
+		_ = os.Remove(filepath.Join(dir, n))
+	}
 }

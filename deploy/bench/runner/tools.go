@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -108,4 +110,70 @@ func parseRate(out string) (rateResult, error) {
 		return r, fmt.Errorf("rategen completed no request: %s", r.LastError)
 	}
 	return r, nil
+}
+
+// redisResult is one test's line of `redis-benchmark --csv` (6.2 and later
+// print the latency percentiles; 7.0's header is
+// "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+// "p95_latency_ms","p99_latency_ms","max_latency_ms").
+type redisResult struct {
+	Test                     string
+	RPS, P50ms, P99ms, MaxMs float64
+}
+
+// parseRedisCSV reads every test line of redis-benchmark --csv, keyed by the
+// test's name in lower case ("get", "set"). Lines that are not CSV (an
+// error, a warning) are skipped; the header names the columns.
+func parseRedisCSV(out string) (map[string]redisResult, error) {
+	col := map[string]int{}
+	res := map[string]redisResult{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, `"`) {
+			continue
+		}
+		r := csv.NewReader(strings.NewReader(line))
+		r.FieldsPerRecord = -1
+		f, err := r.Read()
+		if err != nil || len(f) < 2 {
+			continue
+		}
+		if f[0] == "test" {
+			for i, name := range f {
+				col[name] = i
+			}
+			continue
+		}
+		get := func(name string) (float64, error) {
+			i, ok := col[name]
+			if !ok || i >= len(f) {
+				return 0, fmt.Errorf("redis-benchmark --csv has no %s column (version 6.2 or later prints it)", name)
+			}
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis-benchmark %s %s: %q is not a number", f[0], name, f[i])
+			}
+			return v, nil
+		}
+		var x redisResult
+		x.Test = f[0]
+		var errs [4]error
+		x.RPS, errs[0] = get("rps")
+		x.P50ms, errs[1] = get("p50_latency_ms")
+		x.P99ms, errs[2] = get("p99_latency_ms")
+		x.MaxMs, errs[3] = get("max_latency_ms")
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		if x.RPS <= 0 {
+			return nil, fmt.Errorf("redis-benchmark %s: %v requests per second", x.Test, x.RPS)
+		}
+		res[strings.ToLower(x.Test)] = x
+	}
+	if len(res) == 0 {
+		return nil, fmt.Errorf("redis-benchmark printed no result")
+	}
+	return res, nil
 }
