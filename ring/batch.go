@@ -16,44 +16,29 @@ const activePerCompanion = 16
 // of waking for each. Every wake costs a task switch (and, in a VM, an
 // interrupt to an idle vCPU) on the proxy's core and a wakeup on the
 // sender's: under load, waiting a few microseconds more for company turns
-// many of those into one. A loop with few active sessions never waits for
-// company: their peers are waiting on it.
+// many of those into one. It waits only for the company the load says is
+// coming soon: as many completions as the recent rate brings in a quarter
+// of the window, and no more than one per activePerCompanion sessions
+// with recent completions. A loop with few sessions never waits: their
+// peers are waiting on it.
 type batchWait struct {
 	window time.Duration // longest the first completion waits for company; 0: off
-	want   uint32        // completions to wait for next time, 1 = no batching
-	cap    uint32        // most completions worth waiting for, from the loop's active sessions
+	want   uint32        // completions to wait for, 1 = no batching
 }
 
-// setActive bounds the want by the number of sessions that had
-// completions lately: company comes only from other sessions.
-func (b *batchWait) setActive(n int) {
-	b.cap = uint32(min(max(n/activePerCompanion, 1), maxBatchWant))
+// setLoad sizes the want from the loop's active sessions and its recent
+// rate of completions per second.
+func (b *batchWait) setLoad(active, perSecond int) {
+	limit := min(max(active/activePerCompanion, 1), maxBatchWant)
+	soon := int(int64(perSecond) * int64(b.window/4) / int64(time.Second))
+	b.want = uint32(min(limit, 1+soon))
 }
 
 // plan says how many completions to wait for, and for how long, given the
 // loop's own deadline.
 func (b *batchWait) plan(timeout time.Duration) (uint32, time.Duration) {
-	want := min(b.want, b.cap)
-	if want <= 1 || b.window <= 0 {
+	if b.want <= 1 || b.window <= 0 {
 		return 1, timeout
 	}
-	return want, min(timeout, b.window)
-}
-
-// learn sets the next want from a wait's harvest. A harvest that met the
-// want may grow it by a half; one cut short by the window sets it to what
-// came. A lone completion never grows it: light load must not pay the
-// window.
-func (b *batchWait) learn(asked uint32, got int) {
-	if b.window <= 0 {
-		return
-	}
-	switch n := uint32(got); {
-	case n <= 1:
-		b.want = 1
-	case n >= asked:
-		b.want = min(maxBatchWant, n+n/2)
-	default:
-		b.want = n
-	}
+	return b.want, min(timeout, b.window)
 }

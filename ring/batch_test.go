@@ -10,48 +10,40 @@ import (
 	"ringproxy/mempool"
 )
 
-func TestBatchWaitLearns(t *testing.T) {
-	b := batchWait{window: 100 * time.Microsecond, want: 1, cap: maxBatchWant}
-	steps := []struct {
-		got      int
-		wantNext uint32
+// The loop waits only for the company its load says is coming within a
+// quarter of the window, and never for more than one completion per 16
+// active sessions: a small pool's peers are waiting on the loop.
+func TestBatchWaitFollowsLoad(t *testing.T) {
+	b := batchWait{window: 100 * time.Microsecond, want: 1}
+	for _, c := range []struct {
+		active, perSecond int
+		want              uint32
 	}{
-		{1, 1},   // a lone completion never grows the want
-		{4, 6},   // a natural batch grows it by half
-		{6, 9},   // met: grows again
-		{3, 3},   // cut short by the window: what came
-		{0, 1},   // nothing came
-		{40, 32}, // capped
-	}
-	for i, s := range steps {
-		asked, wait := b.plan(time.Second)
-		if asked > 1 && wait != b.window {
-			t.Fatalf("step %d: a batched wait lasts %v, want the window %v", i, wait, b.window)
+		{0, 0, 1},
+		{1, 1_000_000, 1},       // one session: its peer waits on us
+		{4, 1_000_000, 1},       // four: still not enough
+		{64, 1_000_000, 4},      // 25 completions in 25 µs, but 64/16
+		{64, 100_000, 3},        // 2.5 in 25 µs
+		{64, 20_000, 1},         // light load: 0.5 in 25 µs
+		{5000, 1_000_000, 26},   // 25 in 25 µs
+		{5000, 100_000_000, 32}, // capped
+	} {
+		b.setLoad(c.active, c.perSecond)
+		n, wait := b.plan(time.Second)
+		if n != c.want {
+			t.Errorf("%d active sessions, %d completions/s: waits for %d, want %d", c.active, c.perSecond, n, c.want)
 		}
-		b.learn(asked, s.got)
-		if b.want != s.wantNext {
-			t.Fatalf("step %d: got %d of %d: want %d next, have %d", i, s.got, asked, s.wantNext, b.want)
+		if n > 1 && wait != b.window {
+			t.Errorf("a batched wait lasts %v, want the window %v", wait, b.window)
 		}
 	}
 	if n, wait := b.plan(20 * time.Microsecond); n != 32 || wait != 20*time.Microsecond {
 		t.Errorf("a deadline sooner than the window must win: plan = %d, %v", n, wait)
 	}
-	off := batchWait{want: 1, cap: maxBatchWant}
-	off.learn(1, 10)
+	off := batchWait{want: 1}
+	off.setLoad(5000, 100_000_000)
 	if n, wait := off.plan(time.Second); n != 1 || wait != time.Second {
 		t.Errorf("batching off: plan = %d, %v; want 1, 1s", n, wait)
-	}
-}
-
-// A few active sessions never wait for company, whatever the harvests
-// taught: their peers are waiting on the loop.
-func TestBatchWaitFollowsActiveSessions(t *testing.T) {
-	b := batchWait{window: 100 * time.Microsecond, want: 24}
-	for _, c := range []struct{ active, want int }{{0, 1}, {1, 1}, {4, 1}, {31, 1}, {64, 4}, {256, 16}, {5000, 24}} {
-		b.setActive(c.active)
-		if n, _ := b.plan(time.Second); int(n) != c.want {
-			t.Errorf("%d active sessions: waits for %d completions, want %d", c.active, n, c.want)
-		}
 	}
 }
 
@@ -114,20 +106,14 @@ func TestUringBatchWait(t *testing.T) {
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("idle loop, one completion: %d after %v; want 1 at once", got, took)
 	}
-	u.SetActive(1000) // enough sessions to wait for company
-	u.batch.want = 4  // as after a busy turn
+	u.SetLoad(64, 1_000_000) // enough sessions and completions for a want of 4
 	if got, took := wait(4); got != 4 || took > window/2 {
 		t.Fatalf("busy loop, four completions ready: %d after %v; want 4 at once", got, took)
-	}
-	if u.batch.want != 6 {
-		t.Fatalf("a met want grows by half: want %d, have %d", 6, u.batch.want)
 	}
 	if got, took := wait(1); got != 1 || took < window*2/3 || took > 4*time.Second {
 		t.Fatalf("busy loop, one completion: %d after %v; want it after about %v", got, took, window)
 	}
-	if u.batch.want != 1 {
-		t.Fatalf("a lone completion resets the want to 1, have %d", u.batch.want)
-	}
+	u.SetLoad(64, 0) // the same sessions, gone quiet
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("quiet again, one completion: %d after %v; want 1 at once", got, took)
 	}

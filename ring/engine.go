@@ -87,9 +87,10 @@ type Engine interface {
 	// completion is ready or timeout passes (0: do not wait), and copies up
 	// to len(out) ready completions into out.
 	Wait(timeout time.Duration, out []Completion) (int, error)
-	// SetActive tells the engine how many sessions had completions lately,
-	// so that it waits for company only when other sessions can bring it.
-	SetActive(n int)
+	// SetLoad tells the engine how many sessions had completions lately
+	// and how many completions a second came, so that it waits for
+	// company only when the load says it is coming soon.
+	SetLoad(active, perSecond int)
 	// Wake makes a Wait in progress return. Safe from any goroutine.
 	Wake()
 	// Release frees the engine's kernel resources. Fds it did not open are

@@ -103,9 +103,9 @@ func (e *Epoll) Release() error {
 	return nil
 }
 
-// SetActive implements Engine: epoll has no way to wait for several
+// SetLoad implements Engine: epoll has no way to wait for several
 // events at once.
-func (e *Epoll) SetActive(int) {}
+func (e *Epoll) SetLoad(int, int) {}
 
 // Wake implements Engine.
 func (e *Epoll) Wake() {

@@ -74,7 +74,7 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 		flags = f.SetupFlags
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
-	u.batch.window, u.batch.want, u.batch.cap = cfg.BatchWait, 1, 1
+	u.batch.window, u.batch.want = cfg.BatchWait, 1
 	u.minWait = f.MinWait
 	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
 		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
@@ -147,8 +147,8 @@ func (u *Uring) Name() string { return "uring" }
 // Wake implements Engine: a write to the eventfd completes the read the
 // loop keeps armed on it. After Release it does nothing: the fd number may
 
-// SetActive implements Engine.
-func (u *Uring) SetActive(n int) { u.batch.setActive(n) }
+// SetLoad implements Engine.
+func (u *Uring) SetLoad(active, perSecond int) { u.batch.setLoad(active, perSecond) }
 
 // already belong to someone else.
 func (u *Uring) Wake() {

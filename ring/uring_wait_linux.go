@@ -55,11 +55,9 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 	nr, first := u.batch.plan(timeout)
 	if !u.minWait || u.batch.window <= 0 || (nr == 1 && sends == 0) {
 		got, err := u.waitTwice(nr, first, timeout, out[n:])
-		u.batch.learn(nr, got)
 		return n + got, err
 	}
 	got, err := u.waitMin(nr+sends, timeout, out[n:])
-	u.batch.learn(nr, got-min(got, int(sends)))
 	return n + got, err
 }
 

@@ -85,10 +85,12 @@ func (q *chanQueue) pop() chanRef {
 // sessions: long enough that every session of a busy pool shows in it.
 const activityPeriod = 10 * time.Millisecond
 
-// activity counts the sessions that had completions lately, for the
-// engine's batching (ring.Engine.SetActive).
+// activity is the worker's recent load, for the engine's batching
+// (ring.Engine.SetLoad).
 type activity struct {
-	period    uint32 // current period number, from 1
-	cur, prev int    // sessions with completions in it, and in the one before
-	told      int    // what the engine was last told
+	period         uint32 // current period number, from 1
+	cur, prev      int    // sessions with completions in it, and in the one before
+	from           uint64 // Counters.Completions when it began
+	perSecond      int    // completions a second in the one before
+	told, toldRate int    // what the engine was last told
 }

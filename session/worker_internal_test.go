@@ -29,7 +29,7 @@ type fakeEngine struct {
 	shutdowns     int
 	accepts       int // multishot accepts armed
 	acceptOnes    int // single-shot accepts armed
-	active        int // last SetActive
+	active, rate  int // last SetLoad
 }
 
 func newFakeEngine() *fakeEngine {
@@ -59,7 +59,7 @@ func (e *fakeEngine) Buffer(id uint16) []byte { return e.bufs[id] }
 func (e *fakeEngine) ReleaseBuffer(id uint16) { e.released = append(e.released, id) }
 func (e *fakeEngine) BufferSize() int         { return 16 << 10 }
 func (e *fakeEngine) Wake()                   {}
-func (e *fakeEngine) SetActive(n int)         { e.active = n }
+func (e *fakeEngine) SetLoad(n, rate int)     { e.active, e.rate = n, rate }
 func (e *fakeEngine) Release() error          { return nil }
 func (e *fakeEngine) Name() string            { return "fake" }
 func (e *fakeEngine) Wait(time.Duration, []ring.Completion) (int, error) {
@@ -330,22 +330,24 @@ func TestCancelNotQueuedIsRetried(t *testing.T) {
 // period or the last, and forgets those idle for longer.
 func TestWorkerCountsActiveSessions(t *testing.T) {
 	w, eng, s := fakeWorker(t)
-	w.now = int64(activityPeriod) * 5
+	start := int64(activityPeriod) * 5
+	w.now = start
 	w.countActive()
-	w.complete(recvDone(s, clientSide, 1, 100))
-	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
+	w.Complete([]ring.Completion{*recvDone(s, clientSide, 1, 100)})
+	w.Complete([]ring.Completion{{UD: eng.lastSend, Res: 100}})
+	w.now = start // Complete read the clock
 	w.countActive()
 	if eng.active != 1 {
 		t.Fatalf("one session with completions: engine told %d", eng.active)
 	}
 	w.now += int64(activityPeriod)
 	w.countActive()
-	if eng.active != 1 {
-		t.Fatalf("the period after: engine told %d, want 1", eng.active)
+	if eng.active != 1 || eng.rate != 2*int(time.Second/activityPeriod) {
+		t.Fatalf("the period after: engine told %d sessions, %d completions/s; want 1, %d", eng.active, eng.rate, 2*int(time.Second/activityPeriod))
 	}
 	w.now += int64(activityPeriod)
 	w.countActive()
-	if eng.active != 0 {
-		t.Fatalf("two idle periods later: engine told %d, want 0", eng.active)
+	if eng.active != 0 || eng.rate != 0 {
+		t.Fatalf("two idle periods later: engine told %d sessions, %d completions/s; want 0, 0", eng.active, eng.rate)
 	}
 }

@@ -92,21 +92,23 @@ func (w *worker) Turn() (time.Duration, bool) {
 	return w.sleep(), false
 }
 
-// countActive tells the engine how many sessions had completions in the
-// current activity period or the one before: it waits for company only
-// when there are enough of them.
+// countActive tells the engine its load: the sessions that had
+// completions in the current activity period or the one before, and the
+// completions per second of the last whole period. It waits for company
+// only when they say some is coming soon.
 func (w *worker) countActive() {
 	a := &w.activity
 	if p := uint32(w.now/int64(activityPeriod)) + 1; p != a.period {
-		a.prev = 0
+		a.prev, a.perSecond = 0, 0
 		if p == a.period+1 {
 			a.prev = a.cur
+			a.perSecond = int((w.cnt.Completions - a.from) * uint64(time.Second/activityPeriod))
 		}
-		a.period, a.cur = p, 0
+		a.period, a.cur, a.from = p, 0, w.cnt.Completions
 	}
-	if n := max(a.cur, a.prev); n != a.told {
-		a.told = n
-		w.eng.SetActive(n)
+	if n := max(a.cur, a.prev); n != a.told || a.perSecond != a.toldRate {
+		a.told, a.toldRate = n, a.perSecond
+		w.eng.SetLoad(n, a.perSecond)
 	}
 }
 
