@@ -39,13 +39,16 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 // full or about to be spliced.
 func (w *worker) armRecv(s *Session, p side) {
 	ch := s.chanFrom(p)
-	if ch.recvArmed {
-		if !ch.recvStop && (ch.n >= chanCap || ch.wantSplice) {
+	switch ch.recv {
+	case recvArmed:
+		if ch.n >= chanCap || ch.wantSplice {
 			w.stopRecv(s, p)
 		}
 		return
+	case recvStopping, recvNoBuffer:
+		return
 	}
-	if ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
+	if ch.eof || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
 		return
 	}
 	if ch.wantSplice {
@@ -56,7 +59,7 @@ func (w *worker) armRecv(s *Session, p side) {
 			return
 		}
 	}
-	ch.recvArmed = true
+	ch.recv = recvArmed
 	s.inflight++
 	w.eng.Recv(s.si[p].fd, s.tag(ring.OpRecv, p))
 }
@@ -65,7 +68,7 @@ func (w *worker) armRecv(s *Session, p side) {
 // (-ECANCELED, or bytes that beat the cancel) comes back to armRecv, which
 // re-arms it once there is room again.
 func (w *worker) stopRecv(s *Session, p side) {
-	s.chanFrom(p).recvStop = true
+	s.chanFrom(p).recv = recvStopping
 	w.eng.CancelRequest(s.tag(ring.OpRecv, p), s.tag(ring.OpCancel, p))
 }
 
@@ -100,9 +103,9 @@ func (w *worker) flush(s *Session, c side) {
 // stays armed while c.More(); its last completion says why it ended.
 func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	ch := s.chanFrom(p)
-	stopped := ch.recvStop
+	stopped := ch.recv == recvStopping
 	if !c.More() {
-		ch.recvArmed, ch.recvStop = false, false
+		ch.recv = recvIdle
 	}
 	id, hasBuf := c.Buffer()
 	if s.state == stClosing || c.Res <= 0 {
@@ -134,7 +137,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case c.Res == -int32(unix.ECANCELED) && stopped:
 		w.armRecv(s, p)
 	case c.Res == -int32(unix.ENOBUFS):
-		ch.needBuf = true
+		ch.recv = recvNoBuffer
 		w.cnt.BufWaits++
 		w.waitForBuffer(s, p)
 	default:
@@ -254,7 +257,7 @@ func (w *worker) onSessionCancel(c *ring.Completion) {
 	switch ch := s.chanFrom(p); {
 	case s.state == stClosing || (p == serverSide && s.timedCn && s.si[p].state == siCon):
 		w.eng.CancelFd(s.si[p].fd, c.UD)
-	case ch.recvArmed && ch.recvStop:
+	case ch.recv == recvStopping:
 		w.eng.CancelRequest(s.tag(ring.OpRecv, p), c.UD)
 	}
 }

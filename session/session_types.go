@@ -77,16 +77,14 @@ type segment struct {
 // channel carries one direction: filled by its producer's receives, drained
 // by its consumer's sends from the same buffers.
 type channel struct {
-	head, tail uint16 // first and last buffer id queued, while n > 0
-	n          uint16 // buffers queued
-	recvArmed  bool   // producer has a receive in flight
-	recvStop   bool   // that receive (multishot) is being cancelled
-	needBuf    bool   // producer's receive found the pool empty
-	sendArmed  bool   // consumer has a send of the head in flight
-	eof        bool   // producer sent FIN
-	shutArmed  bool   // the FIN is being forwarded (shutdown in flight)
-	shut       bool   // the FIN has been forwarded to the consumer
-	bytes      uint64 // forwarded to the consumer
+	head, tail uint16    // first and last buffer id queued, while n > 0
+	n          uint16    // buffers queued
+	recv       recvState // the producer's receive
+	sendArmed  bool      // consumer has a send of the head in flight
+	eof        bool      // producer sent FIN
+	shutArmed  bool      // the FIN is being forwarded (shutdown in flight)
+	shut       bool      // the FIN has been forwarded to the consumer
+	bytes      uint64    // forwarded to the consumer
 
 	// Splicing (splice.go): a long stream moves through a pipe instead.
 	full       uint8    // receives in a row that filled a whole buffer
@@ -98,6 +96,35 @@ type channel struct {
 	pipeCap    uint32   // what the pipe holds
 	inPipe     uint32   // bytes in the pipe, not yet sent
 }
+
+// recvState is a channel's receive group: the producer's receive request.
+// It is one state, not three flags: a receive being stopped is still in
+// flight, and one waiting for a buffer is not, since the engine ends a
+// multishot receive at an empty pool as at the FIN, an error or a cancel.
+//
+//	recvIdle     → recvArmed     armRecv: room, no FIN, not spliced
+//	recvArmed    → recvStopping  stopRecv: the channel filled, or wants a pipe
+//	recvArmed    → recvIdle      its last completion: one-shot, FIN, error
+//	recvStopping → recvIdle      its last completion: -ECANCELED, or one the cancel missed
+//	recvArmed    → recvNoBuffer  its last completion: -ENOBUFS (from recvStopping too)
+//	recvNoBuffer → recvIdle      refillWaiters: a buffer came back, armRecv next
+//
+// Invariants: a receive left recvArmed has room (n < chanCap, no pipe
+// wanted), otherwise it is being stopped; one stopping may land more
+// buffers before its cancel does. No receive is in flight or awaited once
+// the producer's FIN is read, nor while the channel is spliced. A channel
+// in recvNoBuffer is in its worker's bufWait, once.
+type recvState uint8
+
+const (
+	recvIdle     recvState = iota
+	recvArmed              // a receive in flight
+	recvStopping           // in flight, being cancelled (multishot)
+	recvNoBuffer           // found the pool empty: waiting for a buffer
+)
+
+// inFlight says whether the producer has a receive in flight.
+func (r recvState) inFlight() bool { return r == recvArmed || r == recvStopping }
 
 // pending says whether the consumer has bytes to take.
 func (ch *channel) pending() bool { return ch.n > 0 || ch.inPipe > 0 }

@@ -121,7 +121,7 @@ func (w *worker) refillWaiters() {
 	w.released = 0
 	for n := w.bufWait.n; n > 0; n-- {
 		if s, p, ok := w.waiter(w.bufWait.pop()); ok {
-			s.chanFrom(p).needBuf = false
+			s.chanFrom(p).recv = recvIdle
 			w.armRecv(s, p)
 		}
 	}
@@ -132,7 +132,7 @@ func (w *worker) refillWaiters() {
 func (w *worker) waiter(r chanRef) (*Session, side, bool) {
 	idx, p := splitSideSlot(r.slot)
 	s := w.slab.At(idx)
-	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).needBuf
+	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).recv == recvNoBuffer
 	return s, p, ok
 }
 
