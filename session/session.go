@@ -48,7 +48,7 @@ func (w *worker) armRecv(s *Session, p side) {
 	case recvStopping, recvNoBuffer:
 		return
 	}
-	if ch.eof || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
+	if ch.fin.read() || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
 		return
 	}
 	if ch.wantSplice {
@@ -76,7 +76,7 @@ func (w *worker) stopRecv(s *Session, p side) {
 // producer's FIN once the channel is empty.
 func (w *worker) flush(s *Session, c side) {
 	ch := s.chanTo(c)
-	if ch.sendArmed || ch.shutArmed || ch.shut || s.si[c].state != siEst || s.state == stClosing {
+	if ch.sendArmed || ch.fin >= finForwarding || s.si[c].state != siEst || s.state == stClosing {
 		return
 	}
 	if c == serverSide && s.hdrPending {
@@ -92,8 +92,8 @@ func (w *worker) flush(s *Session, c side) {
 		w.eng.Send(s.si[c].fd, ch.head, int(seg.off), int(seg.len), s.tag(ring.OpSend, c))
 		return
 	}
-	if ch.eof {
-		ch.shutArmed = true
+	if ch.fin == finRead {
+		ch.fin = finForwarding
 		s.inflight++
 		w.eng.Shutdown(s.si[c].fd, s.tag(ring.OpShutdown, c))
 	}
@@ -123,7 +123,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.push(ch, id, uint32(c.Res))
 		s.si[p].lastAct = w.now
 		w.noteFull(s, ch, c.Res)
-		if ch.n == 1 && s.chanFrom(p.peer()).eof {
+		if ch.n == 1 && s.chanFrom(p.peer()).fin.read() {
 			// The consumer had nothing to do since its FIN, so its
 			// timeout was off; it starts now that it has bytes to take.
 			s.si[p.peer()].lastAct = w.now
@@ -132,7 +132,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.flush(s, p.peer())
 		w.armRecv(s, p)
 	case c.Res == 0:
-		ch.eof = true
+		ch.fin = finRead
 		w.flush(s, p.peer())
 	case c.Res == -int32(unix.ECANCELED) && stopped:
 		w.armRecv(s, p)
@@ -170,7 +170,6 @@ func (w *worker) onSend(s *Session, c side, comp *ring.Completion) {
 
 func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
 	ch := s.chanTo(c)
-	ch.shutArmed = false
 	if s.state == stClosing {
 		return
 	}
@@ -178,8 +177,8 @@ func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
 		w.closeSession(s, sideError(c))
 		return
 	}
-	ch.shut = true
-	if s.req.shut && s.rep.shut {
+	ch.fin = finForwarded
+	if s.req.fin == finForwarded && s.rep.fin == finForwarded {
 		w.closeSession(s, ReasonDone) // every byte delivered, both FINs forwarded
 	}
 }

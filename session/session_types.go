@@ -81,9 +81,7 @@ type channel struct {
 	n          uint16    // buffers queued
 	recv       recvState // the producer's receive
 	sendArmed  bool      // consumer has a send of the head in flight
-	eof        bool      // producer sent FIN
-	shutArmed  bool      // the FIN is being forwarded (shutdown in flight)
-	shut       bool      // the FIN has been forwarded to the consumer
+	fin        finState  // the producer's FIN, from read to forwarded
 	bytes      uint64    // forwarded to the consumer
 
 	// Splicing (splice.go): a long stream moves through a pipe instead.
@@ -125,6 +123,29 @@ const (
 
 // inFlight says whether the producer has a receive in flight.
 func (r recvState) inFlight() bool { return r == recvArmed || r == recvStopping }
+
+// finState is a channel's FIN group: the producer's FIN on its way to the
+// consumer, behind every byte read before it (queued buffers, or the
+// pipe), then a shutdown of the consumer's write side.
+//
+//	finNone       → finRead        a receive (or a splice) read 0 bytes
+//	finRead       → finForwarding  flush: the channel has drained; shutdown in flight
+//	finForwarding → finForwarded   the shutdown completed; both forwarded ends the session
+//
+// Invariants: from finRead on, the producer has no receive in flight or
+// awaited and no readability poll. From finForwarding on, the channel is
+// empty (no buffer queued, nothing in the pipe) and no send is in flight.
+type finState uint8
+
+const (
+	finNone       finState = iota
+	finRead                // the producer sent its FIN; not forwarded yet
+	finForwarding          // the consumer's shutdown is in flight
+	finForwarded           // the consumer has had the FIN
+)
+
+// read says whether the producer has sent its FIN.
+func (f finState) read() bool { return f != finNone }
 
 // pending says whether the consumer has bytes to take.
 func (ch *channel) pending() bool { return ch.n > 0 || ch.inPipe > 0 }

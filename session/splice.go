@@ -82,7 +82,7 @@ func (w *worker) pump(s *Session, p side) {
 			if !w.spliceOut(s, ch, c) {
 				return
 			}
-		case ch.eof:
+		case ch.fin.read():
 			w.flush(s, c) // the pipe is empty: forward the FIN
 			return
 		case !w.spliceIn(s, ch, p):
@@ -94,7 +94,7 @@ func (w *worker) pump(s *Session, p side) {
 	switch {
 	case ch.inPipe > 0:
 		w.waitOut(s, c)
-	case ch.eof:
+	case ch.fin.read():
 		w.flush(s, c)
 	default:
 		w.waitIn(s, p)
@@ -125,7 +125,7 @@ func (w *worker) spliceOut(s *Session, ch *channel, c side) bool {
 }
 
 // spliceIn fills the empty pipe from producer p; false when it has to
-// wait or the session ended. A FIN sets eof.
+// wait or the session ended. A FIN moves the channel to finRead.
 func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
 	if ch.waitIn {
 		return false
@@ -139,12 +139,12 @@ func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
 		w.closeSession(s, sideError(p))
 		return false
 	case n == 0:
-		ch.eof = true
+		ch.fin = finRead
 		return true
 	}
 	ch.inPipe = uint32(n)
 	s.si[p].lastAct = w.now
-	if s.chanFrom(p.peer()).eof {
+	if s.chanFrom(p.peer()).fin.read() {
 		// As in onRecv: a consumer past its own FIN starts its timeout
 		// now that it has bytes to take.
 		s.si[p.peer()].lastAct = w.now
