@@ -41,17 +41,17 @@ func (w *worker) armRecv(s *Session, p side) {
 	ch := s.chanFrom(p)
 	switch ch.recv {
 	case recvArmed:
-		if ch.n >= chanCap || ch.wantSplice {
+		if ch.n >= chanCap || ch.splice.mode == spliceWanted {
 			w.stopRecv(s, p)
 		}
 		return
 	case recvStopping, recvNoBuffer:
 		return
 	}
-	if ch.fin.read() || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
+	if ch.fin.read() || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.splice.mode == spliceOn {
 		return
 	}
-	if ch.wantSplice {
+	if ch.splice.mode == spliceWanted {
 		if ch.n > 0 || ch.sendArmed {
 			return // the buffers drain first; the last send comes back here
 		}
@@ -82,7 +82,7 @@ func (w *worker) flush(s *Session, c side) {
 	if c == serverSide && s.hdrPending {
 		return // the PROXY header goes first
 	}
-	if ch.spliced && ch.inPipe > 0 {
+	if ch.splice.mode == spliceOn && ch.splice.inPipe > 0 {
 		return // pump sends it
 	}
 	if ch.n > 0 {
@@ -281,10 +281,10 @@ func (w *worker) finalize(s *Session) {
 		for ch.n > 0 {
 			w.popBuf(ch)
 		}
-		if ch.spliced {
-			ring.CloseNow(int(ch.pipe[0]))
-			ring.CloseNow(int(ch.pipe[1]))
-			ch.spliced = false
+		if sp := &ch.splice; sp.mode == spliceOn {
+			ring.CloseNow(int(sp.pipe[0]))
+			ring.CloseNow(int(sp.pipe[1]))
+			sp.mode = spliceOff
 			w.p.pipes.Add(-1)
 		}
 	}
