@@ -78,8 +78,9 @@ type segment struct {
 // by its consumer's sends from the same buffers. Beside the queue, its
 // state is four groups, each with its invariants where it is declared:
 // the receive (recvState), the send (sendArmed), the FIN (finState) and
-// splicing. They hold between completions of a live session; a closing
-// one keeps what it had when it was aborted while its completions drain.
+// splicing. They hold between completions of a live session (the tests
+// check them after each one: see checkSession); a closing one keeps what
+// it had when it was aborted while its completions drain.
 type channel struct {
 	head, tail uint16    // first and last buffer id queued, while n > 0
 	n          uint16    // buffers queued
@@ -92,37 +93,6 @@ type channel struct {
 	splice    splicing // the stream through a pipe instead (splice.go)
 	bytes     uint64   // forwarded to the consumer
 }
-
-// splicing is a channel's splice group (splice.go): a long stream moves
-// through a pipe of its own instead of buffers.
-//
-//	spliceOff    → spliceWanted  noteFull: spliceAfter whole buffers in a row
-//	spliceWanted → spliceOn      startSplice: drained, receive stopped, pipe made
-//	spliceWanted → spliceOff     startSplice: no pipe to be had, stays on buffers
-//	spliceOn     → spliceOff     finalize closes the pipe
-//
-// Invariants: while spliceOn no buffer is queued and no receive or send
-// is in flight; pump moves the bytes and waits with a poll. A poll is in
-// flight only while spliceOn: waitIn with the pipe empty (it is emptied
-// before it is filled again) and no FIN read, waitOut with bytes in it,
-// so never both. inPipe ≤ pipeCap, and 0 unless spliceOn.
-type splicing struct {
-	full    uint8      // receives in a row that filled a whole buffer
-	mode    spliceMode // spliceOff, spliceWanted or spliceOn
-	waitIn  bool       // a readability poll on the producer is in flight
-	waitOut bool       // a writability poll on the consumer is in flight
-	pipe    [2]int32   // read and write ends, while spliceOn
-	pipeCap uint32     // what the pipe holds
-	inPipe  uint32     // bytes in the pipe, not yet sent
-}
-
-type spliceMode uint8
-
-const (
-	spliceOff    spliceMode = iota // on buffers
-	spliceWanted                   // long enough: switch once the buffers have drained
-	spliceOn                       // through the pipe
-)
 
 // recvState is a channel's receive group: the producer's receive request.
 // It is one state, not three flags: a receive being stopped is still in
@@ -175,6 +145,37 @@ const (
 
 // read says whether the producer has sent its FIN.
 func (f finState) read() bool { return f != finNone }
+
+// splicing is a channel's splice group (splice.go): a long stream moves
+// through a pipe of its own instead of buffers.
+//
+//	spliceOff    → spliceWanted  noteFull: spliceAfter whole buffers in a row
+//	spliceWanted → spliceOn      startSplice: drained, receive stopped, pipe made
+//	spliceWanted → spliceOff     startSplice: no pipe to be had, stays on buffers
+//	spliceOn     → spliceOff     finalize closes the pipe
+//
+// Invariants: while spliceOn no buffer is queued and no receive or send
+// is in flight; pump moves the bytes and waits with a poll. A poll is in
+// flight only while spliceOn: waitIn with the pipe empty (it is emptied
+// before it is filled again) and no FIN read, waitOut with bytes in it,
+// so never both. inPipe ≤ pipeCap, and 0 unless spliceOn.
+type splicing struct {
+	full    uint8      // receives in a row that filled a whole buffer
+	mode    spliceMode // spliceOff, spliceWanted or spliceOn
+	waitIn  bool       // a readability poll on the producer is in flight
+	waitOut bool       // a writability poll on the consumer is in flight
+	pipe    [2]int32   // read and write ends, while spliceOn
+	pipeCap uint32     // what the pipe holds
+	inPipe  uint32     // bytes in the pipe, not yet sent
+}
+
+type spliceMode uint8
+
+const (
+	spliceOff    spliceMode = iota // on buffers
+	spliceWanted                   // long enough: switch once the buffers have drained
+	spliceOn                       // through the pipe
+)
 
 // pending says whether the consumer has bytes to take.
 func (ch *channel) pending() bool { return ch.n > 0 || ch.splice.inPipe > 0 }

@@ -67,8 +67,15 @@ func (w *worker) complete(c *ring.Completion) {
 	}
 	if s.state == stClosing && s.inflight == 0 {
 		w.finalize(s)
+	} else if checkSession != nil {
+		checkSession(s)
 	}
 }
+
+// checkSession, set by the tests only, looks at every session a
+// completion touched once the completion is handled: the channel
+// invariants (session_types.go) must hold then.
+var checkSession func(*Session)
 
 // Turn implements ring.Handler.
 func (w *worker) Turn() (time.Duration, bool) {
