@@ -39,16 +39,19 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 // full or about to be spliced.
 func (w *worker) armRecv(s *Session, p side) {
 	ch := s.chanFrom(p)
-	if ch.recvArmed {
-		if !ch.recvStop && (ch.n >= chanCap || ch.wantSplice) {
+	switch ch.recv {
+	case recvArmed:
+		if ch.n >= chanCap || ch.splice.mode == spliceWanted {
 			w.stopRecv(s, p)
 		}
 		return
-	}
-	if ch.eof || ch.needBuf || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.spliced {
+	case recvStopping, recvNoBuffer:
 		return
 	}
-	if ch.wantSplice {
+	if ch.fin.read() || ch.n >= chanCap || s.si[p].state != siEst || s.state == stClosing || ch.splice.mode == spliceOn {
+		return
+	}
+	if ch.splice.mode == spliceWanted {
 		if ch.n > 0 || ch.sendArmed {
 			return // the buffers drain first; the last send comes back here
 		}
@@ -56,7 +59,7 @@ func (w *worker) armRecv(s *Session, p side) {
 			return
 		}
 	}
-	ch.recvArmed = true
+	ch.recv = recvArmed
 	s.inflight++
 	w.eng.Recv(s.si[p].fd, s.tag(ring.OpRecv, p))
 }
@@ -65,7 +68,7 @@ func (w *worker) armRecv(s *Session, p side) {
 // (-ECANCELED, or bytes that beat the cancel) comes back to armRecv, which
 // re-arms it once there is room again.
 func (w *worker) stopRecv(s *Session, p side) {
-	s.chanFrom(p).recvStop = true
+	s.chanFrom(p).recv = recvStopping
 	w.eng.CancelRequest(s.tag(ring.OpRecv, p), s.tag(ring.OpCancel, p))
 }
 
@@ -73,13 +76,13 @@ func (w *worker) stopRecv(s *Session, p side) {
 // producer's FIN once the channel is empty.
 func (w *worker) flush(s *Session, c side) {
 	ch := s.chanTo(c)
-	if ch.sendArmed || ch.shutArmed || ch.shut || s.si[c].state != siEst || s.state == stClosing {
+	if ch.sendArmed || ch.fin >= finForwarding || s.si[c].state != siEst || s.state == stClosing {
 		return
 	}
 	if c == serverSide && s.hdrPending {
 		return // the PROXY header goes first
 	}
-	if ch.spliced && ch.inPipe > 0 {
+	if ch.splice.mode == spliceOn && ch.splice.inPipe > 0 {
 		return // pump sends it
 	}
 	if ch.n > 0 {
@@ -89,8 +92,8 @@ func (w *worker) flush(s *Session, c side) {
 		w.eng.Send(s.si[c].fd, ch.head, int(seg.off), int(seg.len), s.tag(ring.OpSend, c))
 		return
 	}
-	if ch.eof {
-		ch.shutArmed = true
+	if ch.fin == finRead {
+		ch.fin = finForwarding
 		s.inflight++
 		w.eng.Shutdown(s.si[c].fd, s.tag(ring.OpShutdown, c))
 	}
@@ -100,9 +103,9 @@ func (w *worker) flush(s *Session, c side) {
 // stays armed while c.More(); its last completion says why it ended.
 func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	ch := s.chanFrom(p)
-	stopped := ch.recvStop
+	stopped := ch.recv == recvStopping
 	if !c.More() {
-		ch.recvArmed, ch.recvStop = false, false
+		ch.recv = recvIdle
 	}
 	id, hasBuf := c.Buffer()
 	if s.state == stClosing || c.Res <= 0 {
@@ -120,7 +123,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.push(ch, id, uint32(c.Res))
 		s.si[p].lastAct = w.now
 		w.noteFull(s, ch, c.Res)
-		if ch.n == 1 && s.chanFrom(p.peer()).eof {
+		if ch.n == 1 && s.chanFrom(p.peer()).fin.read() {
 			// The consumer had nothing to do since its FIN, so its
 			// timeout was off; it starts now that it has bytes to take.
 			s.si[p.peer()].lastAct = w.now
@@ -129,12 +132,12 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.flush(s, p.peer())
 		w.armRecv(s, p)
 	case c.Res == 0:
-		ch.eof = true
+		ch.fin = finRead
 		w.flush(s, p.peer())
 	case c.Res == -int32(unix.ECANCELED) && stopped:
 		w.armRecv(s, p)
 	case c.Res == -int32(unix.ENOBUFS):
-		ch.needBuf = true
+		ch.recv = recvNoBuffer
 		w.cnt.BufWaits++
 		w.waitForBuffer(s, p)
 	default:
@@ -167,7 +170,6 @@ func (w *worker) onSend(s *Session, c side, comp *ring.Completion) {
 
 func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
 	ch := s.chanTo(c)
-	ch.shutArmed = false
 	if s.state == stClosing {
 		return
 	}
@@ -175,8 +177,8 @@ func (w *worker) onShutdown(s *Session, c side, comp *ring.Completion) {
 		w.closeSession(s, sideError(c))
 		return
 	}
-	ch.shut = true
-	if s.req.shut && s.rep.shut {
+	ch.fin = finForwarded
+	if s.req.fin == finForwarded && s.rep.fin == finForwarded {
 		w.closeSession(s, ReasonDone) // every byte delivered, both FINs forwarded
 	}
 }
@@ -254,7 +256,7 @@ func (w *worker) onSessionCancel(c *ring.Completion) {
 	switch ch := s.chanFrom(p); {
 	case s.state == stClosing || (p == serverSide && s.timedCn && s.si[p].state == siCon):
 		w.eng.CancelFd(s.si[p].fd, c.UD)
-	case ch.recvArmed && ch.recvStop:
+	case ch.recv == recvStopping:
 		w.eng.CancelRequest(s.tag(ring.OpRecv, p), c.UD)
 	}
 }
@@ -279,10 +281,10 @@ func (w *worker) finalize(s *Session) {
 		for ch.n > 0 {
 			w.popBuf(ch)
 		}
-		if ch.spliced {
-			ring.CloseNow(int(ch.pipe[0]))
-			ring.CloseNow(int(ch.pipe[1]))
-			ch.spliced = false
+		if sp := &ch.splice; sp.mode == spliceOn {
+			ring.CloseNow(int(sp.pipe[0]))
+			ring.CloseNow(int(sp.pipe[1]))
+			sp.mode = spliceOff
 			w.p.pipes.Add(-1)
 		}
 	}

@@ -75,32 +75,110 @@ type segment struct {
 }
 
 // channel carries one direction: filled by its producer's receives, drained
-// by its consumer's sends from the same buffers.
+// by its consumer's sends from the same buffers. Beside the queue, its
+// state is four groups, each with its invariants where it is declared:
+// the receive (recvState), the send (sendArmed), the FIN (finState) and
+// splicing. They hold between completions of a live session (the tests
+// check them after each one: see checkSession); a closing one keeps what
+// it had when it was aborted while its completions drain.
 type channel struct {
-	head, tail uint16 // first and last buffer id queued, while n > 0
-	n          uint16 // buffers queued
-	recvArmed  bool   // producer has a receive in flight
-	recvStop   bool   // that receive (multishot) is being cancelled
-	needBuf    bool   // producer's receive found the pool empty
-	sendArmed  bool   // consumer has a send of the head in flight
-	eof        bool   // producer sent FIN
-	shutArmed  bool   // the FIN is being forwarded (shutdown in flight)
-	shut       bool   // the FIN has been forwarded to the consumer
-	bytes      uint64 // forwarded to the consumer
-
-	// Splicing (splice.go): a long stream moves through a pipe instead.
-	full       uint8    // receives in a row that filled a whole buffer
-	wantSplice bool     // long enough: switch once the buffers have drained
-	spliced    bool     // the stream goes through pipe; no buffers queued
-	waitIn     bool     // a readability poll on the producer is in flight
-	waitOut    bool     // a writability poll on the consumer is in flight
-	pipe       [2]int32 // read and write ends, while spliced
-	pipeCap    uint32   // what the pipe holds
-	inPipe     uint32   // bytes in the pipe, not yet sent
+	head, tail uint16    // first and last buffer id queued, while n > 0
+	n          uint16    // buffers queued
+	recv       recvState // the producer's receive
+	// The send group: the consumer has a send of the head in flight. Only
+	// while a buffer is queued (n > 0), so never while spliced, and never
+	// with the FIN's shutdown: the consumer has one request at a time.
+	sendArmed bool
+	fin       finState // the producer's FIN, from read to forwarded
+	splice    splicing // the stream through a pipe instead (splice.go)
+	bytes     uint64   // forwarded to the consumer
 }
 
+// recvState is a channel's receive group: the producer's receive request.
+// It is one state, not three flags: a receive being stopped is still in
+// flight, and one waiting for a buffer is not, since the engine ends a
+// multishot receive at an empty pool as at the FIN, an error or a cancel.
+//
+//	recvIdle     → recvArmed     armRecv: room, no FIN, not spliced
+//	recvArmed    → recvStopping  stopRecv: the channel filled, or wants a pipe
+//	recvArmed    → recvIdle      its last completion: one-shot, FIN, error
+//	recvStopping → recvIdle      its last completion: -ECANCELED, or one the cancel missed
+//	recvArmed    → recvNoBuffer  its last completion: -ENOBUFS (from recvStopping too)
+//	recvNoBuffer → recvIdle      refillWaiters: a buffer came back, armRecv next
+//
+// Invariants: a receive left recvArmed has room (n < chanCap, no pipe
+// wanted), otherwise it is being stopped; one stopping may land more
+// buffers before its cancel does. No receive is in flight or awaited once
+// the producer's FIN is read, nor while the channel is spliced. A channel
+// in recvNoBuffer is in its worker's bufWait, once.
+type recvState uint8
+
+const (
+	recvIdle     recvState = iota
+	recvArmed              // a receive in flight
+	recvStopping           // in flight, being cancelled (multishot)
+	recvNoBuffer           // found the pool empty: waiting for a buffer
+)
+
+// inFlight says whether the producer has a receive in flight.
+func (r recvState) inFlight() bool { return r == recvArmed || r == recvStopping }
+
+// finState is a channel's FIN group: the producer's FIN on its way to the
+// consumer, behind every byte read before it (queued buffers, or the
+// pipe), then a shutdown of the consumer's write side.
+//
+//	finNone       → finRead        a receive (or a splice) read 0 bytes
+//	finRead       → finForwarding  flush: the channel has drained; shutdown in flight
+//	finForwarding → finForwarded   the shutdown completed; both forwarded ends the session
+//
+// Invariants: from finRead on, the producer has no receive in flight or
+// awaited and no readability poll. From finForwarding on, the channel is
+// empty (no buffer queued, nothing in the pipe) and no send is in flight.
+type finState uint8
+
+const (
+	finNone       finState = iota
+	finRead                // the producer sent its FIN; not forwarded yet
+	finForwarding          // the consumer's shutdown is in flight
+	finForwarded           // the consumer has had the FIN
+)
+
+// read says whether the producer has sent its FIN.
+func (f finState) read() bool { return f != finNone }
+
+// splicing is a channel's splice group (splice.go): a long stream moves
+// through a pipe of its own instead of buffers.
+//
+//	spliceOff    → spliceWanted  noteFull: spliceAfter whole buffers in a row
+//	spliceWanted → spliceOn      startSplice: drained, receive stopped, pipe made
+//	spliceWanted → spliceOff     startSplice: no pipe to be had, stays on buffers
+//	spliceOn     → spliceOff     finalize closes the pipe
+//
+// Invariants: while spliceOn no buffer is queued and no receive or send
+// is in flight; pump moves the bytes and waits with a poll. A poll is in
+// flight only while spliceOn: waitIn with the pipe empty (it is emptied
+// before it is filled again) and no FIN read, waitOut with bytes in it,
+// so never both. inPipe ≤ pipeCap, and 0 unless spliceOn.
+type splicing struct {
+	full    uint8      // receives in a row that filled a whole buffer
+	mode    spliceMode // spliceOff, spliceWanted or spliceOn
+	waitIn  bool       // a readability poll on the producer is in flight
+	waitOut bool       // a writability poll on the consumer is in flight
+	pipe    [2]int32   // read and write ends, while spliceOn
+	pipeCap uint32     // what the pipe holds
+	inPipe  uint32     // bytes in the pipe, not yet sent
+}
+
+type spliceMode uint8
+
+const (
+	spliceOff    spliceMode = iota // on buffers
+	spliceWanted                   // long enough: switch once the buffers have drained
+	spliceOn                       // through the pipe
+)
+
 // pending says whether the consumer has bytes to take.
-func (ch *channel) pending() bool { return ch.n > 0 || ch.inPipe > 0 }
+func (ch *channel) pending() bool { return ch.n > 0 || ch.splice.inPipe > 0 }
 
 // Session is one client connection and its server connection.
 type Session struct {

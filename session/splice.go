@@ -36,12 +36,13 @@ func (w *worker) noteFull(s *Session, ch *channel, n int32) {
 	if !w.p.splice || s.state != stForwarding || s.hdrPending {
 		return
 	}
+	sp := &ch.splice
 	if int(n) < w.eng.BufferSize() {
-		ch.full = 0
+		sp.full = 0
 		return
 	}
-	if ch.full++; ch.full >= spliceAfter {
-		ch.wantSplice = true
+	if sp.full++; sp.full >= spliceAfter {
+		sp.mode = spliceWanted
 	}
 }
 
@@ -49,8 +50,8 @@ func (w *worker) noteFull(s *Session, ch *channel, n int32) {
 // sent, to a pipe. Without one (the fd budget's pipes are all taken, or
 // an fd shortage) it stays on buffers.
 func (w *worker) startSplice(s *Session, p side) bool {
-	ch := s.chanFrom(p)
-	ch.wantSplice, ch.full = false, 0
+	sp := &s.chanFrom(p).splice
+	sp.mode, sp.full = spliceOff, 0
 	if w.p.pipes.Add(1) > w.p.maxPipes {
 		w.p.pipes.Add(-1)
 		w.cnt.SpliceFailures++
@@ -62,9 +63,9 @@ func (w *worker) startSplice(s *Session, p side) bool {
 		w.cnt.SpliceFailures++
 		return false
 	}
-	ch.spliced = true
-	ch.pipe = [2]int32{int32(r), int32(wr)}
-	ch.pipeCap = uint32(capacity)
+	sp.mode = spliceOn
+	sp.pipe = [2]int32{int32(r), int32(wr)}
+	sp.pipeCap = uint32(capacity)
 	w.cnt.Spliced++
 	w.pump(s, p)
 	return true
@@ -78,11 +79,11 @@ func (w *worker) pump(s *Session, p side) {
 		switch {
 		case s.state == stClosing:
 			return
-		case ch.inPipe > 0:
+		case ch.splice.inPipe > 0:
 			if !w.spliceOut(s, ch, c) {
 				return
 			}
-		case ch.eof:
+		case ch.fin.read():
 			w.flush(s, c) // the pipe is empty: forward the FIN
 			return
 		case !w.spliceIn(s, ch, p):
@@ -92,9 +93,9 @@ func (w *worker) pump(s *Session, p side) {
 	// More to do: a poll that completes at once brings this stream back
 	// after the other sessions have had their turn.
 	switch {
-	case ch.inPipe > 0:
+	case ch.splice.inPipe > 0:
 		w.waitOut(s, c)
-	case ch.eof:
+	case ch.fin.read():
 		w.flush(s, c)
 	default:
 		w.waitIn(s, p)
@@ -104,12 +105,13 @@ func (w *worker) pump(s *Session, p side) {
 // spliceOut sends from the pipe to consumer c; false when it has to wait
 // or the session ended.
 func (w *worker) spliceOut(s *Session, ch *channel, c side) bool {
-	if ch.waitOut || s.si[c].state != siEst {
+	sp := &ch.splice
+	if sp.waitOut || s.si[c].state != siEst {
 		return false
 	}
-	n, err := w.eng.SpliceOut(int(ch.pipe[0]), s.si[c].fd, int(ch.inPipe))
+	n, err := w.eng.SpliceOut(int(sp.pipe[0]), s.si[c].fd, int(sp.inPipe))
 	if n > 0 {
-		ch.inPipe -= uint32(n)
+		sp.inPipe -= uint32(n)
 		ch.bytes += uint64(n)
 		s.si[c].lastAct = w.now
 	}
@@ -125,12 +127,13 @@ func (w *worker) spliceOut(s *Session, ch *channel, c side) bool {
 }
 
 // spliceIn fills the empty pipe from producer p; false when it has to
-// wait or the session ended. A FIN sets eof.
+// wait or the session ended. A FIN moves the channel to finRead.
 func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
-	if ch.waitIn {
+	sp := &ch.splice
+	if sp.waitIn {
 		return false
 	}
-	n, err := w.eng.SpliceIn(s.si[p].fd, int(ch.pipe[1]), int(ch.pipeCap))
+	n, err := w.eng.SpliceIn(s.si[p].fd, int(sp.pipe[1]), int(sp.pipeCap))
 	switch {
 	case err == unix.EAGAIN:
 		w.waitIn(s, p)
@@ -139,12 +142,12 @@ func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
 		w.closeSession(s, sideError(p))
 		return false
 	case n == 0:
-		ch.eof = true
+		ch.fin = finRead
 		return true
 	}
-	ch.inPipe = uint32(n)
+	sp.inPipe = uint32(n)
 	s.si[p].lastAct = w.now
-	if s.chanFrom(p.peer()).eof {
+	if s.chanFrom(p.peer()).fin.read() {
 		// As in onRecv: a consumer past its own FIN starts its timeout
 		// now that it has bytes to take.
 		s.si[p.peer()].lastAct = w.now
@@ -154,16 +157,16 @@ func (w *worker) spliceIn(s *Session, ch *channel, p side) bool {
 }
 
 func (w *worker) waitIn(s *Session, p side) {
-	if ch := s.chanFrom(p); !ch.waitIn {
-		ch.waitIn = true
+	if sp := &s.chanFrom(p).splice; !sp.waitIn {
+		sp.waitIn = true
 		s.inflight++
 		w.eng.Poll(s.si[p].fd, false, s.tag(ring.OpPollIn, p))
 	}
 }
 
 func (w *worker) waitOut(s *Session, c side) {
-	if ch := s.chanTo(c); !ch.waitOut {
-		ch.waitOut = true
+	if sp := &s.chanTo(c).splice; !sp.waitOut {
+		sp.waitOut = true
 		s.inflight++
 		w.eng.Poll(s.si[c].fd, true, s.tag(ring.OpPollOut, c))
 	}
@@ -174,10 +177,10 @@ func (w *worker) waitOut(s *Session, c side) {
 func (w *worker) onPoll(s *Session, q side, out bool, c *ring.Completion) {
 	p := q
 	if out {
-		s.chanTo(q).waitOut = false
+		s.chanTo(q).splice.waitOut = false
 		p = q.peer()
 	} else {
-		s.chanFrom(q).waitIn = false
+		s.chanFrom(q).splice.waitIn = false
 	}
 	if s.state == stClosing {
 		return

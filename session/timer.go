@@ -78,7 +78,7 @@ func (w *worker) deadline(s *Session) timeout {
 // produced channel, has no FIN) or has bytes to take (to, its consumed
 // channel, is not empty). As in HAProxy, a side that has sent its FIN and
 // has nothing queued for it cannot time out; only its peer can.
-func waitingOn(from, to *channel) bool { return !from.eof || to.pending() }
+func waitingOn(from, to *channel) bool { return !from.fin.read() || to.pending() }
 
 // schedule makes sure the timer fires no later than s's deadline. Only
 // moves that bring the deadline nearer need it: activity that pushes the

@@ -55,7 +55,7 @@ type worker struct {
 }
 
 // chanQueue is a fixed FIFO of (slot, side, generation) naming channels.
-// Each channel is in it at most once (channel.needBuf), so a capacity of
+// Each channel is in it at most once (while recvNoBuffer), so a capacity of
 // two per session never overflows.
 type chanQueue struct {
 	q       []chanRef

@@ -155,14 +155,14 @@ func TestBackpressureStopsProducer(t *testing.T) {
 	for i := 0; i < chanCap; i++ {
 		w.complete(recvDone(s, clientSide, uint16(i), 100))
 	}
-	if s.req.n != chanCap || s.req.recvArmed {
-		t.Fatalf("channel holds %d, recv armed %v: the producer was not paused", s.req.n, s.req.recvArmed)
+	if s.req.n != chanCap || s.req.recv.inFlight() {
+		t.Fatalf("channel holds %d, recv armed %v: the producer was not paused", s.req.n, s.req.recv.inFlight())
 	}
 	if eng.recvs != recvs+chanCap-1 {
 		t.Fatalf("%d receives armed for %d buffers", eng.recvs-recvs, chanCap)
 	}
 	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
-	if !s.req.recvArmed {
+	if !s.req.recv.inFlight() {
 		t.Fatal("producer not re-armed after the consumer sent a buffer")
 	}
 }
@@ -184,25 +184,25 @@ func TestMultishotRecvStopsWhenFull(t *testing.T) {
 	if eng.recvs != recvs {
 		t.Fatalf("%d receives armed while the multishot one stayed armed", eng.recvs-recvs)
 	}
-	if !s.req.recvStop || eng.acceptCancels != cancels+1 || eng.lastCancel != s.tag(ring.OpRecv, clientSide) {
+	if s.req.recv != recvStopping || eng.acceptCancels != cancels+1 || eng.lastCancel != s.tag(ring.OpRecv, clientSide) {
 		t.Fatalf("full channel: stopping %v, %d cancels of %v; want the receive cancelled once",
-			s.req.recvStop, eng.acceptCancels-cancels, eng.lastCancel)
+			s.req.recv == recvStopping, eng.acceptCancels-cancels, eng.lastCancel)
 	}
 	w.complete(more(chanCap)) // landed before the cancel did
 	if s.req.n != chanCap+1 || eng.acceptCancels != cancels+1 {
 		t.Fatalf("after a late buffer: channel holds %d, %d cancels", s.req.n, eng.acceptCancels-cancels)
 	}
 	w.complete(&ring.Completion{UD: s.tag(ring.OpRecv, clientSide), Res: -int32(unix.ECANCELED)})
-	if s.req.recvArmed || s.state != stForwarding || eng.recvs != recvs {
-		t.Fatalf("cancelled while full: armed %v, state %d, %d receives", s.req.recvArmed, s.state, eng.recvs-recvs)
+	if s.req.recv.inFlight() || s.state != stForwarding || eng.recvs != recvs {
+		t.Fatalf("cancelled while full: armed %v, state %d, %d receives", s.req.recv.inFlight(), s.state, eng.recvs-recvs)
 	}
 	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
 	if eng.recvs != recvs {
 		t.Fatal("re-armed with the channel still full")
 	}
 	w.complete(&ring.Completion{UD: eng.lastSend, Res: 100})
-	if !s.req.recvArmed || eng.recvs != recvs+1 {
-		t.Fatalf("room again: armed %v, %d receives; want one new receive", s.req.recvArmed, eng.recvs-recvs)
+	if !s.req.recv.inFlight() || eng.recvs != recvs+1 {
+		t.Fatalf("room again: armed %v, %d receives; want one new receive", s.req.recv.inFlight(), eng.recvs-recvs)
 	}
 	if s.req.bytes != 200 || len(eng.released) != 2 || eng.released[0] != 0 || eng.released[1] != 1 {
 		t.Fatalf("sent %d bytes, released %v; want 200 and buffers 0, 1 in order", s.req.bytes, eng.released)
@@ -259,7 +259,7 @@ func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
 	// a buffer comes back (e.g. a server-side send of a third session completed)
 	w.releaseBuf(7)
 	w.Turn()
-	if !a.req.recvArmed {
+	if !a.req.recv.inFlight() {
 		t.Fatal("first waiter not re-armed")
 	}
 	// a's client is idle: its receive stays pending and takes no buffer.
@@ -267,8 +267,8 @@ func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		w.Turn()
 	}
-	if !b.req.recvArmed {
-		t.Fatalf("second waiter still parked (needBuf=%v) with a free buffer in the pool: it stalls until its timeout", b.req.needBuf)
+	if !b.req.recv.inFlight() {
+		t.Fatalf("second waiter still parked (receive state %d) with a free buffer in the pool: it stalls until its timeout", b.req.recv)
 	}
 }
 
@@ -284,16 +284,16 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	recvs := eng.recvs
 	w.startSession(l, 1001, netip.AddrPort{})
 	b := w.slab.At(1)
-	if b.state != stQueued || b.req.recvArmed || eng.recvs != recvs {
-		t.Fatalf("queued session: state %d, client read armed %v (%d receives)", b.state, b.req.recvArmed, eng.recvs-recvs)
+	if b.state != stQueued || b.req.recv.inFlight() || eng.recvs != recvs {
+		t.Fatalf("queued session: state %d, client read armed %v (%d receives)", b.state, b.req.recv.inFlight(), eng.recvs-recvs)
 	}
 	w.closeSession(a, ReasonClientError)
 	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, clientSide), Res: -125})
 	w.complete(&ring.Completion{UD: a.tag(ring.OpRecv, serverSide), Res: -125})
 	w.Turn()
 	t.Cleanup(func() { ring.CloseNow(b.si[serverSide].fd) })
-	if b.state != stConnecting || b.srv != srv || !b.req.recvArmed || w.cnt.Queued != 1 {
-		t.Fatalf("after the slot freed: state %d, server %v, client read armed %v, queued %d", b.state, b.srv, b.req.recvArmed, w.cnt.Queued)
+	if b.state != stConnecting || b.srv != srv || !b.req.recv.inFlight() || w.cnt.Queued != 1 {
+		t.Fatalf("after the slot freed: state %d, server %v, client read armed %v, queued %d", b.state, b.srv, b.req.recv.inFlight(), w.cnt.Queued)
 	}
 }
 

@@ -71,8 +71,15 @@ func (w *worker) complete(c *ring.Completion) {
 	}
 	if s.state == stClosing && s.inflight == 0 {
 		w.finalize(s)
+	} else if checkSession != nil {
+		checkSession(s)
 	}
 }
+
+// checkSession, set by the tests only, looks at every session a
+// completion touched once the completion is handled: the channel
+// invariants (session_types.go) must hold then.
+var checkSession func(*Session)
 
 // Turn implements ring.Handler.
 func (w *worker) Turn() (time.Duration, bool) {
@@ -146,7 +153,7 @@ func (w *worker) refillWaiters() {
 	w.released = 0
 	for n := w.bufWait.n; n > 0; n-- {
 		if s, p, ok := w.waiter(w.bufWait.pop()); ok {
-			s.chanFrom(p).needBuf = false
+			s.chanFrom(p).recv = recvIdle
 			w.armRecv(s, p)
 		}
 	}
@@ -157,7 +164,7 @@ func (w *worker) refillWaiters() {
 func (w *worker) waiter(r chanRef) (*Session, side, bool) {
 	idx, p := splitSideSlot(r.slot)
 	s := w.slab.At(idx)
-	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).needBuf
+	ok := s.gen == r.gen && s.state != stFree && s.state != stClosing && s.chanFrom(p).recv == recvNoBuffer
 	return s, p, ok
 }
 
