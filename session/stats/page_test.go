@@ -34,14 +34,15 @@ func fakeSnapshot() session.Snapshot {
 		Process: session.ProcessStats{
 			Engine: "uring", Workers: 4, MaxConn: 20000, CurSessions: 137, MaxSessions: 1843, CurQueue: 3,
 			Sessions:     1234567,
-			Accept:       map[string]uint64{"ok": 1234567, "maxsock": 0, "sockopt": 0, "overflow": 2, "stopping": 0, "denied": 41, "source-rate": 7},
+			Accept:       map[string]uint64{"ok": 1234567, "maxsock": 8, "sockopt": 9, "overflow": 2, "stopping": 0, "denied": 41, "source-rate": 7},
 			AcceptErrors: 1,
-			Pauses:       map[string]uint64{"global-maxconn": 3, "frontend-maxconn": 12, "arena": 0, "system": 0, "rate": 5},
-			Ended:        map[string]uint64{"done": 1230000, "client-timeout": 3120, "server-timeout": 877, "connect-failed": 412, "no-server": 21},
+			Pauses:       map[string]uint64{"global-maxconn": 3, "frontend-maxconn": 12, "arena": 13, "system": 14, "rate": 5},
+			Ended: map[string]uint64{"done": 1230000, "client-timeout": 3120, "server-timeout": 877, "connect-failed": 412,
+				"client-error": 31, "server-error": 32, "killed": 33, "queue-timeout": 34, "no-server": 21, "bad-proxy": 35, "denied": 36},
 			ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
-			Queued: 5123, QueueWaitSeconds: 42.5, BufWaits: 0, SocketBackoffs: 0,
-			ProxyErrors:       map[string]uint64{"not-proxy": 4, "bad-v1": 1, "bad-v2": 0, "too-long": 0, "unsupported-family": 0, "timeout": 2, "closed": 0},
-			ServerTransitions: 6, LogDropped: 19, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
+			Queued: 5123, QueueWaitSeconds: 42.5, BufWaits: 51, SocketBackoffs: 52, HandedOver: 53, Spliced: 54, SpliceFailures: 55,
+			ProxyErrors: map[string]uint64{"not-proxy": 4, "bad-v1": 1, "bad-v2": 61, "too-long": 62, "unsupported-family": 63, "timeout": 2, "closed": 64},
+			Late:        56, ServerTransitions: 6, LogDropped: 19, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
 		},
 		Frontends: []session.FrontendStats{
 			{Name: "web-public", Binds: []string{"0.0.0.0:80", "[::]:80"}, Backend: "app", MaxConn: 10000,
@@ -69,6 +70,10 @@ func fakeSnapshot() session.Snapshot {
 					ConnFailures: 0, BytesIn: 8 << 30, BytesOut: 7 << 38},
 				{Name: "db-replica", Addr: "10.0.3.2:5432", Up: false, Weight: 1, Sessions: 21, ConnFailures: 21},
 			}},
+		},
+		Workers: []session.WorkerStats{
+			{ID: 0, CPU: 2, Turns: 90001, Completions: 400001, Sessions: 600000},
+			{ID: 1, CPU: 3, Turns: 90002, Completions: 400002, Sessions: 634567},
 		},
 	}
 }

@@ -1,0 +1,108 @@
+package session
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// fill sets every integer in *v to a value of its own, times scale: the
+// k-th field (embedded structs flattened) k·100, entry i of an array
+// field k·100+i, so that resizing an array moves no other value.
+func fill(t *testing.T, v any, scale uint64) {
+	t.Helper()
+	k := uint64(0)
+	var walk func(reflect.Value)
+	walk = func(f reflect.Value) {
+		if f.Kind() == reflect.Struct {
+			for i := range f.NumField() {
+				walk(f.Field(i))
+			}
+			return
+		}
+		k++
+		if f.Kind() != reflect.Array {
+			set(t, f, k*100*scale)
+			return
+		}
+		for i := range f.Len() {
+			set(t, f.Index(i), (k*100+uint64(i))*scale)
+		}
+	}
+	walk(reflect.ValueOf(v).Elem())
+}
+
+func set(t *testing.T, f reflect.Value, n uint64) {
+	t.Helper()
+	switch f.Kind() {
+	case reflect.Uint64:
+		f.SetUint(n)
+	case reflect.Int64:
+		f.SetInt(int64(n))
+	default:
+		t.Fatalf("fill: a %s field: teach fill (and the sums) about it", f.Type())
+	}
+}
+
+// Every field of the per-worker counters is summed: one that is missing
+// from the sums would read zero in every output.
+func TestSumsCoverEveryField(t *testing.T) {
+	var c, c2 Counters
+	fill(t, &c, 1)
+	fill(t, &c2, 2)
+	sum := c
+	sum.add(&c)
+	if sum != c2 {
+		t.Errorf("Counters summed:\n got %+v\nwant %+v", sum, c2)
+	}
+
+	var f, f2 FrontendCounters
+	fill(t, &f, 1)
+	fill(t, &f2, 2)
+	fsum := f
+	addFrontend(&fsum, &f)
+	if fsum != f2 {
+		t.Errorf("FrontendCounters summed:\n got %+v\nwant %+v", fsum, f2)
+	}
+
+	var s, s2 ServerCounters
+	fill(t, &s, 1)
+	fill(t, &s2, 2)
+	ssum := s
+	addServer(&ssum, &s)
+	if ssum != s2 {
+		t.Errorf("ServerCounters summed:\n got %+v\nwant %+v", ssum, s2)
+	}
+}
+
+// Each summed counter lands under its own /stats.json key.
+func TestProcessStatsJSON(t *testing.T) {
+	var st Stats
+	fill(t, &st, 1)
+	st.CurQueue, st.LogDropped = 0, 0 // read from the backends and the access log, which this proxy has none of
+	p := &Proxy{cfg: &Config{Global: Global{Engine: "epoll", MaxConn: 500}}, workers: make([]*worker, 3)}
+	p.transitions.Store(st.ServerTransitions)
+	got, err := json.MarshalIndent(p.processStats(&st), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "process.json.golden")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got)+"\n" != string(want) {
+		t.Errorf("process stats:\n%s\nwant (testdata/process.json.golden; -update rewrites it):\n%s", got, want)
+	}
+}
