@@ -1,5 +1,7 @@
 package session
 
+import "ringproxy/session/proxyproto"
+
 // Reason says why a session ended. The zero value is a normal close.
 type Reason uint8
 
@@ -22,13 +24,25 @@ var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "conne
 
 func (r Reason) String() string { return reasonNames[r] }
 
-// ProxyReason names index i of Counters.ProxyErrors ("" past the end).
-func ProxyReason(i int) string {
-	if i < len(proxyReasonNames) {
-		return proxyReasonNames[i]
-	}
-	return ""
-}
+// ProxyReason says why a PROXY header was refused: the parser's reasons
+// (proxyproto.Reasons), then the two the session adds.
+type ProxyReason uint8
+
+const (
+	ProxyNotProxy          ProxyReason = iota // no PROXY signature
+	ProxyBadV1                                // a malformed v1 line
+	ProxyBadV2                                // a malformed v2 header
+	ProxyTooLong                              // longer than any header can be
+	ProxyUnsupportedFamily                    // a v2 header for UDP or UNIX sockets
+	ProxyTimeout                              // no complete header within the header timeout
+	ProxyClosed                               // the client closed before a complete header
+	proxyReasonCount
+)
+
+var proxyReasonNames = [...]string{proxyproto.ReasonNotProxy, proxyproto.ReasonBadV1, proxyproto.ReasonBadV2,
+	proxyproto.ReasonTooLong, proxyproto.ReasonUnsupportedFamily, "timeout", "closed"}
+
+func (r ProxyReason) String() string { return proxyReasonNames[r] }
 
 // AcceptOutcome says what happened to a connection the kernel handed over.
 type AcceptOutcome uint8
@@ -64,6 +78,15 @@ var limitNames = [...]string{"global-maxconn", "frontend-maxconn", "arena", "sys
 
 func (l Limit) String() string { return limitNames[l] }
 
+// One name per value of each enum: a value or a name added alone does
+// not compile.
+var (
+	_ [reasonCount]string        = reasonNames
+	_ [acceptOutcomeCount]string = acceptOutcomeNames
+	_ [limitCount]string         = limitNames
+	_ [proxyReasonCount]string   = proxyReasonNames
+)
+
 // Counters are one worker's event counts: plain integers owned by the
 // worker's loop, copied out through the loop when someone asks (Stats).
 type Counters struct {
@@ -83,7 +106,7 @@ type Counters struct {
 	HandedOver     uint64                     // parked clients a stopping generation passed to the one that took over
 	Spliced        uint64                     // channels switched to splice (long streams)
 	SpliceFailures uint64                     // switches that found no pipe (fd shortage): stayed on buffers
-	ProxyErrors    [8]uint64                  // PROXY header failures, by ProxyReason(i)
+	ProxyErrors    [proxyReasonCount]uint64   // PROXY header failures, by reason
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
 	Late           uint64                     // completions for a recycled slot, dropped

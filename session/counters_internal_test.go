@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"ringproxy/session/proxyproto"
 	"testing"
 )
 
@@ -104,5 +105,16 @@ func TestProcessStatsJSON(t *testing.T) {
 	}
 	if string(got)+"\n" != string(want) {
 		t.Errorf("process stats:\n%s\nwant (testdata/process.json.golden; -update rewrites it):\n%s", got, want)
+	}
+}
+
+// Every reason the parser reports has a counter of its own: a reason
+// added to proxyproto without a ProxyReason would be counted as
+// not-proxy.
+func TestProxyReasonsCoverTheParser(t *testing.T) {
+	for _, r := range proxyproto.Reasons() {
+		if got := proxyReasonOf(r).String(); got != r {
+			t.Errorf("parser reason %q is counted as %q", r, got)
+		}
 	}
 }

@@ -161,8 +161,8 @@ func (p *Proxy) processStats(st *Stats) ProcessStats {
 	for i, n := range st.Paused {
 		ps.Pauses[Limit(i).String()] = n
 	}
-	for i := range proxyReasonNames {
-		ps.ProxyErrors[proxyReasonNames[i]] = st.ProxyErrors[i]
+	for i, n := range st.ProxyErrors {
+		ps.ProxyErrors[ProxyReason(i).String()] = n
 	}
 	return ps
 }
