@@ -116,42 +116,6 @@ type Counters struct {
 	Completions    uint64                     // completions handled
 }
 
-// add sums o into c.
-func (c *Counters) add(o *Counters) {
-	c.Accepted += o.Accepted
-	for i := range c.AcceptOutcomes {
-		c.AcceptOutcomes[i] += o.AcceptOutcomes[i]
-	}
-	c.AcceptErrors += o.AcceptErrors
-	c.Parked += o.Parked
-	for i := range c.Paused {
-		c.Paused[i] += o.Paused[i]
-	}
-	for i := range c.Ended {
-		c.Ended[i] += o.Ended[i]
-	}
-	c.ConnAttempts += o.ConnAttempts
-	c.ConnFailures += o.ConnFailures
-	c.ConnTimeouts += o.ConnTimeouts
-	c.Retries += o.Retries
-	c.Redispatches += o.Redispatches
-	c.BufWaits += o.BufWaits
-	c.SocketBackoffs += o.SocketBackoffs
-	c.HandedOver += o.HandedOver
-	c.Spliced += o.Spliced
-	c.SpliceFailures += o.SpliceFailures
-	for i := range c.ProxyErrors {
-		c.ProxyErrors[i] += o.ProxyErrors[i]
-	}
-	c.Queued += o.Queued
-	c.QueueWaitNs += o.QueueWaitNs
-	c.Late += o.Late
-	c.Turns += o.Turns
-	c.Completions += o.Completions
-	c.BytesIn += o.BytesIn
-	c.BytesOut += o.BytesOut
-}
-
 // Stats is a snapshot of the whole process.
 type Stats struct {
 	Counters
@@ -178,6 +142,52 @@ type ServerCounters struct {
 	ConnFailures uint64 // connects that failed
 	BytesIn      uint64
 	BytesOut     uint64
+}
+
+// CounterDesc describes one process counter, a field of Stats, to the
+// cold paths: gather sums it; /stats.json, /metrics and the stats page
+// show it. ProcessCounters lists them all; the workers only ever touch
+// the fields.
+type CounterDesc struct {
+	Key    string   // its key under "process" in /stats.json; "" = summed only
+	Metric string   // its /metrics family without "ringproxy_"; "" = none
+	Help   string   // the family's HELP text
+	Label  string   // an array's label in /metrics, naming its entries
+	Names  []string // an array's entry names; nil for a single value
+	Unit   Unit
+	Group  Group  // its box on the stats page; NoGroup = not on the page
+	Row    string // a single value's row there (an array's rows are its Names)
+	at     field[Stats]
+}
+
+// Unit is what a counter counts, which decides how it is shown.
+type Unit uint8
+
+const (
+	UnitCount       Unit = iota // a count
+	UnitBytes                   // bytes: KiB, MiB, ... on the page
+	UnitNanoseconds             // time: seconds in /stats.json and on the page
+)
+
+// Group is a box of process counters on the stats page; the boxes are
+// shown in this order.
+type Group uint8
+
+const (
+	NoGroup Group = iota
+	GroupAccept
+	GroupPauses
+	GroupConnects
+	GroupEnded
+	GroupProxy
+	GroupOther
+)
+
+// field reaches one counter of a T: a single value through one, an array
+// through many.
+type field[T any] struct {
+	one  func(*T) *uint64
+	many func(*T) []uint64
 }
 
 // workerStats is what a loop hands out when asked: copies, owned by the

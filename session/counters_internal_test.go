@@ -50,23 +50,24 @@ func set(t *testing.T, f reflect.Value, n uint64) {
 	}
 }
 
-// Every field of the per-worker counters is summed: one that is missing
-// from the sums would read zero in every output.
+// Every counter field is summed: one without its row in the tables of
+// countertable.go would read zero in every output.
 func TestSumsCoverEveryField(t *testing.T) {
-	var c, c2 Counters
-	fill(t, &c, 1)
-	fill(t, &c2, 2)
-	sum := c
-	sum.add(&c)
-	if sum != c2 {
-		t.Errorf("Counters summed:\n got %+v\nwant %+v", sum, c2)
+	var st, st2 Stats
+	fill(t, &st, 1)
+	fill(t, &st2, 2)
+	st2.CurConns, st2.CurQueue, st2.MaxConns = st.CurConns, st.CurQueue, st.MaxConns // gauges: read, not summed
+	sum := st
+	sum.add(&st)
+	if sum != st2 {
+		t.Errorf("Stats summed:\n got %+v\nwant %+v", sum, st2)
 	}
 
 	var f, f2 FrontendCounters
 	fill(t, &f, 1)
 	fill(t, &f2, 2)
 	fsum := f
-	addFrontend(&fsum, &f)
+	fsum.add(&f)
 	if fsum != f2 {
 		t.Errorf("FrontendCounters summed:\n got %+v\nwant %+v", fsum, f2)
 	}
@@ -75,9 +76,37 @@ func TestSumsCoverEveryField(t *testing.T) {
 	fill(t, &s, 1)
 	fill(t, &s2, 2)
 	ssum := s
-	addServer(&ssum, &s)
+	ssum.add(&s)
 	if ssum != s2 {
 		t.Errorf("ServerCounters summed:\n got %+v\nwant %+v", ssum, s2)
+	}
+}
+
+// Each row of processCounters is complete for what it shows, and names
+// what no other row does.
+func TestProcessCountersWellFormed(t *testing.T) {
+	keys, metrics := map[string]bool{}, map[string]bool{}
+	for _, c := range processCounters {
+		var st Stats
+		n := len(c.Values(&st))
+		switch {
+		case (c.at.one == nil) == (c.at.many == nil):
+			t.Errorf("%q: wants exactly one of one and many", c.Key)
+		case c.at.many != nil && len(c.Names) != n:
+			t.Errorf("%q: %d names for %d entries", c.Key, len(c.Names), n)
+		case c.at.one != nil && (c.Names != nil || c.Label != ""):
+			t.Errorf("%q: a single value with names or a label", c.Key)
+		case c.Metric != "" && (c.Key == "" || c.Help == "" || (c.Names != nil) != (c.Label != "")):
+			t.Errorf("%q: metric %q wants a key, a help text and, for an array, a label", c.Key, c.Metric)
+		case c.Group != NoGroup && (c.Key == "" || (c.Names == nil) == (c.Row == "")):
+			t.Errorf("%q: on the page wants a key and a row label unless it is an array", c.Key)
+		case c.Key == "" && (c.Metric != "" || c.Group != NoGroup):
+			t.Errorf("metric %q: shown without a key", c.Metric)
+		}
+		if c.Key != "" && keys[c.Key] || c.Metric != "" && metrics[c.Metric] {
+			t.Errorf("%q / %q: named twice", c.Key, c.Metric)
+		}
+		keys[c.Key], metrics[c.Metric] = true, true
 	}
 }
 

@@ -196,23 +196,6 @@ func namedReasons(n *[reasonCount]uint64) map[string]uint64 {
 	return m
 }
 
-func addFrontend(a, b *FrontendCounters) {
-	a.Sessions += b.Sessions
-	a.Refused += b.Refused
-	a.BytesIn += b.BytesIn
-	a.BytesOut += b.BytesOut
-	for i := range a.Ended {
-		a.Ended[i] += b.Ended[i]
-	}
-}
-
-func addServer(a, b *ServerCounters) {
-	a.Sessions += b.Sessions
-	a.ConnFailures += b.ConnFailures
-	a.BytesIn += b.BytesIn
-	a.BytesOut += b.BytesOut
-}
-
 // Stats sums every worker's counters, asking each loop for a copy so the
 // loops never share their counters while running.
 func (p *Proxy) Stats() Stats {
@@ -227,12 +210,12 @@ func (p *Proxy) gather() (Stats, gathered) {
 	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers)}
 	for _, w := range p.workers {
 		c := w.counters()
-		st.add(&c.Counters)
+		st.add(&Stats{Counters: c.Counters})
 		for i := range c.fe {
-			addFrontend(&g.fe[i], &c.fe[i])
+			g.fe[i].add(&c.fe[i])
 		}
 		for i := range c.srv {
-			addServer(&g.srv[i], &c.srv[i])
+			g.srv[i].add(&c.srv[i])
 		}
 		g.workers = append(g.workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
 	}
