@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"ringproxy/session/proxyproto"
 	"testing"
 )
@@ -82,6 +83,8 @@ func TestSumsCoverEveryField(t *testing.T) {
 	}
 }
 
+var plainName = regexp.MustCompile(`^[a-z_]*$`)
+
 // Each row of processCounters is complete for what it shows, and names
 // what no other row does.
 func TestProcessCountersWellFormed(t *testing.T) {
@@ -103,6 +106,9 @@ func TestProcessCountersWellFormed(t *testing.T) {
 		case c.Key == "" && (c.Metric != "" || c.Group != NoGroup):
 			t.Errorf("metric %q: shown without a key", c.Metric)
 		}
+		if !plainName.MatchString(c.Key + c.Metric) {
+			t.Errorf("%q / %q: names are lower case and underscores (MarshalJSON quotes keys as Go does)", c.Key, c.Metric)
+		}
 		if c.Key != "" && keys[c.Key] || c.Metric != "" && metrics[c.Metric] {
 			t.Errorf("%q / %q: named twice", c.Key, c.Metric)
 		}
@@ -110,14 +116,13 @@ func TestProcessCountersWellFormed(t *testing.T) {
 	}
 }
 
-// Each summed counter lands under its own /stats.json key.
+// Each summed counter lands under its own /stats.json key and reads back.
 func TestProcessStatsJSON(t *testing.T) {
 	var st Stats
 	fill(t, &st, 1)
-	st.CurQueue, st.LogDropped = 0, 0 // read from the backends and the access log, which this proxy has none of
 	p := &Proxy{cfg: &Config{Global: Global{Engine: "epoll", MaxConn: 500}}, workers: make([]*worker, 3)}
-	p.transitions.Store(st.ServerTransitions)
-	got, err := json.MarshalIndent(p.processStats(&st), "", "  ")
+	ps := p.processStats(&st)
+	got, err := json.MarshalIndent(ps, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +139,15 @@ func TestProcessStatsJSON(t *testing.T) {
 	}
 	if string(got)+"\n" != string(want) {
 		t.Errorf("process stats:\n%s\nwant (testdata/process.json.golden; -update rewrites it):\n%s", got, want)
+	}
+
+	var back ProcessStats
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatal(err)
+	}
+	ps.Parked, ps.Turns, ps.Completions = 0, 0, 0 // not in the JSON
+	if back != ps {
+		t.Errorf("read back:\n got %+v\nwant %+v", back, ps)
 	}
 }
 

@@ -1,8 +1,10 @@
 package session
 
 // Adding a process counter: a field in Counters (or Stats), which the
-// workers increment, and its row here; TestSumsCoverEveryField fails
-// until the row exists.
+// workers increment, and its row here. The sums, /stats.json, /metrics
+// and the stats page follow from the row; TestSumsCoverEveryField fails
+// until the row exists, and the golden files of session/stats show what
+// the row adds to the outputs.
 
 // processCounters are in /stats.json order. On the page each group shows
 // its rows in this order too.
