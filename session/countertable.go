@@ -15,7 +15,7 @@ var processCounters = []CounterDesc{
 		at: array(func(s *Stats) []uint64 { return s.AcceptOutcomes[:] })},
 	{Key: "accept_errors", Metric: "accept_errors_total", Help: "Accept completions with an error.",
 		Group: GroupAccept, Row: "errors", at: scalar(func(s *Stats) *uint64 { return &s.AcceptErrors })},
-	{at: scalar(func(s *Stats) *uint64 { return &s.Parked })},
+	{at: scalar(func(s *Stats) *uint64 { return &s.Parked })}, // summed, shown nowhere yet
 	{Key: "listener_pauses", Metric: "listener_pauses_total", Help: "Times a listener stopped accepting, by cause.",
 		Label: "cause", Names: limitNames[:], Group: GroupPauses,
 		at: array(func(s *Stats) []uint64 { return s.Paused[:] })},

@@ -32,7 +32,8 @@ func headerTimeout(fe *Frontend) time.Duration {
 	return min(fe.TimeoutClient, maxHeaderTimeout)
 }
 
-// proxyReasonOf is the counter of a parser reason.
+// proxyReasonOf is the counter of a parser reason: the parser's come
+// before ProxyTimeout. An unknown one counts as not-proxy.
 func proxyReasonOf(reason string) ProxyReason {
 	for i, r := range proxyReasonNames[:ProxyTimeout] {
 		if r == reason {
