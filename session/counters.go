@@ -1,5 +1,7 @@
 package session
 
+import "ringproxy/session/proxyproto"
+
 // Reason says why a session ended. The zero value is a normal close.
 type Reason uint8
 
@@ -22,13 +24,25 @@ var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "conne
 
 func (r Reason) String() string { return reasonNames[r] }
 
-// ProxyReason names index i of Counters.ProxyErrors ("" past the end).
-func ProxyReason(i int) string {
-	if i < len(proxyReasonNames) {
-		return proxyReasonNames[i]
-	}
-	return ""
-}
+// ProxyReason says why a PROXY header was refused: the parser's reasons
+// (proxyproto.Reasons), then the two the session adds.
+type ProxyReason uint8
+
+const (
+	ProxyNotProxy          ProxyReason = iota // no PROXY signature
+	ProxyBadV1                                // a malformed v1 line
+	ProxyBadV2                                // a malformed v2 header
+	ProxyTooLong                              // longer than any header can be
+	ProxyUnsupportedFamily                    // a v2 header for UDP or UNIX sockets
+	ProxyTimeout                              // no complete header within the header timeout
+	ProxyClosed                               // the client closed before a complete header
+	proxyReasonCount
+)
+
+var proxyReasonNames = [...]string{proxyproto.ReasonNotProxy, proxyproto.ReasonBadV1, proxyproto.ReasonBadV2,
+	proxyproto.ReasonTooLong, proxyproto.ReasonUnsupportedFamily, "timeout", "closed"}
+
+func (r ProxyReason) String() string { return proxyReasonNames[r] }
 
 // AcceptOutcome says what happened to a connection the kernel handed over.
 type AcceptOutcome uint8
@@ -64,6 +78,15 @@ var limitNames = [...]string{"global-maxconn", "frontend-maxconn", "arena", "sys
 
 func (l Limit) String() string { return limitNames[l] }
 
+// One name per value of each enum: a value or a name added alone does
+// not compile.
+var (
+	_ [reasonCount]string        = reasonNames
+	_ [acceptOutcomeCount]string = acceptOutcomeNames
+	_ [limitCount]string         = limitNames
+	_ [proxyReasonCount]string   = proxyReasonNames
+)
+
 // Counters are one worker's event counts: plain integers owned by the
 // worker's loop, copied out through the loop when someone asks (Stats).
 type Counters struct {
@@ -83,7 +106,7 @@ type Counters struct {
 	HandedOver     uint64                     // parked clients a stopping generation passed to the one that took over
 	Spliced        uint64                     // channels switched to splice (long streams)
 	SpliceFailures uint64                     // switches that found no pipe (fd shortage): stayed on buffers
-	ProxyErrors    [8]uint64                  // PROXY header failures, by ProxyReason(i)
+	ProxyErrors    [proxyReasonCount]uint64   // PROXY header failures, by reason
 	Queued         uint64                     // sessions that waited for a server slot
 	QueueWaitNs    uint64                     // total time sessions spent queued
 	Late           uint64                     // completions for a recycled slot, dropped
@@ -91,42 +114,6 @@ type Counters struct {
 	BytesOut       uint64                     // server → client
 	Turns          uint64                     // loop passes
 	Completions    uint64                     // completions handled
-}
-
-// add sums o into c.
-func (c *Counters) add(o *Counters) {
-	c.Accepted += o.Accepted
-	for i := range c.AcceptOutcomes {
-		c.AcceptOutcomes[i] += o.AcceptOutcomes[i]
-	}
-	c.AcceptErrors += o.AcceptErrors
-	c.Parked += o.Parked
-	for i := range c.Paused {
-		c.Paused[i] += o.Paused[i]
-	}
-	for i := range c.Ended {
-		c.Ended[i] += o.Ended[i]
-	}
-	c.ConnAttempts += o.ConnAttempts
-	c.ConnFailures += o.ConnFailures
-	c.ConnTimeouts += o.ConnTimeouts
-	c.Retries += o.Retries
-	c.Redispatches += o.Redispatches
-	c.BufWaits += o.BufWaits
-	c.SocketBackoffs += o.SocketBackoffs
-	c.HandedOver += o.HandedOver
-	c.Spliced += o.Spliced
-	c.SpliceFailures += o.SpliceFailures
-	for i := range c.ProxyErrors {
-		c.ProxyErrors[i] += o.ProxyErrors[i]
-	}
-	c.Queued += o.Queued
-	c.QueueWaitNs += o.QueueWaitNs
-	c.Late += o.Late
-	c.Turns += o.Turns
-	c.Completions += o.Completions
-	c.BytesIn += o.BytesIn
-	c.BytesOut += o.BytesOut
 }
 
 // Stats is a snapshot of the whole process.
@@ -155,6 +142,52 @@ type ServerCounters struct {
 	ConnFailures uint64 // connects that failed
 	BytesIn      uint64
 	BytesOut     uint64
+}
+
+// CounterDesc describes one process counter, a field of Stats, to the
+// cold paths: gather sums it; /stats.json, /metrics and the stats page
+// show it. ProcessCounters lists them all; the workers only ever touch
+// the fields.
+type CounterDesc struct {
+	Key    string   // its key under "process" in /stats.json; "" = summed only
+	Metric string   // its /metrics family without "ringproxy_"; "" = none
+	Help   string   // the family's HELP text
+	Label  string   // an array's label in /metrics, naming its entries
+	Names  []string // an array's entry names; nil for a single value
+	Unit   Unit
+	Group  Group  // its box on the stats page; NoGroup = not on the page
+	Row    string // a single value's row there (an array's rows are its Names)
+	at     field[Stats]
+}
+
+// Unit is what a counter counts, which decides how it is shown.
+type Unit uint8
+
+const (
+	UnitCount       Unit = iota // a count
+	UnitBytes                   // bytes: KiB, MiB, ... on the page
+	UnitNanoseconds             // time: seconds in /stats.json and on the page
+)
+
+// Group is a box of process counters on the stats page; the boxes are
+// shown in this order.
+type Group uint8
+
+const (
+	NoGroup Group = iota
+	GroupAccept
+	GroupPauses
+	GroupConnects
+	GroupEnded
+	GroupProxy
+	GroupOther
+)
+
+// field reaches one counter of a T: a single value through one, an array
+// through many.
+type field[T any] struct {
+	one  func(*T) *uint64
+	many func(*T) []uint64
 }
 
 // workerStats is what a loop hands out when asked: copies, owned by the

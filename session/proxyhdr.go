@@ -32,23 +32,15 @@ func headerTimeout(fe *Frontend) time.Duration {
 	return min(fe.TimeoutClient, maxHeaderTimeout)
 }
 
-// Proxy header failures, by reason, for counters: the parser's reasons,
-// then the header timeout and a client that closed first.
-var proxyReasonNames = append(proxyproto.Reasons(), "timeout", "closed")
-
-var (
-	proxyTimeout = len(proxyReasonNames) - 2
-	proxyClosed  = len(proxyReasonNames) - 1
-)
-
-// proxyReasonIndex is the counter index of a parser reason.
-func proxyReasonIndex(reason string) int {
-	for i, r := range proxyReasonNames {
+// proxyReasonOf is the counter of a parser reason: the parser's come
+// before ProxyTimeout. An unknown one counts as not-proxy.
+func proxyReasonOf(reason string) ProxyReason {
+	for i, r := range proxyReasonNames[:ProxyTimeout] {
 		if r == reason {
-			return i
+			return ProxyReason(i)
 		}
 	}
-	return 0
+	return ProxyNotProxy
 }
 
 // onHeaderBytes takes bytes received while waiting for a PROXY header.
@@ -68,13 +60,13 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	hdr, used, err := proxyproto.Parse(w.eng.Buffer(ch.head)[seg.off : seg.off+seg.len])
 	switch {
 	case errors.Is(err, proxyproto.ErrIncomplete) && ch.n > 1:
-		w.badHeader(s, proxyReasonIndex(proxyproto.ReasonTooLong))
+		w.badHeader(s, ProxyTooLong)
 	case errors.Is(err, proxyproto.ErrIncomplete):
 		w.armRecv(s, clientSide)
 	case err != nil:
 		var pe *proxyproto.Error
 		errors.As(err, &pe) // Parse's only other error
-		w.badHeader(s, proxyReasonIndex(pe.Reason))
+		w.badHeader(s, proxyReasonOf(pe.Reason))
 	default:
 		w.headerDone(s, hdr, used)
 	}
@@ -118,9 +110,9 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 }
 
 // badHeader ends a session whose header is missing, malformed or late.
-func (w *worker) badHeader(s *Session, idx int) {
-	w.cnt.ProxyErrors[idx]++
-	w.log.Debug("bad PROXY header", "frontend", s.fe.cfg.Name, "client", s.peer, "reason", proxyReasonNames[idx])
+func (w *worker) badHeader(s *Session, why ProxyReason) {
+	w.cnt.ProxyErrors[why]++
+	w.log.Debug("bad PROXY header", "frontend", s.fe.cfg.Name, "client", s.peer, "reason", why.String())
 	w.closeSession(s, ReasonBadProxy)
 }
 

@@ -114,14 +114,14 @@ func TestAcceptProxyMissingOrLateHeader(t *testing.T) {
 		}
 		testbed.WaitFor(t, time.Second, func() bool {
 			st := p.Stats()
-			return st.ProxyErrors[0] == 1 && proxyErrors(st, "timeout") == 1 && st.Ended[session.ReasonBadProxy] == 2
+			return st.ProxyErrors[session.ProxyNotProxy] == 1 && proxyErrors(st, "timeout") == 1 && st.Ended[session.ReasonBadProxy] == 2
 		}, "one not-proxy and one timeout counted")
 	})
 }
 
 func proxyErrors(st session.Stats, reason string) uint64 {
 	for i := range st.ProxyErrors {
-		if session.ProxyReason(i) == reason {
+		if session.ProxyReason(i).String() == reason {
 			return st.ProxyErrors[i]
 		}
 	}

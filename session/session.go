@@ -118,7 +118,7 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 	case s.state == stHeader && c.Res > 0 && hasBuf:
 		w.onHeaderBytes(s, id, int(c.Res))
 	case s.state == stHeader && c.Res == 0:
-		w.badHeader(s, proxyClosed)
+		w.badHeader(s, ProxyClosed)
 	case c.Res > 0 && hasBuf:
 		w.push(ch, id, uint32(c.Res))
 		s.si[p].lastAct = w.now

@@ -28,38 +28,15 @@ type WorkerStats struct {
 	Sessions    uint64 `json:"sessions_total"`
 }
 
-// ProcessStats are process-wide figures; the maps are keyed by the
-// names the access log and README use.
+// ProcessStats are process-wide figures: every worker's counters summed
+// and the gauges (Stats), with the config they run under. Its JSON keys
+// are the names the access log and README use; the counters' come from
+// ProcessCounters (snapshot_json.go).
 type ProcessStats struct {
-	Engine            string            `json:"engine"`
-	Workers           int               `json:"workers"`
-	MaxConn           int               `json:"maxconn"`
-	CurSessions       int64             `json:"current_sessions"`
-	MaxSessions       int64             `json:"max_sessions"`
-	CurQueue          int64             `json:"current_queue"`
-	Sessions          uint64            `json:"sessions_total"`
-	Accept            map[string]uint64 `json:"accept"`
-	AcceptErrors      uint64            `json:"accept_errors"`
-	Pauses            map[string]uint64 `json:"listener_pauses"`
-	Ended             map[string]uint64 `json:"ended"`
-	ConnAttempts      uint64            `json:"connect_attempts"`
-	ConnFailures      uint64            `json:"connect_failures"`
-	ConnTimeouts      uint64            `json:"connect_timeouts"`
-	Retries           uint64            `json:"retries"`
-	Redispatches      uint64            `json:"redispatches"`
-	Queued            uint64            `json:"queued_total"`
-	QueueWaitSeconds  float64           `json:"queue_wait_seconds_total"`
-	BufWaits          uint64            `json:"buffer_waits"`
-	SocketBackoffs    uint64            `json:"socket_backoffs"`
-	HandedOver        uint64            `json:"handed_over"`
-	Spliced           uint64            `json:"spliced"`
-	SpliceFailures    uint64            `json:"splice_failures"`
-	ProxyErrors       map[string]uint64 `json:"proxy_header_errors"`
-	Late              uint64            `json:"late_completions"`
-	ServerTransitions uint64            `json:"server_transitions"`
-	LogDropped        uint64            `json:"log_dropped"`
-	BytesIn           uint64            `json:"bytes_in"`
-	BytesOut          uint64            `json:"bytes_out"`
+	Engine  string
+	Workers int
+	MaxConn int
+	Stats
 }
 
 // FrontendStats is one frontend.
@@ -139,32 +116,7 @@ func (p *Proxy) Snapshot() Snapshot {
 }
 
 func (p *Proxy) processStats(st *Stats) ProcessStats {
-	ps := ProcessStats{
-		Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn,
-		CurSessions: st.CurConns, MaxSessions: st.MaxConns, Sessions: st.Accepted,
-		Accept: map[string]uint64{}, AcceptErrors: st.AcceptErrors, Pauses: map[string]uint64{},
-		Ended: namedReasons(&st.Ended), ConnAttempts: st.ConnAttempts, ConnFailures: st.ConnFailures,
-		ConnTimeouts: st.ConnTimeouts, Retries: st.Retries, Redispatches: st.Redispatches,
-		Queued: st.Queued, QueueWaitSeconds: time.Duration(st.QueueWaitNs).Seconds(),
-		BufWaits: st.BufWaits, SocketBackoffs: st.SocketBackoffs, HandedOver: st.HandedOver, Spliced: st.Spliced, SpliceFailures: st.SpliceFailures, ProxyErrors: map[string]uint64{},
-		Late: st.Late, ServerTransitions: p.transitions.Load(), BytesIn: st.BytesIn, BytesOut: st.BytesOut,
-	}
-	for _, b := range p.bes {
-		ps.CurQueue += b.queued.Load()
-	}
-	if p.access != nil {
-		ps.LogDropped = p.access.Dropped()
-	}
-	for i, n := range st.AcceptOutcomes {
-		ps.Accept[AcceptOutcome(i).String()] = n
-	}
-	for i, n := range st.Paused {
-		ps.Pauses[Limit(i).String()] = n
-	}
-	for i := range proxyReasonNames {
-		ps.ProxyErrors[proxyReasonNames[i]] = st.ProxyErrors[i]
-	}
-	return ps
+	return ProcessStats{Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn, Stats: *st}
 }
 
 func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
@@ -196,23 +148,6 @@ func namedReasons(n *[reasonCount]uint64) map[string]uint64 {
 	return m
 }
 
-func addFrontend(a, b *FrontendCounters) {
-	a.Sessions += b.Sessions
-	a.Refused += b.Refused
-	a.BytesIn += b.BytesIn
-	a.BytesOut += b.BytesOut
-	for i := range a.Ended {
-		a.Ended[i] += b.Ended[i]
-	}
-}
-
-func addServer(a, b *ServerCounters) {
-	a.Sessions += b.Sessions
-	a.ConnFailures += b.ConnFailures
-	a.BytesIn += b.BytesIn
-	a.BytesOut += b.BytesOut
-}
-
 // Stats sums every worker's counters, asking each loop for a copy so the
 // loops never share their counters while running.
 func (p *Proxy) Stats() Stats {
@@ -227,12 +162,12 @@ func (p *Proxy) gather() (Stats, gathered) {
 	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers)}
 	for _, w := range p.workers {
 		c := w.counters()
-		st.add(&c.Counters)
+		st.add(&Stats{Counters: c.Counters})
 		for i := range c.fe {
-			addFrontend(&g.fe[i], &c.fe[i])
+			g.fe[i].add(&c.fe[i])
 		}
 		for i := range c.srv {
-			addServer(&g.srv[i], &c.srv[i])
+			g.srv[i].add(&c.srv[i])
 		}
 		g.workers = append(g.workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
 	}

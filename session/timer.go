@@ -100,7 +100,7 @@ func (w *worker) expire(s *Session) {
 	w.timers.remove(s)
 	switch t.act {
 	case actHeaderLate:
-		w.badHeader(s, proxyTimeout)
+		w.badHeader(s, ProxyTimeout)
 	case actRetrySocket:
 		s.backoffUntil = 0
 		w.connect(s)

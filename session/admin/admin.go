@@ -265,7 +265,7 @@ func showInfo(p *session.Proxy) string {
 	s := p.Snapshot()
 	ps := s.Process
 	return fmt.Sprintf("engine: %s\nworkers: %d\nuptime_seconds: %.0f\nmaxconn: %d\ncurrent_sessions: %d\nmax_sessions: %d\nsessions_total: %d\ncurrent_queue: %d\nbytes_in: %d\nbytes_out: %d\n",
-		ps.Engine, ps.Workers, s.Uptime, ps.MaxConn, ps.CurSessions, ps.MaxSessions, ps.Sessions, ps.CurQueue, ps.BytesIn, ps.BytesOut)
+		ps.Engine, ps.Workers, s.Uptime, ps.MaxConn, ps.CurConns, ps.MaxConns, ps.Accepted, ps.CurQueue, ps.BytesIn, ps.BytesOut)
 }
 
 func showStat(p *session.Proxy) string {

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,23 +24,6 @@ var (
 	descSessionsCur   = desc("sessions_current", "Client sessions open now.")
 	descSessionsMax   = desc("sessions_max", "Most client sessions open at once since start.")
 	descQueueCur      = desc("queue_current", "Sessions waiting for a server slot now.")
-	descAccept        = desc("accept_total", "Connections handed over by the kernel, by outcome.", "outcome")
-	descAcceptErrors  = desc("accept_errors_total", "Accept completions with an error.")
-	descPauses        = desc("listener_pauses_total", "Times a listener stopped accepting, by cause.", "cause")
-	descConnAttempts  = desc("connect_attempts_total", "Server connects started.")
-	descConnFailures  = desc("connect_failures_total", "Server connects that failed.")
-	descConnTimeouts  = desc("connect_timeouts_total", "Server connects cancelled by timeout_connect.")
-	descRetries       = desc("retries_total", "Connect retries.")
-	descRedispatches  = desc("redispatches_total", "Retries sent to another server.")
-	descBufWaits      = desc("buffer_waits_total", "Receives that found the buffer pool empty.")
-	descBackoffs      = desc("socket_backoffs_total", "Server sockets delayed because the fd table was full.")
-	descSpliced       = desc("spliced_total", "Stream directions switched to splice (long transfers).")
-	descSpliceFailed  = desc("splice_failures_total", "Switches to splice that found no pipe and stayed on buffers.")
-	descHandedOver    = desc("handed_over_total", "Parked clients a stopping generation handed to the one that took over.")
-	descProxyErrors   = desc("proxy_header_errors_total", "PROXY protocol header failures, by reason.", "reason")
-	descLate          = desc("late_completions_total", "Completions for a recycled session slot, dropped.")
-	descTransitions   = desc("server_transitions_total", "Servers gone UP or DOWN.")
-	descLogDropped    = desc("log_dropped_total", "Access log lines dropped because the writer fell behind.")
 	descFeSessions    = desc("frontend_sessions_total", "Sessions started.", "frontend")
 	descFeCur         = desc("frontend_sessions_current", "Sessions open now.", "frontend")
 	descFeRefused     = desc("frontend_refused_total", "Clients closed at accept (access lists, rates, limits).", "frontend")
@@ -64,15 +48,36 @@ var (
 	descCtlRefused    = desc("control_refused_total", "Connections a control listener closed at once, past its limit.", "listener")
 )
 
+// processDescs are the families of session.ProcessCounters, by index:
+// nil for a counter /metrics does not show.
+var processDescs = func() []*prometheus.Desc {
+	cs := session.ProcessCounters()
+	ds := make([]*prometheus.Desc, len(cs))
+	for i, c := range cs {
+		if c.Metric == "" {
+			continue
+		}
+		var labels []string
+		if c.Label != "" {
+			labels = []string{c.Label}
+		}
+		ds[i] = desc(c.Metric, c.Help, labels...)
+	}
+	return ds
+}()
+
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descAccept, descAcceptErrors,
-		descPauses, descConnAttempts, descConnFailures, descConnTimeouts, descRetries, descRedispatches, descBufWaits,
-		descBackoffs, descSpliced, descSpliceFailed, descHandedOver, descProxyErrors, descLate, descTransitions, descLogDropped, descFeSessions, descFeCur, descFeRefused,
+	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
 		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions,
 		descCtlOpen, descCtlErrors, descCtlRefused} {
 		ch <- d
+	}
+	for _, d := range processDescs {
+		if d != nil {
+			ch <- d
+		}
 	}
 }
 
@@ -117,32 +122,29 @@ func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
 }
 
 func collectProcess(ch chan<- prometheus.Metric, p *session.ProcessStats) {
-	ch <- gauge(descSessionsCur, float64(p.CurSessions))
-	ch <- gauge(descSessionsMax, float64(p.MaxSessions))
+	ch <- gauge(descSessionsCur, float64(p.CurConns))
+	ch <- gauge(descSessionsMax, float64(p.MaxConns))
 	ch <- gauge(descQueueCur, float64(p.CurQueue))
-	for k, v := range p.Accept {
-		ch <- counter(descAccept, v, k)
+	for i, c := range session.ProcessCounters() {
+		if processDescs[i] == nil {
+			continue
+		}
+		for j, v := range c.Values(&p.Stats) {
+			var labels []string
+			if c.Names != nil {
+				labels = []string{c.Names[j]}
+			}
+			ch <- prometheus.MustNewConstMetric(processDescs[i], prometheus.CounterValue, baseUnit(c.Unit, v), labels...)
+		}
 	}
-	ch <- counter(descAcceptErrors, p.AcceptErrors)
-	for k, v := range p.Pauses {
-		ch <- counter(descPauses, v, k)
+}
+
+// baseUnit is v as Prometheus wants it: seconds for a time.
+func baseUnit(u session.Unit, v uint64) float64 {
+	if u == session.UnitNanoseconds {
+		return time.Duration(v).Seconds()
 	}
-	ch <- counter(descConnAttempts, p.ConnAttempts)
-	ch <- counter(descConnFailures, p.ConnFailures)
-	ch <- counter(descConnTimeouts, p.ConnTimeouts)
-	ch <- counter(descRetries, p.Retries)
-	ch <- counter(descRedispatches, p.Redispatches)
-	ch <- counter(descBufWaits, p.BufWaits)
-	ch <- counter(descBackoffs, p.SocketBackoffs)
-	ch <- counter(descSpliced, p.Spliced)
-	ch <- counter(descSpliceFailed, p.SpliceFailures)
-	ch <- counter(descHandedOver, p.HandedOver)
-	for k, v := range p.ProxyErrors {
-		ch <- counter(descProxyErrors, v, k)
-	}
-	ch <- counter(descLate, p.Late)
-	ch <- counter(descTransitions, p.ServerTransitions)
-	ch <- counter(descLogDropped, p.LogDropped)
+	return float64(v)
 }
 
 func collectFrontend(ch chan<- prometheus.Metric, f *session.FrontendStats) {

@@ -206,35 +206,52 @@ type counterGroup struct {
 	Rows  []kv
 }
 
+// groupTitles name the page's boxes of process counters, by session.Group.
+var groupTitles = [...]string{
+	session.GroupAccept:   "Accept",
+	session.GroupPauses:   "Listener pauses",
+	session.GroupConnects: "Server connects",
+	session.GroupEnded:    "Sessions ended",
+	session.GroupProxy:    "PROXY header errors",
+	session.GroupOther:    "Other",
+}
+
 // counterGroups are the process counters as small name/value tables.
 func counterGroups(p session.ProcessStats) []counterGroup {
-	row := func(k string, v uint64) kv { return kv{K: k, V: num(v), Zero: v == 0} }
-	all := func(m map[string]uint64, extra ...kv) []kv {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var out []kv
-		for _, k := range keys {
-			out = append(out, row(k, m[k]))
-		}
-		return append(out, extra...)
+	groups := make([]counterGroup, len(groupTitles))
+	for g := range groups {
+		groups[g].Title = groupTitles[g]
 	}
-	return []counterGroup{
-		{"Accept", all(p.Accept, row("errors", p.AcceptErrors))},
-		{"Listener pauses", all(p.Pauses)},
-		{"Server connects", []kv{row("attempts", p.ConnAttempts), row("failures", p.ConnFailures),
-			row("timeouts", p.ConnTimeouts), row("retries", p.Retries), row("redispatches", p.Redispatches),
-			row("server transitions", p.ServerTransitions)}},
-		{"Sessions ended", all(p.Ended)},
-		{"PROXY header errors", all(p.ProxyErrors)},
-		{"Other", []kv{row("queued", p.Queued),
-			{K: "queue wait", V: strconv.FormatFloat(p.QueueWaitSeconds, 'f', 1, 64) + " s", Zero: p.QueueWaitSeconds == 0},
-			row("buffer waits", p.BufWaits), row("socket backoffs", p.SocketBackoffs),
-			row("spliced", p.Spliced), row("splice failures", p.SpliceFailures), row("handed over", p.HandedOver),
-			row("late completions", p.Late), row("log dropped", p.LogDropped),
-			{K: "bytes in", V: humanBytes(p.BytesIn), Zero: p.BytesIn == 0},
-			{K: "bytes out", V: humanBytes(p.BytesOut), Zero: p.BytesOut == 0}}},
+	for _, c := range session.ProcessCounters() {
+		if c.Group != session.NoGroup {
+			groups[c.Group].Rows = append(groups[c.Group].Rows, counterRows(&c, &p.Stats)...)
+		}
 	}
+	return groups[session.NoGroup+1:]
+}
+
+// counterRows are one counter's rows: its own, or an array's entries
+// sorted by name.
+func counterRows(c *session.CounterDesc, s *session.Stats) []kv {
+	v := c.Values(s)
+	if c.Names == nil {
+		return []kv{counterRow(c.Row, c.Unit, v[0])}
+	}
+	rows := make([]kv, len(v))
+	for i, n := range v {
+		rows[i] = counterRow(c.Names[i], c.Unit, n)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].K < rows[j].K })
+	return rows
+}
+
+func counterRow(k string, u session.Unit, v uint64) kv {
+	r := kv{K: k, V: num(v), Zero: v == 0}
+	switch u {
+	case session.UnitBytes:
+		r.V = humanBytes(v)
+	case session.UnitNanoseconds:
+		r.V = strconv.FormatFloat(time.Duration(v).Seconds(), 'f', 1, 64) + " s"
+	}
+	return r
 }

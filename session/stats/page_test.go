@@ -31,18 +31,26 @@ func fakeSnapshot() session.Snapshot {
 	return session.Snapshot{
 		Time:   now,
 		Uptime: 3*86400 + 4*3600 + 5*60 + 9,
-		Process: session.ProcessStats{
-			Engine: "uring", Workers: 4, MaxConn: 20000, CurSessions: 137, MaxSessions: 1843, CurQueue: 3,
-			Sessions:     1234567,
-			Accept:       map[string]uint64{"ok": 1234567, "maxsock": 0, "sockopt": 0, "overflow": 2, "stopping": 0, "denied": 41, "source-rate": 7},
-			AcceptErrors: 1,
-			Pauses:       map[string]uint64{"global-maxconn": 3, "frontend-maxconn": 12, "arena": 0, "system": 0, "rate": 5},
-			Ended:        map[string]uint64{"done": 1230000, "client-timeout": 3120, "server-timeout": 877, "connect-failed": 412, "no-server": 21},
-			ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
-			Queued: 5123, QueueWaitSeconds: 42.5, BufWaits: 0, SocketBackoffs: 0,
-			ProxyErrors:       map[string]uint64{"not-proxy": 4, "bad-v1": 1, "bad-v2": 0, "too-long": 0, "unsupported-family": 0, "timeout": 2, "closed": 0},
-			ServerTransitions: 6, LogDropped: 19, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
-		},
+		Process: session.ProcessStats{Engine: "uring", Workers: 4, MaxConn: 20000, Stats: session.Stats{
+			CurConns: 137, MaxConns: 1843, CurQueue: 3, ServerTransitions: 6, LogDropped: 19,
+			Counters: session.Counters{
+				Accepted: 1234567,
+				AcceptOutcomes: [...]uint64{session.AcceptOK: 1234567, session.AcceptMaxSock: 8, session.AcceptSockOpt: 9,
+					session.AcceptOverflow: 2, session.AcceptStopping: 0, session.AcceptDenied: 41, session.AcceptSourceRate: 7},
+				AcceptErrors: 1,
+				Paused: [...]uint64{session.LimitGlobal: 3, session.LimitFrontend: 12, session.LimitArena: 13,
+					session.LimitSystem: 14, session.LimitRate: 5},
+				Ended: [...]uint64{session.ReasonDone: 1230000, session.ReasonClientTimeout: 3120, session.ReasonServerTimeout: 877,
+					session.ReasonConnectFailed: 412, session.ReasonClientError: 31, session.ReasonServerError: 32,
+					session.ReasonKilled: 33, session.ReasonQueueTimeout: 34, session.ReasonNoServer: 21,
+					session.ReasonBadProxy: 35, session.ReasonDenied: 36},
+				ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
+				Queued: 5123, QueueWaitNs: 42_500_000_000, BufWaits: 51, SocketBackoffs: 52, HandedOver: 53, Spliced: 54, SpliceFailures: 55,
+				ProxyErrors: [...]uint64{session.ProxyNotProxy: 4, session.ProxyBadV1: 1, session.ProxyBadV2: 61,
+					session.ProxyTooLong: 62, session.ProxyUnsupportedFamily: 63, session.ProxyTimeout: 2, session.ProxyClosed: 64},
+				Late: 56, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
+			},
+		}},
 		Frontends: []session.FrontendStats{
 			{Name: "web-public", Binds: []string{"0.0.0.0:80", "[::]:80"}, Backend: "app", MaxConn: 10000,
 				CurSessions: 120, Sessions: 1200000, Refused: 48, BytesIn: 90 << 30, BytesOut: 1 << 40,
@@ -69,6 +77,10 @@ func fakeSnapshot() session.Snapshot {
 					ConnFailures: 0, BytesIn: 8 << 30, BytesOut: 7 << 38},
 				{Name: "db-replica", Addr: "10.0.3.2:5432", Up: false, Weight: 1, Sessions: 21, ConnFailures: 21},
 			}},
+		},
+		Workers: []session.WorkerStats{
+			{ID: 0, CPU: 2, Turns: 90001, Completions: 400001, Sessions: 600000},
+			{ID: 1, CPU: 3, Turns: 90002, Completions: 400002, Sessions: 634567},
 		},
 	}
 }

@@ -149,8 +149,8 @@ func TestStatsJSON(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
 		t.Fatalf("decode /stats.json: %v", err)
 	}
-	if snap.Process.Sessions != 1 || len(snap.Frontends) != 1 || snap.Frontends[0].BytesIn != 1000 ||
-		snap.Backends[0].Servers[0].Sessions != 1 || !snap.Backends[0].Servers[0].Up || snap.Process.Ended["done"] != 1 {
+	if snap.Process.Accepted != 1 || len(snap.Frontends) != 1 || snap.Frontends[0].BytesIn != 1000 ||
+		snap.Backends[0].Servers[0].Sessions != 1 || !snap.Backends[0].Servers[0].Up || snap.Process.Ended[session.ReasonDone] != 1 {
 		t.Fatalf("stats.json: %+v", snap)
 	}
 }
