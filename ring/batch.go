@@ -9,16 +9,21 @@ const maxBatchWant = 32
 // wait for one more completion. Holding a completion while waiting for k
 // more delays its session by about k gaps between completions, and with
 // n sessions in a closed loop (a client that sends when it has its
-// answer) that is k/n of a round trip: k ≤ n/16 keeps it near 5 %.
-const activePerCompanion = 16
+// answer) that is k/n of a round trip; below 8 sessions the loop never
+// waits, since their peers are waiting on it.
+const activePerCompanion = 4
+
+// soonDiv sets how soon company must be due: within window/soonDiv at
+// the recent rate, so that the typical hold is well inside the window.
+const soonDiv = 2
 
 // batchWait lets a busy loop wait for several completions per turn instead
 // of waking for each. Every wake costs a task switch (and, in a VM, an
 // interrupt to an idle vCPU) on the proxy's core and a wakeup on the
 // sender's: under load, waiting a few microseconds more for company turns
 // many of those into one. It waits only for the company the load says is
-// coming soon: as many completions as the recent rate brings in a quarter
-// of the window, and no more than one per activePerCompanion sessions
+// coming soon: as many completions as the recent rate brings in half the
+// window, and no more than one per activePerCompanion sessions
 // with recent completions. A loop with few sessions never waits: their
 // peers are waiting on it.
 type batchWait struct {
@@ -30,7 +35,7 @@ type batchWait struct {
 // rate of completions per second.
 func (b *batchWait) setLoad(active, perSecond int) {
 	limit := min(max(active/activePerCompanion, 1), maxBatchWant)
-	soon := int(int64(perSecond) * int64(b.window/4) / int64(time.Second))
+	soon := int(int64(perSecond) * int64(b.window/soonDiv) / int64(time.Second))
 	b.want = uint32(min(limit, 1+soon))
 }
 

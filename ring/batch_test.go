@@ -10,9 +10,9 @@ import (
 	"ringproxy/mempool"
 )
 
-// The loop waits only for the company its load says is coming within a
-// quarter of the window, and never for more than one completion per 16
-// active sessions: a small pool's peers are waiting on the loop.
+// The loop waits only for the company its load says is coming within
+// half the window, and never for more than one completion per 4 active
+// sessions: a small pool's peers are waiting on the loop.
 func TestBatchWaitFollowsLoad(t *testing.T) {
 	b := batchWait{window: 100 * time.Microsecond, want: 1}
 	for _, c := range []struct {
@@ -21,11 +21,11 @@ func TestBatchWaitFollowsLoad(t *testing.T) {
 	}{
 		{0, 0, 1},
 		{1, 1_000_000, 1},       // one session: its peer waits on us
-		{4, 1_000_000, 1},       // four: still not enough
-		{64, 1_000_000, 4},      // 25 completions in 25 µs, but 64/16
-		{64, 100_000, 3},        // 2.5 in 25 µs
-		{64, 20_000, 1},         // light load: 0.5 in 25 µs
-		{5000, 1_000_000, 26},   // 25 in 25 µs
+		{7, 1_000_000, 1},       // seven: still not enough
+		{16, 1_000_000, 4},      // 50 completions in 50 µs, but 16/4
+		{64, 100_000, 6},        // 5 in 50 µs
+		{64, 10_000, 1},         // light load: 0.5 in 50 µs
+		{5000, 400_000, 21},     // 20 in 50 µs
 		{5000, 100_000_000, 32}, // capped
 	} {
 		b.setLoad(c.active, c.perSecond)
@@ -106,14 +106,14 @@ func TestUringBatchWait(t *testing.T) {
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("idle loop, one completion: %d after %v; want 1 at once", got, took)
 	}
-	u.SetLoad(64, 1_000_000) // enough sessions and completions for a want of 4
+	u.SetLoad(16, 1_000_000) // enough sessions and completions for a want of 4
 	if got, took := wait(4); got != 4 || took > window/2 {
 		t.Fatalf("busy loop, four completions ready: %d after %v; want 4 at once", got, took)
 	}
 	if got, took := wait(1); got != 1 || took < window*2/3 || took > 4*time.Second {
 		t.Fatalf("busy loop, one completion: %d after %v; want it after about %v", got, took, window)
 	}
-	u.SetLoad(64, 0) // the same sessions, gone quiet
+	u.SetLoad(16, 0) // the same sessions, gone quiet
 	if got, took := wait(1); got != 1 || took > window/2 {
 		t.Fatalf("quiet again, one completion: %d after %v; want 1 at once", got, took)
 	}
