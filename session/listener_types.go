@@ -28,7 +28,7 @@ const limitRecheck = time.Second
 //
 //	liReady   → liFull     admit: no global, frontend or arena slot
 //	liReady   → liLimited  admit: over the rate; or an fd shortage (accept error, fd ≥ maxsock)
-//	liFull    → liLimited  an fd shortage while serving its parked clients
+//	liFull    → liLimited  over the rate, or an fd shortage, while serving its parked clients
 //	liFull    → liReady    a slot freed (or limitRecheck passed) and its parked clients have sessions
 //	liLimited → liFull     retryAt passed; a parked client found no slot
 //	liLimited → liReady    retryAt passed and its parked clients have sessions

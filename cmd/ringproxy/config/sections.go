@@ -75,8 +75,9 @@ func readSplice(t *table) bool {
 	return true
 }
 
-// DefaultBatchWait is global.batch_wait's default: under load, it halves
-// the proxy's wakeups for at most that much added latency per hop.
+// DefaultBatchWait is global.batch_wait's default: the longest a
+// completion waits for company, which the engine asks for only when its
+// load says company is due within half of it (ring.batchWait).
 const DefaultBatchWait = 50 * time.Microsecond
 
 // readBatchWait reads global.batch_wait, which only the uring engine has:
