@@ -36,7 +36,8 @@ vet:
 # fuzzes one target per run). Their seed corpora run in make test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLocate \
-	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText
+	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText \
+	./session/clienthello:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*} fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \

@@ -1,0 +1,132 @@
+package clienthello
+
+// reader walks the handshake bytes of a stream held in receive buffers:
+// it steps over buffer ends and TLS record headers, so that a message
+// split anywhere reads as one.
+type reader struct {
+	bufs   [][]byte
+	i, off int // the next byte: bufs[i][off]
+	record int // handshake bytes left in the current record
+	read   int // stream bytes consumed, headers included (MaxHello)
+}
+
+// raw is the stream's next byte.
+func (r *reader) raw() (byte, error) {
+	for r.i < len(r.bufs) && r.off >= len(r.bufs[r.i]) {
+		r.i, r.off = r.i+1, 0
+	}
+	if r.i == len(r.bufs) {
+		return 0, ErrIncomplete
+	}
+	if r.read == MaxHello {
+		return 0, ErrTooLarge
+	}
+	c := r.bufs[r.i][r.off]
+	r.off++
+	r.read++
+	return c, nil
+}
+
+// recordHeader reads a record header, which must be a TLS 1.x handshake
+// record that is neither empty nor oversized.
+func (r *reader) recordHeader() error {
+	first := r.read == 0
+	var h [recordHeader]byte
+	for i := range h {
+		c, err := r.raw()
+		if err != nil {
+			return err
+		}
+		if (i == 0 && c != recordHandshake) || (i == 1 && c != 3) {
+			if first {
+				return ErrNotTLS
+			}
+			return ErrMalformed
+		}
+		h[i] = c
+	}
+	n := int(h[3])<<8 | int(h[4])
+	if n == 0 || n > maxRecord {
+		return ErrMalformed
+	}
+	r.record = n
+	return nil
+}
+
+func (r *reader) handshakeByte() (byte, error) {
+	for r.record == 0 {
+		if err := r.recordHeader(); err != nil {
+			return 0, err
+		}
+	}
+	c, err := r.raw()
+	if err != nil {
+		return 0, err
+	}
+	r.record--
+	return c, nil
+}
+
+// handshakeUint reads a big-endian integer of width bytes.
+func (r *reader) handshakeUint(width int) (int, error) {
+	n := 0
+	for range width {
+		c, err := r.handshakeByte()
+		if err != nil {
+			return 0, err
+		}
+		n = n<<8 | int(c)
+	}
+	return n, nil
+}
+
+// section is a length-prefixed part of the message: reading past its end
+// is malformed, running out of bytes within it is incomplete.
+type section struct {
+	r    *reader
+	left int
+}
+
+func (s *section) byte() (byte, error) {
+	if s.left == 0 {
+		return 0, ErrMalformed
+	}
+	c, err := s.r.handshakeByte()
+	if err == nil {
+		s.left--
+	}
+	return c, err
+}
+
+func (s *section) uint(width int) (int, error) {
+	n := 0
+	for range width {
+		c, err := s.byte()
+		if err != nil {
+			return 0, err
+		}
+		n = n<<8 | int(c)
+	}
+	return n, nil
+}
+
+func (s *section) skip(n int) error {
+	if n > s.left {
+		return ErrMalformed
+	}
+	for range n {
+		if _, err := s.byte(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sub takes the next n bytes of s as a section of their own.
+func (s *section) sub(n int) (section, bool) {
+	if n > s.left {
+		return section{}, false
+	}
+	s.left -= n
+	return section{r: s.r, left: n}, true
+}
