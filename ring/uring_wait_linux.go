@@ -70,17 +70,7 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 // the window.
 func (u *Uring) waitMin(nr uint32, timeout time.Duration, out []Completion) (int, error) {
 	first := min(timeout, max(shortWait, u.batch.window))
-	if err := u.enter(nr, first, min(u.batch.window, first)); err != nil {
-		return 0, err
-	}
-	got := u.reap(out)
-	if got == 0 && first < timeout {
-		if err := u.enter(1, timeout-first, 0); err != nil {
-			return 0, err
-		}
-		got = u.reap(out)
-	}
-	return got, nil
+	return u.waitThen(nr, first, min(u.batch.window, first), timeout, out)
 }
 
 // waitTwice waits where the kernel has no minimum wait: for nr
@@ -90,7 +80,13 @@ func (u *Uring) waitTwice(nr uint32, first, timeout time.Duration, out []Complet
 	if nr == 1 {
 		first = min(first, shortWait)
 	}
-	if err := u.enter(nr, first, 0); err != nil {
+	return u.waitThen(nr, first, 0, timeout, out)
+}
+
+// waitThen waits for nr completions until first (with minWait, see
+// enter), then, if none came, for one until timeout.
+func (u *Uring) waitThen(nr uint32, first, minWait, timeout time.Duration, out []Completion) (int, error) {
+	if err := u.enter(nr, first, minWait); err != nil {
 		return 0, err
 	}
 	got := u.reap(out)

@@ -116,13 +116,9 @@ func parseBody(b *section, h *Hello) error {
 	if b.left == 0 {
 		return nil // no extensions: an old client
 	}
-	n, err := b.uint(2)
+	exts, err := b.list(2)
 	if err != nil {
 		return err
-	}
-	exts, ok := b.sub(n)
-	if !ok || b.left != 0 {
-		return ErrMalformed
 	}
 	for exts.left > 0 {
 		if err := parseExtension(&exts, h); err != nil {
@@ -156,13 +152,9 @@ func parseExtension(exts *section, h *Hello) error {
 
 // parseServerName reads server_name_list; the first host_name entry wins.
 func parseServerName(ext *section, h *Hello) error {
-	n, err := ext.uint(2)
+	list, err := ext.list(2)
 	if err != nil {
 		return err
-	}
-	list, ok := ext.sub(n)
-	if !ok || ext.left != 0 {
-		return ErrMalformed
 	}
 	for list.left > 0 {
 		typ, err := list.uint(1)
@@ -199,13 +191,9 @@ func parseServerName(ext *section, h *Hello) error {
 
 // parseALPN reads protocol_name_list, keeping the first maxProtocols.
 func parseALPN(ext *section, h *Hello) error {
-	n, err := ext.uint(2)
+	list, err := ext.list(2)
 	if err != nil {
 		return err
-	}
-	list, ok := ext.sub(n)
-	if !ok || ext.left != 0 {
-		return ErrMalformed
 	}
 	for list.left > 0 {
 		n, err := list.uint(1)

@@ -130,3 +130,17 @@ func (s *section) sub(n int) (section, bool) {
 	s.left -= n
 	return section{r: s.r, left: n}, true
 }
+
+// list reads a length of width bytes and takes that many as a section:
+// the rest of s, which nothing may follow.
+func (s *section) list(width int) (section, error) {
+	n, err := s.uint(width)
+	if err != nil {
+		return section{}, err
+	}
+	l, ok := s.sub(n)
+	if !ok || s.left != 0 {
+		return section{}, ErrMalformed
+	}
+	return l, nil
+}
