@@ -36,6 +36,7 @@ vet:
 # fuzzes one target per run). Their seed corpora run in make test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLocate \
+	./session/route:FuzzDetect \
 	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText \
 	./session/clienthello:FuzzParse
 fuzz:

@@ -2,7 +2,10 @@ package session
 
 import (
 	"net/netip"
+	"slices"
 	"time"
+
+	"ringproxy/session/route"
 )
 
 // Config is the resolved, validated configuration the data path runs from.
@@ -66,6 +69,33 @@ type Frontend struct {
 	RateLimit     int            // new sessions per second, whole frontend; 0 = off
 	PerSourceRate int            // new connections per second from one address; 0 = off
 	AcceptProxy   bool           // a PROXY v1/v2 header comes first (from an upstream balancer)
+	// Routes pick the backend, first match wins; none matching: Backend,
+	// or with no Backend the client is closed (no-route).
+	Routes []*Route
+	// InspectTimeout bounds the wait for the client's first bytes when a
+	// route looks at them (HAProxy's inspect-delay); when it passes the
+	// routes are decided on what arrived. 0 when no route inspects.
+	InspectTimeout time.Duration
+	// BadHelloClose closes a client whose ClientHello is malformed or
+	// truncated, instead of sending it to the default backend.
+	BadHelloClose bool
+}
+
+// Route is one [[frontend.route]]: its conditions and its backend.
+type Route struct {
+	route.Rule
+	BackendName string
+	Backend     *Backend // resolved from BackendName
+}
+
+// Inspects says whether some route of f needs the client's first bytes.
+func (f *Frontend) Inspects() bool {
+	return slices.ContainsFunc(f.Routes, func(r *Route) bool { return r.Inspects() })
+}
+
+// NeedsHello says whether some route of f needs the ClientHello parsed.
+func (f *Frontend) NeedsHello() bool {
+	return slices.ContainsFunc(f.Routes, func(r *Route) bool { return r.NeedsHello() })
 }
 
 // Backend is one [[backend]].
