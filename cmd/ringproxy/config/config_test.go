@@ -6,12 +6,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/route"
 )
 
 // Valid tails appended after the part of a row under test, so that line
@@ -192,6 +195,68 @@ timeout_client = "x"
 	{"consistent duplicate address", fe + "[[backend]]\nname = \"app\"\nbalance = \"consistent\"\n[[backend.server]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n[[backend.server]]\nname = \"b\"\naddress = \"127.0.0.1:1\"\n",
 		`backend[0] (app).balance: balance: consistent:`},
 	{"server maxconn negative", fe + be + "maxconn = -1\n", `t.toml:12: backend[0] (app).server[0] (s1).maxconn: must be at least 0, got -1`},
+
+	// routes ([[frontend.route]])
+	{"route missing backend", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\"]\n", `t.toml:12: frontend[0] (web).route[0]: missing backend`},
+	{"route empty backend", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\"]\nbackend = \"\"\n", `t.toml:14: frontend[0] (web).route[0]: missing backend`},
+	{"route unknown backend", be + fe + "[[frontend.route]]\nbackend = \"nope\"\n", `t.toml:13: frontend[0] (web).route[0].backend: no backend named "nope"`},
+	{"route backend type", be + fe + "[[frontend.route]]\nbackend = 1\n", `t.toml:13: frontend[0] (web).route[0].backend: expected string, got integer`},
+	{"route second backend", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\"]\nbackend = \"app\"\n[[frontend.route]]\nsni = [\"b.example.com\"]\nbackend = \"nope\"\n",
+		`t.toml:17: frontend[0] (web).route[1].backend: no backend named "nope"`},
+	{"route sni empty label", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\", \"a..example.com\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].sni: sni[1]: server name "a..example.com" has an empty label`},
+	{"route sni inner wildcard", be + fe + "[[frontend.route]]\nsni = [\"a.*.example.com\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].sni: sni[0]: server name "a.*.example.com": a wildcard is only allowed as the whole first label`},
+	{"route sni not a name", be + fe + "[[frontend.route]]\nsni = [\"b\u00fccher.de\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].sni: sni[0]: server name "bücher.de":`},
+	{"route sni type", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\", 7]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].sni[1]: expected string, got integer`},
+	{"route alpn empty", be + fe + "[[frontend.route]]\nalpn = [\"h2\", \"\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].alpn: alpn[1]: empty protocol name`},
+	{"route alpn too long", be + fe + "[[frontend.route]]\nalpn = [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].alpn: alpn[0]: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" is 33 bytes: the ClientHello reader keeps protocols of at most 32 bytes, so it could never match`},
+	{"route protocol unknown", be + fe + "[[frontend.route]]\nprotocol = \"smtp\"\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].protocol: unknown protocol "smtp" (want tls, http, ssh or none)`},
+	{"route protocol type", be + fe + "[[frontend.route]]\nprotocol = [\"tls\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].protocol: expected string, got array`},
+	{"route sni with http", be + fe + "[[frontend.route]]\nsni = [\"a.example.com\"]\nprotocol = \"http\"\nbackend = \"app\"\n",
+		`t.toml:14: frontend[0] (web).route[0].protocol: protocol "http" can never match a route with sni or alpn (they are read from a TLS ClientHello): use "tls" or leave protocol out`},
+	{"route alpn with ssh", be + fe + "[[frontend.route]]\nprotocol = \"ssh\"\nalpn = [\"h2\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].protocol: protocol "ssh" can never match a route with sni or alpn`},
+	{"route source bad cidr", be + fe + "[[frontend.route]]\nsource = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].source: source[1]: bad CIDR "10.0.0.0/33"`},
+	{"route source host bits", be + fe + "[[frontend.route]]\nsource = [\"10.1.2.3/8\"]\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).route[0].source: source[0]: "10.1.2.3/8" has host bits set (did you mean 10.0.0.0/8?)`},
+	{"route unknown key", be + fe + "[[frontend.route]]\nsnis = [\"a.example.com\"]\nbackend = \"app\"\n",
+		`t.toml:13: unknown key frontend.route.snis (did you mean sni?)`},
+	{"route not array of tables", be + fe + "route = 1\n", `t.toml:12: frontend[0] (web).route: expected [[frontend.route]] (an array of tables), got integer`},
+	{"route after catch-all", be + fe + "[[frontend.route]]\nbackend = \"app\"\n[[frontend.route]]\nprotocol = \"ssh\"\nbackend = \"app\"\n",
+		`t.toml:14: frontend[0] (web): route[1] can never match: route[0] (any) takes every client it would`},
+	{"route under wildcard", be + fe + "[[frontend.route]]\nsni = [\"*.Example.com\"]\nbackend = \"app\"\n[[frontend.route]]\nsni = [\"a.example.com\", \"*.b.example.com\"]\nalpn = [\"h2\"]\nbackend = \"app\"\n",
+		`t.toml:15: frontend[0] (web): route[1] can never match: route[0] (sni *.example.com) takes every client it would`},
+	{"route under wider source", be + fe + "[[frontend.route]]\nsource = [\"10.0.0.0/8\"]\nbackend = \"app\"\n[[frontend.route]]\nprotocol = \"ssh\"\nbackend = \"app\"\n[[frontend.route]]\nsource = [\"10.1.0.0/16\"]\nprotocol = \"http\"\nbackend = \"app\"\n",
+		`t.toml:18: frontend[0] (web): route[2] can never match: route[0] (source 10.0.0.0/8) takes every client it would`},
+	{"route inline shadowed", be + fe + "route = [{backend = \"app\"}, {sni = [\"a.example.com\"], backend = \"app\"}]\n",
+		`t.toml:12: frontend[0] (web): route[1] can never match: route[0] (any) takes every client it would`},
+	{"inspect_timeout without routes", be + fe + "inspect_timeout = \"1s\"\n",
+		`t.toml:12: frontend[0] (web).inspect_timeout: no route looks at the client's first bytes (sni, alpn or protocol): remove inspect_timeout`},
+	{"inspect_timeout source route", be + fe + "inspect_timeout = \"1s\"\n[[frontend.route]]\nsource = [\"10.0.0.0/8\"]\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).inspect_timeout: no route looks at the client's first bytes (sni, alpn or protocol): remove inspect_timeout`},
+	{"inspect_timeout zero", be + fe + "inspect_timeout = \"0s\"\n[[frontend.route]]\nprotocol = \"ssh\"\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).inspect_timeout: bad duration "0s": must be greater than 0`},
+	{"inspect_timeout bad", be + fe + "inspect_timeout = 5\n[[frontend.route]]\nprotocol = \"ssh\"\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).inspect_timeout: expected a duration string like "30s", got integer`},
+	{"inspect_timeout above timeout_client", be + fe + "timeout_client = \"2s\"\ninspect_timeout = \"3s\"\n[[frontend.route]]\nprotocol = \"http\"\nbackend = \"app\"\n",
+		`t.toml:13: frontend[0] (web).inspect_timeout: inspect_timeout 3s is longer than timeout_client 2s: the client would time out first`},
+	{"on_bad_hello unknown", be + fe + "on_bad_hello = \"drop\"\n[[frontend.route]]\nsni = [\"a.example.com\"]\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).on_bad_hello: unknown value "drop" (want "default" or "close")`},
+	{"on_bad_hello type", be + fe + "on_bad_hello = true\n[[frontend.route]]\nsni = [\"a.example.com\"]\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).on_bad_hello: expected string, got boolean`},
+	{"on_bad_hello without hello", be + fe + "on_bad_hello = \"close\"\n[[frontend.route]]\nprotocol = \"tls\"\nbackend = \"app\"\n",
+		`t.toml:12: frontend[0] (web).on_bad_hello: no route reads the ClientHello (sni or alpn): remove on_bad_hello`},
+	{"on_bad_hello default without routes", be + fe + "on_bad_hello = \"default\"\n",
+		`t.toml:12: frontend[0] (web).on_bad_hello: no route reads the ClientHello (sni or alpn): remove on_bad_hello`},
+	{"no backend, empty routes", be + "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:8080\"]\nroute = []\n", `t.toml:7: frontend[0] (web): missing backend`},
 }
 
 func TestParseBad(t *testing.T) {
@@ -226,6 +291,14 @@ func TestNoNoise(t *testing.T) {
 		"[[frontend]]\nname = \"web\"\nbind = 80\nbackend = \"app\"\n" + be:      "t.toml:3: frontend[0] (web).bind: expected array of strings, got integer",
 		"[[frontend]]\nname = \"web\"\nbind = [\"x\"]\nbackend = \"app\"\n" + be: `t.toml:3: frontend[0] (web).bind[0]: bad address "x": not an ip:port`,
 		"foo = 1\n" + fe + be: "t.toml:1: unknown key foo",
+		// A route that is not a list is not also a frontend without backend.
+		be + "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:1\"]\n[frontend.route]\nbackend = \"app\"\n": "t.toml:10: frontend[0] (web).route: expected [[frontend.route]] (an array of tables), got table",
+		// A route that lost a condition to an error neither shadows nor
+		// is shadowed, and does not make inspect_timeout look unused.
+		be + fe + "inspect_timeout = \"1s\"\n[[frontend.route]]\nprotocol = \"smtp\"\nbackend = \"app\"\n[[frontend.route]]\nsni = [\"a..b\"]\nbackend = \"app\"\n[[frontend.route]]\nbackend = \"app\"\n": strings.Join([]string{
+			`t.toml:14: frontend[0] (web).route[0].protocol: unknown protocol "smtp" (want tls, http, ssh or none)`,
+			`t.toml:17: frontend[0] (web).route[1].sni: sni[0]: server name "a..b" has an empty label`,
+		}, "\n"),
 	} {
 		_, err := Parse("t.toml", []byte(src))
 		if err == nil || err.Error() != want {
@@ -439,6 +512,32 @@ func TestDefault(t *testing.T) {
 	}
 }
 
+// The commented route example of the default config parses once
+// uncommented, its backend renamed to one that exists.
+func TestDefaultRouteExample(t *testing.T) {
+	lines := strings.Split(string(Default()), "\n")
+	start := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "# Routes pick") })
+	if start < 0 {
+		t.Fatal("no route example in default.toml")
+	}
+	n := 0
+	for i := start; i < len(lines) && lines[i] != ""; i++ {
+		if l := lines[i]; strings.HasPrefix(l, "# inspect_timeout") || strings.HasPrefix(l, "# on_bad_hello") || strings.HasPrefix(l, "#  ") {
+			lines[i] = strings.Replace(l[2:], `"site-a"`, `"demo"`, 1)
+			n++
+		}
+	}
+	c, err := Parse("default.toml", []byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatalf("default.toml with its route example: %v", err)
+	}
+	f := c.Frontends[0]
+	if n < 8 || len(f.Routes) != 1 || f.InspectTimeout != 5*time.Second || f.BadHelloClose ||
+		f.Routes[0].Backend != c.Backends[0] || len(f.Routes[0].SNI) != 2 || len(f.Routes[0].Source) != 1 {
+		t.Errorf("%d lines uncommented; frontend %+v", n, f)
+	}
+}
+
 func TestLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ringproxy.toml")
 	if err := os.WriteFile(path, []byte("[global]\nmaxconn = 0\n"+fe+be), 0o600); err != nil {
@@ -492,5 +591,143 @@ func TestHardStopAfterEmptyIsNone(t *testing.T) {
 	c := parseOK(t, "[global]\nhard_stop_after = \"\"\n"+fe+be)
 	if c.Global.HardStopAfter != 0 {
 		t.Errorf("hard_stop_after \"\" = %v, want 0 (none)", c.Global.HardStopAfter)
+	}
+}
+
+// routesConfig has every routing key; FuzzParse seeds from it too.
+const routesConfig = `
+[[frontend]]
+name = "edge"
+bind = ["127.0.0.1:0"]
+timeout_client = "1m"
+on_bad_hello = "close"
+  [[frontend.route]]
+  sni = ["A.Example.com", "*.B.example.COM"]
+  alpn = ["h2", "http/1.1"]
+  protocol = "tls"
+  backend = "a"
+  [[frontend.route]]
+  protocol = "ssh"
+  backend = "b"
+  [[frontend.route]]
+  source = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]
+  backend = "a"
+  [[frontend.route]]
+  backend = "b"
+
+[[frontend]]
+name = "sniff"
+bind = ["127.0.0.1:0"]
+backend = "b"
+inspect_timeout = "250ms"
+  [[frontend.route]]
+  protocol = "none"
+  backend = "a"
+  [[frontend.route]]
+  protocol = "http"
+  source = ["::1"]
+  backend = "a"
+
+[[frontend]]
+name = "lan"
+bind = ["127.0.0.1:0"]
+backend = ""
+timeout_client = "2s"
+  [[frontend.route]]
+  source = ["::1"]
+  backend = "b"
+  [[frontend.route]]
+  alpn = ["h2"]
+  backend = "a"
+
+[[frontend]]
+name = "plain"
+bind = ["127.0.0.1:0"]
+backend = "a"
+  [[frontend.route]]
+  source = ["10.0.0.0/8"]
+  backend = "b"
+
+[[backend]]
+name = "a"
+  [[backend.server]]
+  name = "a1"
+  address = "127.0.0.1:9001"
+
+[[backend]]
+name = "b"
+  [[backend.server]]
+  name = "b1"
+  address = "127.0.0.1:9002"
+`
+
+func TestRoutes(t *testing.T) {
+	c := parseOK(t, routesConfig)
+	a, b := c.Backends[0], c.Backends[1]
+	edge, sniff, lan, plain := c.Frontends[0], c.Frontends[1], c.Frontends[2], c.Frontends[3]
+
+	if edge.Backend != nil || edge.BackendName != "" || len(edge.Routes) != 4 {
+		t.Fatalf("edge: backend %v %q, %d routes", edge.Backend, edge.BackendName, len(edge.Routes))
+	}
+	if edge.InspectTimeout != DefaultInspectTimeout || !edge.BadHelloClose {
+		t.Errorf("edge: inspect_timeout %v, BadHelloClose %v", edge.InspectTimeout, edge.BadHelloClose)
+	}
+	want := []struct {
+		rule    route.Rule
+		backend *session.Backend
+	}{
+		{route.Rule{SNI: []string{"a.example.com", "*.b.example.com"}, ALPN: []string{"h2", "http/1.1"}, Protocol: route.TLS}, a},
+		{route.Rule{Protocol: route.SSH}, b},
+		{route.Rule{Source: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.7/32"),
+		}}, a},
+		{route.Rule{}, b},
+	}
+	for i, w := range want {
+		r := edge.Routes[i]
+		if !reflect.DeepEqual(r.Rule, w.rule) || r.Backend != w.backend || r.BackendName != w.backend.Name {
+			t.Errorf("edge route[%d] = %+v -> %q (%p), want %+v -> %q (%p)", i, r.Rule, r.BackendName, r.Backend, w.rule, w.backend.Name, w.backend)
+		}
+	}
+
+	if sniff.Backend != b || sniff.InspectTimeout != 250*time.Millisecond || sniff.BadHelloClose ||
+		sniff.Routes[0].Protocol != route.None || sniff.Routes[1].Protocol != route.HTTP || sniff.Routes[1].Backend != a {
+		t.Errorf("sniff = %+v, routes %+v %+v", sniff, sniff.Routes[0], sniff.Routes[1])
+	}
+	// backend = "" with routes: no default. The default inspection wait
+	// is capped by timeout_client.
+	if lan.Backend != nil || lan.InspectTimeout != 2*time.Second || lan.BadHelloClose || lan.Routes[1].ALPN[0] != "h2" {
+		t.Errorf("lan = %+v", lan)
+	}
+	// A source-only route needs none of the client's bytes.
+	if plain.Backend != a || plain.Inspects() || plain.InspectTimeout != 0 || plain.Routes[0].Backend != b {
+		t.Errorf("plain = %+v", plain)
+	}
+}
+
+func TestRoutesSummary(t *testing.T) {
+	s := Summary(parseOK(t, routesConfig))
+	for _, want := range []string{
+		"frontend edge: bind 127.0.0.1:0 -> backend none: unmatched clients are closed (no-route)\n",
+		"    inspect_timeout 5s, on_bad_hello close\n",
+		"    route 1: sni a.example.com, *.b.example.com; alpn h2, http/1.1; protocol tls -> a\n",
+		"    route 2: protocol ssh -> b\n",
+		"    route 3: source 10.0.0.0/8, 2001:db8::/32, 192.0.2.7/32 -> a\n",
+		"    route 4: any -> b\n",
+		"frontend sniff: bind 127.0.0.1:0 -> backend b when no route matches\n",
+		"    inspect_timeout 250ms\n",
+		"    route 1: protocol none -> a\n",
+		"    route 2: protocol http; source ::1/128 -> a\n",
+		"    inspect_timeout 2s, on_bad_hello default\n",
+		"frontend plain: bind 127.0.0.1:0 -> backend a when no route matches\n" +
+			"    maxconn global only, timeout_client 30s, tcp_nodelay on, keepalive off, nolinger off\n" +
+			"    route 1: source 10.0.0.0/8 -> b\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	if got := describeRule(&route.Rule{ALPN: []string{"h2", "a b", "x\x00"}}); got != `alpn h2, "a b", "x\x00"` {
+		t.Errorf("odd ALPN ids are shown as %s", got)
 	}
 }

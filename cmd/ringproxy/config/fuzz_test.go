@@ -9,6 +9,7 @@ import (
 
 	"ringproxy/session"
 	"ringproxy/session/balance"
+	"ringproxy/session/route"
 )
 
 // FuzzParse checks that no input panics Parse, that every failure is a
@@ -16,6 +17,7 @@ import (
 // the data path can run without re-checking anything.
 func FuzzParse(f *testing.F) {
 	f.Add(Default())
+	f.Add([]byte(routesConfig))
 	for _, tc := range badConfigs {
 		f.Add([]byte(tc.toml))
 	}
@@ -82,10 +84,15 @@ func checkFrontends(fs []*session.Frontend, backends map[*session.Backend]bool) 
 			return fmt.Errorf("frontend name %q", f.Name)
 		case len(f.Binds) == 0:
 			return fmt.Errorf("frontend %s: no binds", f.Name)
-		case f.Backend == nil || !backends[f.Backend] || f.Backend.Name != f.BackendName:
+		case f.Backend == nil && (f.BackendName != "" || len(f.Routes) == 0):
+			return fmt.Errorf("frontend %s: no backend and no routes", f.Name)
+		case f.Backend != nil && (!backends[f.Backend] || f.Backend.Name != f.BackendName):
 			return fmt.Errorf("frontend %s: backend not resolved", f.Name)
 		case f.TimeoutClient <= 0 || f.MaxConn < 0:
 			return fmt.Errorf("frontend %+v", f)
+		}
+		if err := checkRoutes(f, backends); err != nil {
+			return fmt.Errorf("frontend %s: %v", f.Name, err)
 		}
 		for _, a := range f.Binds {
 			if !a.IsValid() {
@@ -93,6 +100,51 @@ func checkFrontends(fs []*session.Frontend, backends map[*session.Backend]bool) 
 			}
 		}
 		names[f.Name] = true
+	}
+	return nil
+}
+
+// checkRoutes: every route can match some client and has a backend; the
+// inspection settings are set exactly when a route needs them.
+func checkRoutes(f *session.Frontend, backends map[*session.Backend]bool) error {
+	switch {
+	case f.Inspects() != (f.InspectTimeout > 0):
+		return fmt.Errorf("inspect_timeout %v with inspecting routes %v", f.InspectTimeout, f.Inspects())
+	case f.InspectTimeout > f.TimeoutClient:
+		return fmt.Errorf("inspect_timeout %v above timeout_client %v", f.InspectTimeout, f.TimeoutClient)
+	case f.BadHelloClose && !f.NeedsHello():
+		return errors.New("on_bad_hello close without a route reading the ClientHello")
+	}
+	for j, r := range f.Routes {
+		switch {
+		case r.Backend == nil || !backends[r.Backend] || r.Backend.Name != r.BackendName:
+			return fmt.Errorf("route[%d]: backend not resolved", j)
+		case r.NeedsHello() && r.Protocol != route.Any && r.Protocol != route.TLS:
+			return fmt.Errorf("route[%d]: protocol %s with sni or alpn", j, r.Protocol)
+		case r.Protocol != route.Any && r.Protocol != route.TLS && r.Protocol != route.HTTP &&
+			r.Protocol != route.SSH && r.Protocol != route.None:
+			return fmt.Errorf("route[%d]: protocol %s", j, r.Protocol)
+		}
+		for _, p := range r.SNI {
+			if q, err := route.Pattern(p); err != nil || q != p {
+				return fmt.Errorf("route[%d]: sni %q", j, p)
+			}
+		}
+		for _, a := range r.ALPN {
+			if a == "" || len(a) > maxALPN {
+				return fmt.Errorf("route[%d]: alpn %q", j, a)
+			}
+		}
+		for _, p := range r.Source {
+			if !p.IsValid() || p != p.Masked() {
+				return fmt.Errorf("route[%d]: source %v", j, p)
+			}
+		}
+		for i, earlier := range f.Routes[:j] {
+			if earlier.Shadows(&r.Rule) {
+				return fmt.Errorf("route[%d] shadowed by route[%d]", j, i)
+			}
+		}
 	}
 	return nil
 }

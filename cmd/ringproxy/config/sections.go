@@ -11,6 +11,7 @@ import (
 
 	"ringproxy/session"
 	"ringproxy/session/balance"
+	"ringproxy/session/route"
 )
 
 // build walks the decoded document. Readers keep going after a problem so
@@ -170,7 +171,7 @@ func readAdmin(root *table) session.Admin {
 }
 
 func readFrontends(root *table, backends []*session.Backend) []*session.Frontend {
-	byName := map[string]*session.Backend{}
+	byName := backendNames{}
 	for _, b := range backends {
 		if _, dup := byName[b.Name]; !dup && b.Name != "" {
 			byName[b.Name] = b
@@ -184,16 +185,30 @@ func readFrontends(root *table, backends []*session.Backend) []*session.Frontend
 	bound := map[netip.AddrPort]string{}
 	var out []*session.Frontend
 	for _, t := range lists {
-		f := readFrontend(t, bound)
+		f := readFrontend(t, bound, byName)
 		checkDup(t, names, f.Name, "frontend")
-		if f.BackendName != "" {
-			if f.Backend = byName[f.BackendName]; f.Backend == nil {
-				t.fail("backend", nil, "no backend named %q", f.BackendName)
-			}
-		}
+		f.Backend = byName.resolve(t, f.BackendName)
 		out = append(out, f)
 	}
 	return out
+}
+
+// backendNames finds a backend by name, for the frontends and their
+// routes.
+type backendNames map[string]*session.Backend
+
+// resolve returns the backend named by key backend of t, reporting a name
+// that no [[backend]] has; "" (absent or not a string, reported elsewhere)
+// resolves to nil.
+func (m backendNames) resolve(t *table, name string) *session.Backend {
+	if name == "" {
+		return nil
+	}
+	b := m[name]
+	if b == nil {
+		t.fail("backend", nil, "no backend named %q", name)
+	}
+	return b
 }
 
 // checkDup reports a name already used by an earlier element of the same
@@ -209,14 +224,9 @@ func checkDup(t *table, names map[string]string, name, what string) {
 	names[name] = t.at.label
 }
 
-func readFrontend(t *table, bound map[netip.AddrPort]string) *session.Frontend {
+func readFrontend(t *table, bound map[netip.AddrPort]string, byName backendNames) *session.Frontend {
 	f := &session.Frontend{Name: t.name()}
 	f.Binds = readBinds(t, bound)
-	if v, ok := t.get("backend"); !ok || v == "" {
-		t.failHere("backend", "missing backend")
-	} else {
-		f.BackendName = t.str("backend", "")
-	}
 	f.MaxConn = t.integer("maxconn", 0, 0, maxInt)
 	f.TimeoutClient = t.duration("timeout_client", 30*time.Second, true)
 	f.TCPNoDelay = t.boolean("tcp_nodelay", true)
@@ -227,8 +237,144 @@ func readFrontend(t *table, bound map[netip.AddrPort]string) *session.Frontend {
 	f.RateLimit = t.integer("rate_limit", 0, 0, 1_000_000)
 	f.PerSourceRate = t.integer("per_source_rate", 0, 0, 1_000_000)
 	f.AcceptProxy = t.boolean("accept_proxy", false)
+	readRouting(t, f, byName)
+	// With routes, backend is only the default for clients no route takes
+	// and may be left out: they are then closed (no-route).
+	if v, ok := t.get("backend"); ok && v != "" {
+		f.BackendName = t.str("backend", "")
+	} else if len(f.Routes) == 0 && !t.bad["route"] {
+		t.failHere("backend", "missing backend")
+	}
 	t.done()
 	return f
+}
+
+// DefaultInspectTimeout is frontend.inspect_timeout's default when a
+// route looks at the client's first bytes (timeout_client if shorter).
+const DefaultInspectTimeout = 5 * time.Second
+
+// maxALPN is the longest ALPN protocol the ClientHello reader keeps
+// (clienthello.maxProtocol); a longer one in a route could never match.
+const maxALPN = 32
+
+// readRouting reads the frontend's [[frontend.route]] list, in order
+// (the first route a client matches picks its backend), and the keys
+// that only mean something when routes look at the client's first bytes:
+// inspect_timeout and on_bad_hello.
+func readRouting(t *table, f *session.Frontend, byName backendNames) {
+	tables := t.list("route")
+	// A route whose conditions were reported lost some of them: what it
+	// shadows or inspects is then unknown, and saying so would be noise.
+	unsure := t.bad["route"]
+	for _, rt := range tables {
+		f.Routes = append(f.Routes, readRoute(rt, byName))
+		unsure = unsure || ruleFailed(rt)
+	}
+	checkShadowed(t, tables, f.Routes)
+	readInspectTimeout(t, f, unsure)
+	readBadHello(t, f, unsure)
+}
+
+func readRoute(t *table, byName backendNames) *session.Route {
+	r := &session.Route{}
+	for i, s := range t.strs("sni") {
+		p, err := route.Pattern(s)
+		if err != nil {
+			t.fail("sni", err, "sni[%d]: %v", i, err)
+			continue
+		}
+		r.SNI = append(r.SNI, p)
+	}
+	for i, s := range t.strs("alpn") {
+		switch {
+		case s == "":
+			t.fail("alpn", nil, "alpn[%d]: empty protocol name", i)
+			continue
+		case len(s) > maxALPN:
+			t.fail("alpn", nil, "alpn[%d]: %q is %d bytes: the ClientHello reader keeps protocols of at most %d bytes, so it could never match", i, s, len(s), maxALPN)
+			continue
+		}
+		r.ALPN = append(r.ALPN, s)
+	}
+	if s := t.str("protocol", ""); t.has("protocol") && !t.bad["protocol"] {
+		p, err := route.ParseProtocol(s)
+		if err != nil {
+			t.fail("protocol", nil, "%v", err)
+		}
+		r.Protocol = p
+	}
+	hello := r.NeedsHello() || t.bad["sni"] || t.bad["alpn"]
+	if hello && r.Protocol != route.Any && r.Protocol != route.TLS {
+		t.fail("protocol", nil, "protocol %q can never match a route with sni or alpn (they are read from a TLS ClientHello): use \"tls\" or leave protocol out", r.Protocol)
+	}
+	r.Source = readPrefixes(t, "source")
+	if v, ok := t.get("backend"); !ok || v == "" {
+		t.failHere("backend", "missing backend")
+	} else {
+		r.BackendName = t.str("backend", "")
+		r.Backend = byName.resolve(t, r.BackendName)
+	}
+	t.done()
+	return r
+}
+
+// ruleFailed says whether a route's conditions were reported, so its
+// Rule may lack some of them.
+func ruleFailed(t *table) bool {
+	return t.bad["sni"] || t.bad["alpn"] || t.bad["protocol"] || t.bad["source"]
+}
+
+// checkShadowed reports a route that an earlier one takes every client
+// of: it could never match.
+func checkShadowed(t *table, tables []*table, routes []*session.Route) {
+	for j, rj := range routes {
+		if ruleFailed(tables[j]) {
+			continue
+		}
+		for i, ri := range routes[:j] {
+			if !ruleFailed(tables[i]) && ri.Shadows(&rj.Rule) {
+				t.pr.add(tables[j].at.key, t.at.label, nil, "route[%d] can never match: route[%d] (%s) takes every client it would", j, i, describeRule(&ri.Rule))
+				break
+			}
+		}
+	}
+}
+
+// readInspectTimeout reads frontend.inspect_timeout, which only routes
+// looking at the client's first bytes use.
+func readInspectTimeout(t *table, f *session.Frontend, unsure bool) {
+	set := t.has("inspect_timeout")
+	d := t.duration("inspect_timeout", min(DefaultInspectTimeout, f.TimeoutClient), true)
+	switch {
+	case !f.Inspects():
+		if set && !unsure && !t.bad["inspect_timeout"] {
+			t.fail("inspect_timeout", nil, "no route looks at the client's first bytes (sni, alpn or protocol): remove inspect_timeout")
+		}
+		return
+	case d > f.TimeoutClient && !t.bad["timeout_client"]:
+		t.fail("inspect_timeout", nil, "inspect_timeout %s is longer than timeout_client %s: the client would time out first", d, f.TimeoutClient)
+	}
+	f.InspectTimeout = d
+}
+
+// readBadHello reads frontend.on_bad_hello: what happens to a client
+// whose ClientHello cannot be read, when a route needs it. "default":
+// routes asking for sni or alpn do not match it; "close": it is closed.
+func readBadHello(t *table, f *session.Frontend, unsure bool) {
+	set := t.has("on_bad_hello")
+	switch v := t.str("on_bad_hello", "default"); v {
+	case "default":
+	case "close":
+		f.BadHelloClose = true
+	default:
+		t.fail("on_bad_hello", nil, "unknown value %q (want \"default\" or \"close\")", v)
+	}
+	if !f.NeedsHello() {
+		if set && !unsure && !t.bad["on_bad_hello"] {
+			t.fail("on_bad_hello", nil, "no route reads the ClientHello (sni or alpn): remove on_bad_hello")
+		}
+		f.BadHelloClose = false
+	}
 }
 
 // readPrefixes reads a list of CIDRs ("10.0.0.0/8", "2001:db8::/32"); a

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/route"
 )
 
 // Summary renders c for `ringproxy check`: what the proxy would run with
@@ -44,9 +46,60 @@ func writeFrontend(b *strings.Builder, f *session.Frontend) {
 	for i, a := range f.Binds {
 		binds[i] = a.String()
 	}
-	fmt.Fprintf(b, "frontend %s: bind %s -> backend %s\n", f.Name, strings.Join(binds, ", "), f.BackendName)
+	backend := f.BackendName
+	switch {
+	case f.Backend == nil:
+		backend = "none: unmatched clients are closed (no-route)"
+	case len(f.Routes) > 0:
+		backend += " when no route matches"
+	}
+	fmt.Fprintf(b, "frontend %s: bind %s -> backend %s\n", f.Name, strings.Join(binds, ", "), backend)
 	fmt.Fprintf(b, "    maxconn %s, timeout_client %s, tcp_nodelay %s, keepalive %s, nolinger %s\n",
 		orAuto(f.MaxConn, "global only"), f.TimeoutClient, onOff(f.TCPNoDelay), onOff(f.KeepAlive), onOff(f.NoLinger))
+	if f.Inspects() {
+		fmt.Fprintf(b, "    inspect_timeout %s", f.InspectTimeout)
+		if f.NeedsHello() {
+			badHello := "default"
+			if f.BadHelloClose {
+				badHello = "close"
+			}
+			fmt.Fprintf(b, ", on_bad_hello %s", badHello)
+		}
+		fmt.Fprintln(b)
+	}
+	for i, r := range f.Routes {
+		fmt.Fprintf(b, "    route %d: %s -> %s\n", i+1, describeRule(&r.Rule), r.BackendName)
+	}
+}
+
+// describeRule lists a route's conditions ("sni a.example.com; alpn h2"),
+// "any" when it has none.
+func describeRule(r *route.Rule) string {
+	var parts []string
+	if len(r.SNI) > 0 {
+		parts = append(parts, "sni "+strings.Join(r.SNI, ", "))
+	}
+	if len(r.ALPN) > 0 {
+		alpn := make([]string, len(r.ALPN))
+		for i, a := range r.ALPN {
+			alpn[i] = plainOrQuoted(a)
+		}
+		parts = append(parts, "alpn "+strings.Join(alpn, ", "))
+	}
+	if r.Protocol != route.Any {
+		parts = append(parts, "protocol "+r.Protocol.String())
+	}
+	if len(r.Source) > 0 {
+		src := make([]string, len(r.Source))
+		for i, p := range r.Source {
+			src[i] = p.String()
+		}
+		parts = append(parts, "source "+strings.Join(src, ", "))
+	}
+	if len(parts) == 0 {
+		return "any"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func writeBackend(b *strings.Builder, be *session.Backend) {
@@ -63,6 +116,15 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		}
 		fmt.Fprintln(b)
 	}
+}
+
+// plainOrQuoted quotes s when it would not read as one item of a list:
+// ALPN protocol ids may be any bytes.
+func plainOrQuoted(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s || strings.ContainsAny(s, " ,;\"") {
+		return q
+	}
+	return s
 }
 
 func orAuto(n int, zero string) string {
