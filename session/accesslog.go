@@ -14,7 +14,8 @@ import (
 // when none was assigned), Tw/Tc/Tt in milliseconds (waited in the queue,
 // to connect, in all; -1 when not reached), bytes from the client, bytes
 // to the client, the termination state, and actconn/feconn/srvconn/retries
-// at the end.
+// at the end, and for a frontend routing on the ClientHello the SNI in
+// braces ({} when none was read), as a HAProxy capture shows it.
 //
 // The termination state is two characters, as in HAProxy. The first says
 // what ended the session: '-' a normal close, 'C' the client (reset or
@@ -27,13 +28,13 @@ import (
 var termCause = [reasonCount]byte{
 	ReasonDone: '-', ReasonClientTimeout: 'c', ReasonServerTimeout: 's', ReasonConnectFailed: 'S',
 	ReasonClientError: 'C', ReasonServerError: 'S', ReasonKilled: 'K', ReasonQueueTimeout: 's',
-	ReasonNoServer: 'S', ReasonBadProxy: 'P', ReasonDenied: 'P',
+	ReasonNoServer: 'S', ReasonBadProxy: 'P', ReasonDenied: 'P', ReasonNoRoute: 'P', ReasonBadHello: 'P',
 }
 
 // phaseOf is the second character for a session in state st.
 func phaseOf(st sessState) byte {
 	switch st {
-	case stHeader:
+	case stHeader, stInspect:
 		return 'R'
 	case stQueued:
 		return 'Q'
@@ -59,7 +60,11 @@ func (w *worker) accessLog(s *Session) {
 	b = append(b, "] "...)
 	b = append(b, s.fe.cfg.Name...)
 	b = append(b, ' ')
-	b = append(b, s.be.cfg.Name...)
+	if s.be != nil {
+		b = append(b, s.be.cfg.Name...)
+	} else {
+		b = append(b, s.fe.cfg.Name...) // not routed: HAProxy names the frontend
+	}
 	b = append(b, '/')
 	if s.srv != nil {
 		b = append(b, s.srv.cfg.Name...)
@@ -88,8 +93,27 @@ func (w *worker) accessLog(s *Session) {
 	}
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(max(s.tries-1, 0)), 10)
+	if s.fe.needsHello {
+		b = append(b, " {"...)
+		b = appendEscaped(b, w.name(s))
+		b = append(b, '}')
+	}
 	b = append(b, '\n')
 	w.p.access.submit(b)
+}
+
+// appendEscaped appends a name a client sent, each byte that could break
+// the line or its parsers as #XX, as HAProxy escapes its captures.
+func appendEscaped(b, name []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range name {
+		if c <= ' ' || c >= 0x7f || c == '{' || c == '}' || c == '#' || c == '"' || c == '\\' {
+			b = append(b, '#', hex[c>>4], hex[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func appendMillis(b []byte, ns int64, reached bool) []byte {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"net/netip"
+	"slices"
 )
 
 // allowed says whether client address a may open a session on f: not in
@@ -25,7 +26,13 @@ func (f *frontend) allowed(a netip.Addr) bool {
 	return false
 }
 
-// needsPeer says whether the accept path must read the client address.
+// needsPeer says whether the accept path must read the client address:
+// for the source checks, a source route, or a backend it may send
+// sessions to that sends PROXY headers or balances on the source.
 func (f *frontend) needsPeer() bool {
-	return len(f.cfg.Allow) > 0 || len(f.cfg.Deny) > 0 || f.cfg.PerSourceRate > 0 || f.be.cfg.SendProxy != ""
+	if len(f.cfg.Allow) > 0 || len(f.cfg.Deny) > 0 || f.cfg.PerSourceRate > 0 {
+		return true
+	}
+	wants := func(b *backend) bool { return b != nil && (b.cfg.SendProxy != "" || b.sticky) }
+	return wants(f.be) || slices.ContainsFunc(f.routes, func(r feRoute) bool { return len(r.rule.Source) > 0 || wants(r.be) })
 }

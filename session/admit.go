@@ -71,7 +71,7 @@ func (w *worker) screen(l *listener, fd int) (netip.AddrPort, verdict) {
 			return peer, refusal(AcceptSockOpt, err)
 		}
 	}
-	if l.fe.needsPeer() || w.p.cfg.Log.Access || l.fe.be.sticky {
+	if l.fe.wantsPeer || w.p.cfg.Log.Access {
 		peer, _ = ring.PeerAddr(fd)
 	}
 	// With accept_proxy the source is the one the header names: checked

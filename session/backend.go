@@ -9,6 +9,7 @@ import (
 	"ringproxy/ring"
 	"ringproxy/session/balance"
 	"ringproxy/session/health"
+	"ringproxy/session/route"
 )
 
 // frontend is a Frontend's shared runtime state: workers reserve session
@@ -22,6 +23,18 @@ type frontend struct {
 	rate    freqCtr      // new sessions per second (rate_limit)
 	sources *sourceRates // per-source connection rates; nil when off
 	sockets int          // listening sockets of all workers (see roomy)
+
+	routes     []feRoute // cfg.Routes with their backends, in order
+	inspects   bool      // a route needs the client's first bytes (stInspect)
+	needsHello bool      // a route needs the ClientHello parsed
+	hits       int       // its first entry in worker.routeHits: one per route, then the default's
+	wantsPeer  bool      // needsPeer, computed once
+}
+
+// feRoute is one of a frontend's routes.
+type feRoute struct {
+	rule *route.Rule
+	be   *backend
 }
 
 // backend is a Backend's shared runtime state.

@@ -120,7 +120,7 @@ type SessionInfo struct {
 	BytesOut uint64
 }
 
-var stateNames = [...]string{stFree: "free", stHeader: "header", stQueued: "queued", stConnecting: "connecting", stForwarding: "forwarding", stClosing: "closing"}
+var stateNames = [...]string{stFree: "free", stHeader: "header", stInspect: "inspect", stQueued: "queued", stConnecting: "connecting", stForwarding: "forwarding", stClosing: "closing"}
 
 // Sessions lists every live session, asking each worker in its loop.
 func (p *Proxy) Sessions() []SessionInfo {
@@ -136,7 +136,11 @@ func (p *Proxy) Sessions() []SessionInfo {
 				if s.srv != nil {
 					srv = s.srv.cfg.Name
 				}
-				out = append(out, SessionInfo{Worker: w.id, Client: s.peer, Frontend: s.fe.cfg.Name, Backend: s.be.cfg.Name,
+				be := "-" // not routed yet
+				if s.be != nil {
+					be = s.be.cfg.Name
+				}
+				out = append(out, SessionInfo{Worker: w.id, Client: s.peer, Frontend: s.fe.cfg.Name, Backend: be,
 					Server: srv, State: stateNames[s.state], Age: time.Duration(w.now - s.accepted),
 					BytesIn: s.req.bytes, BytesOut: s.rep.bytes})
 			}

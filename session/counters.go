@@ -17,10 +17,12 @@ const (
 	ReasonNoServer                    // no server of the backend takes new sessions
 	ReasonBadProxy                    // the PROXY header was missing, malformed or late
 	ReasonDenied                      // the address a PROXY header carried is refused
+	ReasonNoRoute                     // no route matched and the frontend has no default backend
+	ReasonBadHello                    // a malformed or truncated ClientHello, with on_bad_hello = "close"
 	reasonCount
 )
 
-var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server", "bad-proxy", "denied"}
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server", "bad-proxy", "denied", "no-route", "bad-hello"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -43,6 +45,26 @@ var proxyReasonNames = [...]string{proxyproto.ReasonNotProxy, proxyproto.ReasonB
 	proxyproto.ReasonTooLong, proxyproto.ReasonUnsupportedFamily, "timeout", "closed"}
 
 func (r ProxyReason) String() string { return proxyReasonNames[r] }
+
+// InspectOutcome says what a client's first bytes were, once a session
+// in inspection was routed.
+type InspectOutcome uint8
+
+const (
+	InspectTLS       InspectOutcome = iota // TLS: a ClientHello read whole, or the protocol alone decided
+	InspectHTTP                            // an HTTP request line or the HTTP/2 preface
+	InspectSSH                             // an SSH identification string
+	InspectNone                            // nothing before inspect_timeout (a server-speaks-first protocol)
+	InspectOther                           // bytes of no protocol the routes know
+	InspectBadHello                        // a TLS record that is not a well-formed ClientHello
+	InspectTruncated                       // a ClientHello cut short by the client's FIN or inspect_timeout
+	InspectTooLarge                        // a ClientHello beyond what inspection holds: sent to the default
+	inspectOutcomeCount
+)
+
+var inspectOutcomeNames = [...]string{"tls", "http", "ssh", "none", "other", "bad-hello", "truncated", "too-large"}
+
+func (o InspectOutcome) String() string { return inspectOutcomeNames[o] }
 
 // AcceptOutcome says what happened to a connection the kernel handed over.
 type AcceptOutcome uint8
@@ -81,39 +103,41 @@ func (l Limit) String() string { return limitNames[l] }
 // One name per value of each enum: a value or a name added alone does
 // not compile.
 var (
-	_ [reasonCount]string        = reasonNames
-	_ [acceptOutcomeCount]string = acceptOutcomeNames
-	_ [limitCount]string         = limitNames
-	_ [proxyReasonCount]string   = proxyReasonNames
+	_ [reasonCount]string         = reasonNames
+	_ [acceptOutcomeCount]string  = acceptOutcomeNames
+	_ [limitCount]string          = limitNames
+	_ [proxyReasonCount]string    = proxyReasonNames
+	_ [inspectOutcomeCount]string = inspectOutcomeNames
 )
 
 // Counters are one worker's event counts: plain integers owned by the
 // worker's loop, copied out through the loop when someone asks (Stats).
 type Counters struct {
-	Accepted       uint64                     // sessions started
-	AcceptOutcomes [acceptOutcomeCount]uint64 // by outcome, AcceptOK included
-	AcceptErrors   uint64                     // accept completions with an error
-	Parked         uint64                     // accepted fds that waited for a slot
-	Paused         [limitCount]uint64         // times a listener stopped, by cause
-	Ended          [reasonCount]uint64        // sessions ended, by reason
-	ConnAttempts   uint64                     // connects started
-	ConnFailures   uint64                     // connects that failed (refused, timeout, ...)
-	ConnTimeouts   uint64                     // connects cancelled by timeout_connect
-	Retries        uint64                     // connects after the first
-	Redispatches   uint64                     // retries sent to another server
-	BufWaits       uint64                     // receives that found the buffer pool empty
-	SocketBackoffs uint64                     // server sockets delayed because our fd table was full
-	HandedOver     uint64                     // parked clients a stopping generation passed to the one that took over
-	Spliced        uint64                     // channels switched to splice (long streams)
-	SpliceFailures uint64                     // switches that found no pipe (fd shortage): stayed on buffers
-	ProxyErrors    [proxyReasonCount]uint64   // PROXY header failures, by reason
-	Queued         uint64                     // sessions that waited for a server slot
-	QueueWaitNs    uint64                     // total time sessions spent queued
-	Late           uint64                     // completions for a recycled slot, dropped
-	BytesIn        uint64                     // client → server
-	BytesOut       uint64                     // server → client
-	Turns          uint64                     // loop passes
-	Completions    uint64                     // completions handled
+	Accepted       uint64                      // sessions started
+	AcceptOutcomes [acceptOutcomeCount]uint64  // by outcome, AcceptOK included
+	AcceptErrors   uint64                      // accept completions with an error
+	Parked         uint64                      // accepted fds that waited for a slot
+	Paused         [limitCount]uint64          // times a listener stopped, by cause
+	Ended          [reasonCount]uint64         // sessions ended, by reason
+	ConnAttempts   uint64                      // connects started
+	ConnFailures   uint64                      // connects that failed (refused, timeout, ...)
+	ConnTimeouts   uint64                      // connects cancelled by timeout_connect
+	Retries        uint64                      // connects after the first
+	Redispatches   uint64                      // retries sent to another server
+	BufWaits       uint64                      // receives that found the buffer pool empty
+	SocketBackoffs uint64                      // server sockets delayed because our fd table was full
+	HandedOver     uint64                      // parked clients a stopping generation passed to the one that took over
+	Spliced        uint64                      // channels switched to splice (long streams)
+	SpliceFailures uint64                      // switches that found no pipe (fd shortage): stayed on buffers
+	ProxyErrors    [proxyReasonCount]uint64    // PROXY header failures, by reason
+	Inspected      [inspectOutcomeCount]uint64 // sessions routed on their first bytes, by what they were
+	Queued         uint64                      // sessions that waited for a server slot
+	QueueWaitNs    uint64                      // total time sessions spent queued
+	Late           uint64                      // completions for a recycled slot, dropped
+	BytesIn        uint64                      // client → server
+	BytesOut       uint64                      // server → client
+	Turns          uint64                      // loop passes
+	Completions    uint64                      // completions handled
 }
 
 // Stats is a snapshot of the whole process.
@@ -180,6 +204,7 @@ const (
 	GroupConnects
 	GroupEnded
 	GroupProxy
+	GroupInspect
 	GroupOther
 )
 
@@ -194,10 +219,12 @@ type field[T any] struct {
 // asker.
 type workerStats struct {
 	Counters
-	fe  []FrontendCounters
-	srv []ServerCounters
+	fe     []FrontendCounters
+	srv    []ServerCounters
+	routes []uint64 // routeHits
 }
 
 func (w *worker) snapshot() workerStats {
-	return workerStats{Counters: w.cnt, fe: append([]FrontendCounters(nil), w.feCnt...), srv: append([]ServerCounters(nil), w.srvCnt...)}
+	return workerStats{Counters: w.cnt, fe: append([]FrontendCounters(nil), w.feCnt...), srv: append([]ServerCounters(nil), w.srvCnt...),
+		routes: append([]uint64(nil), w.routeHits...)}
 }

@@ -29,7 +29,11 @@
 // diagram is in listener_types.go).
 //
 // Session. startSession (session.go) takes a Session from the slab and
-// arms the client's receive; assign (queue.go) picks a server through the
+// reads a PROXY header first with accept_proxy (proxyhdr.go);
+// pickBackend (inspect.go) takes the frontend's backend, or routes: at
+// once on the client's address, or in stInspect on its first bytes
+// (protocol, SNI, ALPN), which stay queued to be forwarded; assign
+// (queue.go) arms the client's receive and picks a server through the
 // backend's balancer, or queues the session until a server slot frees;
 // connect (connect.go) opens the server socket, and connectFailed retries
 // and redispatches. The session states are drawn in session_types.go.

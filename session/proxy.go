@@ -34,16 +34,17 @@ type Proxy struct {
 	transitions atomic.Uint64 // server UP/DOWN changes
 	killing     atomic.Bool   // abort every session
 
-	access    *LogSink  // access log lines; nil when [log].access is off
-	accessOut io.Writer // overrides [log].target (tests)
-	fes       []*frontend
-	bes       []*backend
-	nServers  int // servers of all backends; ServerCounters index them
-	workers   []*worker
-	binds     map[string][]netip.AddrPort // frontend name → bound addresses
-	bound     map[netip.AddrPort][]int    // listening fds per address, for the next generation
-	prev      *Proxy                      // the generation to take over from (Inherit); nil after Start
-	begin     chan struct{}               // closed when every worker is set up: only then do they accept
+	access     *LogSink  // access log lines; nil when [log].access is off
+	accessOut  io.Writer // overrides [log].target (tests)
+	fes        []*frontend
+	bes        []*backend
+	nServers   int // servers of all backends; ServerCounters index them
+	nRouteHits int // entries of worker.routeHits: every frontend's routes and default
+	workers    []*worker
+	binds      map[string][]netip.AddrPort // frontend name → bound addresses
+	bound      map[netip.AddrPort][]int    // listening fds per address, for the next generation
+	prev       *Proxy                      // the generation to take over from (Inherit); nil after Start
+	begin      chan struct{}               // closed when every worker is set up: only then do they accept
 
 	heir        atomic.Pointer[Proxy] // the generation that took over our sockets
 	adoptMu     sync.Mutex
@@ -66,15 +67,26 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 		p.bes = append(p.bes, be)
 	}
 	for _, f := range cfg.Frontends {
-		p.fes = append(p.fes, &frontend{
-			idx:  len(p.fes),
-			cfg:  f,
-			be:   bes[f.Backend],
-			opts: ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
-		})
-		if f.PerSourceRate > 0 {
-			p.fes[len(p.fes)-1].sources = newSourceRates()
+		fe := &frontend{
+			idx:        len(p.fes),
+			cfg:        f,
+			be:         bes[f.Backend],
+			opts:       ring.SockOpts{NoDelay: f.TCPNoDelay, KeepAlive: f.KeepAlive, NoLinger: f.NoLinger},
+			inspects:   f.Inspects(),
+			needsHello: f.NeedsHello(),
+			hits:       p.nRouteHits,
 		}
+		for _, r := range f.Routes {
+			fe.routes = append(fe.routes, feRoute{rule: &r.Rule, be: bes[r.Backend]})
+		}
+		if len(f.Routes) > 0 {
+			p.nRouteHits += len(f.Routes) + 1
+		}
+		if f.PerSourceRate > 0 {
+			fe.sources = newSourceRates()
+		}
+		fe.wantsPeer = fe.needsPeer()
+		p.fes = append(p.fes, fe)
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"time"
 
 	"ringproxy/mempool"
@@ -99,17 +100,23 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 	for i := range queues {
 		queues[i] = chanQueue{q: make([]chanRef, g.MaxConn)}
 	}
+	var names []byte
+	slot := hdrSlot
+	if slices.ContainsFunc(p.fes, func(f *frontend) bool { return f.needsHello }) {
+		names = make([]byte, g.MaxConn*nameSlot)
+		slot = hdrSlotName
+	}
 	var hdrs []byte
-	for _, b := range p.bes {
-		if b.cfg.SendProxy != "" {
-			hdrs = make([]byte, g.MaxConn*hdrSlot)
-			break
-		}
+	if slices.ContainsFunc(p.bes, func(b *backend) bool { return b.cfg.SendProxy != "" }) {
+		hdrs = make([]byte, g.MaxConn*slot)
 	}
 	return &worker{
-		hdrs:   hdrs,
-		queues: queues,
-		id:     id, cpu: cpu, p: p,
+		hdrs:      hdrs,
+		hdrSlot:   slot,
+		names:     names,
+		routeHits: make([]uint64, p.nRouteHits),
+		queues:    queues,
+		id:        id, cpu: cpu, p: p,
 		log:       p.log.With("worker", id),
 		listeners: ls,
 		slab:      mempool.NewSlab[Session](g.MaxConn),

@@ -18,15 +18,20 @@ import (
 //
 // With send_proxy the header goes to the server before any client byte:
 // it is written from the worker's header area (one small slot per
-// session), and the request channel waits until it is out.
+// session), and the request channel waits until it is out. A v2 header
+// carries the SNI the session was routed by, as HAProxy's does.
 
 // maxHeaderTimeout caps the wait for a PROXY header: an upstream balancer
 // sends it at once, so a client that does not is not one.
 const maxHeaderTimeout = 3 * time.Second
 
 // hdrSlot is the size of a session's slot in the worker's header area: a
-// v1 header is at most 107 bytes, a v2 one for IPv6 52.
-const hdrSlot = 108
+// v1 header is at most 107 bytes, a v2 one for IPv6 52. With routes on
+// the SNI a v2 header may carry it (an authority TLV): hdrSlotName.
+const (
+	hdrSlot     = 108
+	hdrSlotName = hdrSlot + 3 + nameSlot
+)
 
 func headerTimeout(fe *Frontend) time.Duration {
 	return min(fe.TimeoutClient, maxHeaderTimeout)
@@ -45,8 +50,8 @@ func proxyReasonOf(reason string) ProxyReason {
 
 // onHeaderBytes takes bytes received while waiting for a PROXY header.
 // A header is far shorter than a buffer, so bytes of a later receive are
-// moved behind the first buffer's as far as they fit: the parser always
-// sees one slice. What does not fit stays queued in its own buffer behind
+// moved behind the first buffer's as far as they fit (appendBytes): the
+// parser always sees one slice. What does not fit stays queued in its own buffer behind
 // the first, in order; a header still incomplete then is longer than a
 // buffer.
 func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
@@ -54,7 +59,7 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	if ch.n == 0 {
 		w.push(ch, id, uint32(n))
 	} else {
-		w.appendHeaderBytes(ch, id, n)
+		w.appendBytes(ch, id, n)
 	}
 	seg := &w.segs[ch.head]
 	hdr, used, err := proxyproto.Parse(w.eng.Buffer(ch.head)[seg.off : seg.off+seg.len])
@@ -72,12 +77,12 @@ func (w *worker) onHeaderBytes(s *Session, id uint16, n int) {
 	}
 }
 
-// appendHeaderBytes moves the n bytes of buffer id behind those of the
-// channel's first buffer, as many as fit, and queues the rest.
-func (w *worker) appendHeaderBytes(ch *channel, id uint16, n int) {
-	seg := &w.segs[ch.head]
+// appendBytes moves the n bytes of buffer id behind those of the
+// channel's last buffer, as many as fit, and queues the rest.
+func (w *worker) appendBytes(ch *channel, id uint16, n int) {
+	seg := &w.segs[ch.tail]
 	end := seg.off + seg.len
-	moved := copy(w.eng.Buffer(ch.head)[end:], w.eng.Buffer(id)[:n])
+	moved := copy(w.eng.Buffer(ch.tail)[end:], w.eng.Buffer(id)[:n])
 	seg.len += uint32(moved)
 	if moved == n {
 		w.releaseBuf(id)
@@ -105,8 +110,7 @@ func (w *worker) headerDone(s *Session, hdr proxyproto.Header, used int) {
 		w.closeSession(s, ReasonDenied)
 		return
 	}
-	s.state = stConnecting
-	w.assign(s, nil)
+	w.pickBackend(s)
 }
 
 // badHeader ends a session whose header is missing, malformed or late.
@@ -127,20 +131,21 @@ func (w *worker) sendProxyHeader(s *Session) {
 			dst = a
 		}
 	}
-	slot := w.hdrs[int(s.idx)*hdrSlot : int(s.idx)*hdrSlot : int(s.idx+1)*hdrSlot]
+	base := int(s.idx) * w.hdrSlot
+	slot := w.hdrs[base : base : base+w.hdrSlot]
 	var b []byte
 	if s.be.cfg.SendProxy == "v2" {
-		b = proxyproto.AppendV2(slot, s.peer, dst)
+		b = proxyproto.AppendV2Authority(slot, s.peer, dst, w.name(s))
 	} else {
 		b = proxyproto.AppendV1(slot, s.peer, dst)
 	}
-	s.hdrOff, s.hdrLen = 0, uint8(len(b))
+	s.hdrOff, s.hdrLen = 0, uint16(len(b))
 	s.hdrPending = true
 	w.sendHeaderRest(s)
 }
 
 func (w *worker) sendHeaderRest(s *Session) {
-	base := int(s.idx) * hdrSlot
+	base := int(s.idx) * w.hdrSlot
 	s.inflight++
 	w.eng.SendBytes(s.si[serverSide].fd, w.hdrs[base+int(s.hdrOff):base+int(s.hdrLen)], s.tag(ring.OpSendBytes, serverSide))
 }
@@ -153,7 +158,7 @@ func (w *worker) onHeaderSent(s *Session, c *ring.Completion) {
 		w.closeSession(s, ReasonServerError)
 		return
 	}
-	s.hdrOff += uint8(c.Res)
+	s.hdrOff += uint16(c.Res)
 	if s.hdrOff < s.hdrLen {
 		w.sendHeaderRest(s)
 		return

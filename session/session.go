@@ -30,7 +30,7 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 		w.schedule(s)
 		return
 	}
-	w.assign(s, nil)
+	w.pickBackend(s)
 }
 
 // armRecv queues a receive on side p unless its channel is full, shut, or
@@ -119,6 +119,11 @@ func (w *worker) onRecv(s *Session, p side, c *ring.Completion) {
 		w.onHeaderBytes(s, id, int(c.Res))
 	case s.state == stHeader && c.Res == 0:
 		w.badHeader(s, ProxyClosed)
+	case s.state == stInspect && c.Res > 0 && hasBuf:
+		w.onInspectBytes(s, id, int(c.Res))
+	case s.state == stInspect && c.Res == 0:
+		ch.fin = finRead
+		w.inspect(s, true)
 	case c.Res > 0 && hasBuf:
 		w.push(ch, id, uint32(c.Res))
 		s.si[p].lastAct = w.now

@@ -9,9 +9,12 @@ import (
 // Session states, one transition per line:
 //
 //	stFree       → stHeader      accepted, the frontend expects a PROXY header
-//	stFree       → stConnecting  accepted; assign found a server with room
+//	stFree       → stInspect     accepted; a route needs the client's first bytes
+//	stFree       → stConnecting  accepted; routed, assign found a server with room
 //	stFree       → stQueued      accepted; every candidate server is full
-//	stHeader     → stConnecting  header read; assign (or stQueued, as above)
+//	stHeader     → stInspect     header read; a route needs the first bytes
+//	stHeader     → stConnecting  header read; routed, assign (or stQueued, as above)
+//	stInspect    → stConnecting  a route (or the default) chose the backend; assign (or stQueued)
 //	stQueued     → stConnecting  a server slot freed
 //	stConnecting → stConnecting  connect failed: retry on the same server
 //	stConnecting → stConnecting  the last retry redispatched (or stQueued)
@@ -21,8 +24,9 @@ import (
 type sessState uint8
 
 const (
-	stFree   sessState = iota
-	stHeader           // reading the client's PROXY header (accept_proxy)
+	stFree    sessState = iota
+	stHeader            // reading the client's PROXY header (accept_proxy)
+	stInspect           // reading the client's first bytes to choose a backend (routes)
 	stQueued
 	stConnecting
 	stForwarding
@@ -201,16 +205,19 @@ type Session struct {
 	reason  Reason // why the session ended (set once)
 	timedCn bool   // the connect in flight was cancelled by its timeout
 
-	accepted     int64 // monotonic ns at accept
-	connAt       int64 // monotonic ns the current connect started
-	queuedAt     int64 // monotonic ns it started waiting for a slot
-	backoffUntil int64 // our fd table was full: retry the socket then (0 = not waiting)
-	queueWait    int64 // ns spent queued, -1 if never (access log Tw)
-	connTime     int64 // ns the connect took, -1 if not connected (Tc)
-	endPhase     byte  // where it was when it ended (access log)
-	hdrPending   bool  // a send_proxy header is not fully sent yet: hold client bytes
-	hdrOff       uint8 // bytes of it sent
-	hdrLen       uint8
+	accepted     int64  // monotonic ns at accept
+	connAt       int64  // monotonic ns the current connect started
+	queuedAt     int64  // monotonic ns it started waiting for a slot
+	backoffUntil int64  // our fd table was full: retry the socket then (0 = not waiting)
+	queueWait    int64  // ns spent queued, -1 if never (access log Tw)
+	connTime     int64  // ns the connect took, -1 if not connected (Tc)
+	endPhase     byte   // where it was when it ended (access log)
+	hdrPending   bool   // a send_proxy header is not fully sent yet: hold client bytes
+	hdrOff       uint16 // bytes of it sent
+	hdrLen       uint16
+	inspectAt    int64          // monotonic ns inspection began (stInspect)
+	helloNeed    uint16         // request bytes before the ClientHello is parsed again (clienthello.Need)
+	nameLen      uint8          // SNI bytes in the worker's name slot (w.names); 0 = none
 	peer         netip.AddrPort // client address, read only when logging
 
 	// timer heap position and key; timerAt may be earlier than the real

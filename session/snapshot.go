@@ -51,6 +51,17 @@ type FrontendStats struct {
 	BytesIn     uint64            `json:"bytes_in"`
 	BytesOut    uint64            `json:"bytes_out"`
 	Ended       map[string]uint64 `json:"ended"`
+	// Routes are its routes in order, then the default (Default set),
+	// with the sessions each took; empty without routes.
+	Routes []RouteStats `json:"routes,omitempty"`
+}
+
+// RouteStats is one route of a frontend, or its default.
+type RouteStats struct {
+	Match   string `json:"match"`   // what it matches, as check prints it; "default" for the default
+	Backend string `json:"backend"` // "" for a default that closes (no-route)
+	Default bool   `json:"default,omitempty"`
+	Hits    uint64 `json:"hits_total"` // sessions it took
 }
 
 // BackendStats is one backend and its servers.
@@ -95,7 +106,9 @@ func (p *Proxy) Snapshot() Snapshot {
 	st, g := p.gather()
 	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st), Workers: g.workers}
 	for i, f := range p.fes {
-		snap.Frontends = append(snap.Frontends, p.frontendStats(f, &g.fe[i]))
+		fs := p.frontendStats(f, &g.fe[i])
+		fs.Routes = routeStats(f, g.routes)
+		snap.Frontends = append(snap.Frontends, fs)
 	}
 	for _, b := range p.bes {
 		bs := BackendStats{Name: b.cfg.Name, Balance: b.cfg.Balance, CurQueue: b.queued.Load()}
@@ -129,6 +142,17 @@ func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
 	return fs
 }
 
+func routeStats(f *frontend, hits []uint64) []RouteStats {
+	if len(f.routes) == 0 {
+		return nil
+	}
+	out := make([]RouteStats, 0, len(f.routes)+1)
+	for i, r := range f.routes {
+		out = append(out, RouteStats{Match: r.rule.String(), Backend: r.be.cfg.Name, Hits: hits[f.hits+i]})
+	}
+	return append(out, RouteStats{Match: "default", Backend: f.cfg.BackendName, Default: true, Hits: hits[f.hits+len(f.routes)]})
+}
+
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.disabled.Load(), Weight: int(s.weight.Load()),
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
@@ -159,7 +183,7 @@ func (p *Proxy) Stats() Stats {
 // and per scope.
 func (p *Proxy) gather() (Stats, gathered) {
 	var st Stats
-	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers)}
+	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers), routes: make([]uint64, p.nRouteHits)}
 	for _, w := range p.workers {
 		c := w.counters()
 		st.add(&Stats{Counters: c.Counters})
@@ -168,6 +192,9 @@ func (p *Proxy) gather() (Stats, gathered) {
 		}
 		for i := range c.srv {
 			g.srv[i].add(&c.srv[i])
+		}
+		for i, n := range c.routes {
+			g.routes[i] += n
 		}
 		g.workers = append(g.workers, WorkerStats{ID: w.id, CPU: w.cpu, Turns: c.Turns, Completions: c.Completions, Sessions: c.Accepted})
 	}
@@ -187,5 +214,6 @@ func (p *Proxy) gather() (Stats, gathered) {
 type gathered struct {
 	fe      []FrontendCounters
 	srv     []ServerCounters
+	routes  []uint64 // by frontend.hits
 	workers []WorkerStats
 }

@@ -24,6 +24,7 @@ const (
 	actRetrySocket                      // our fd shortage backoff is over: connect again
 	actConnectCancel                    // timeout_connect: cancel the connect, whose completion retries
 	actQueueTimeout                     // no server slot within timeout_queue
+	actInspectEnd                       // inspect_timeout: route on what arrived
 )
 
 // timeout is a session's next deadline and what it means.
@@ -38,14 +39,18 @@ type timeout struct {
 // forwarding, each side has its own inactivity timeout, or the tunnel
 // timeout covers both when set.
 func (w *worker) deadline(s *Session) timeout {
+	switch s.state { // no backend yet
+	case stHeader:
+		return timeout{at: s.accepted + int64(headerTimeout(s.fe.cfg)), act: actHeaderLate}
+	case stInspect:
+		return timeout{at: s.inspectAt + int64(s.fe.cfg.InspectTimeout), act: actInspectEnd}
+	}
 	fe, be := s.fe.cfg, s.be.cfg
 	cli := &s.si[clientSide]
 	srv := &s.si[serverSide]
 	switch {
 	case s.state == stQueued:
 		return timeout{at: s.queuedAt + int64(queueTimeout(be)), act: actQueueTimeout}
-	case s.state == stHeader:
-		return timeout{at: s.accepted + int64(headerTimeout(fe)), act: actHeaderLate}
 	case s.backoffUntil != 0:
 		if d := cli.lastAct + int64(fe.TimeoutClient); d < s.backoffUntil {
 			return timeout{at: d, act: actEnd, reason: ReasonClientTimeout}
@@ -101,6 +106,8 @@ func (w *worker) expire(s *Session) {
 	switch t.act {
 	case actHeaderLate:
 		w.badHeader(s, ProxyTimeout)
+	case actInspectEnd:
+		w.inspect(s, true)
 	case actRetrySocket:
 		s.backoffUntil = 0
 		w.connect(s)

@@ -8,6 +8,7 @@ import (
 
 	"ringproxy/mempool"
 	"ringproxy/ring"
+	"ringproxy/session/clienthello"
 )
 
 // worker is one per-core loop: its engine, its slab of sessions, its
@@ -23,13 +24,18 @@ type worker struct {
 
 	listeners []*listener
 	timers    timerHeap
-	bufWait   chanQueue   // channels whose receive found the pool empty
-	segs      []segment   // by buffer id: what of it a channel still has to send
-	hdrs      []byte      // send_proxy header slots, hdrSlot per session; nil when unused
-	queues    []chanQueue // per backend: sessions waiting for a server slot
-	queueDue  bool        // a slot may have freed: serve the queues this turn
-	released  int         // buffers returned to the pool this turn
-	now       int64       // monotonic ns, read once per turn
+	bufWait   chanQueue           // channels whose receive found the pool empty
+	segs      []segment           // by buffer id: what of it a channel still has to send
+	hdrs      []byte              // send_proxy header slots, hdrSlot per session; nil when unused
+	hdrSlot   int                 // hdrSlot, or hdrSlotName when a v2 header may carry the SNI
+	names     []byte              // SNI slots, nameSlot per session; nil when no route reads the ClientHello
+	hello     clienthello.Hello   // scratch: the ClientHello being inspected
+	peek      [2 * chanCap][]byte // scratch: the bytes a channel holds (queuedBytes)
+	routeHits []uint64            // sessions routed, by frontend route and default (frontend.hits)
+	queues    []chanQueue         // per backend: sessions waiting for a server slot
+	queueDue  bool                // a slot may have freed: serve the queues this turn
+	released  int                 // buffers returned to the pool this turn
+	now       int64               // monotonic ns, read once per turn
 	cnt       Counters
 	feCnt     []FrontendCounters // by frontend index
 	srvCnt    []ServerCounters   // by server index, all backends

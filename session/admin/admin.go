@@ -201,6 +201,8 @@ func Run(p *session.Proxy, line string) string {
 		return showInfo(p)
 	case match(f, "show", "stat"):
 		return showStat(p)
+	case match(f, "show", "routes"):
+		return showRoutes(p)
 	case match(f, "show", "servers", "state"):
 		return showServers(p)
 	case match(f, "show", "sess"):
@@ -229,7 +231,8 @@ func Run(p *session.Proxy, line string) string {
 const help = `help                             this list
 reload                           re-read the config file and apply it without dropping a connection
 show info                        process: engine, workers, sessions, uptime; control listeners
-show stat                        one line per frontend and server, CSV
+show stat                        one line per frontend, route and server, CSV
+show routes                      each frontend's routes in order: match, backend, sessions taken
 show servers state               one line per server: state, weight, sessions
 show sess                        current sessions: client, frontend, server, age, bytes
 disable server BACKEND/SERVER    drain: no new sessions, current ones go on
@@ -274,10 +277,37 @@ func showStat(p *session.Proxy) string {
 	b.WriteString("# proxy,server,status,weight,current_sessions,sessions_total,bytes_in,bytes_out,connect_failures\n")
 	for _, f := range s.Frontends {
 		fmt.Fprintf(&b, "%s,FRONTEND,OPEN,,%d,%d,%d,%d,\n", f.Name, f.CurSessions, f.Sessions, f.BytesIn, f.BytesOut)
+		for i, r := range f.Routes {
+			fmt.Fprintf(&b, "%s,ROUTE:%s,OPEN,,,%d,,,\n", f.Name, routeName(i, r), r.Hits)
+		}
 	}
 	for _, be := range s.Backends {
 		for _, sv := range be.Servers {
 			fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%d,%d,%d,%d\n", be.Name, sv.Name, status(sv), sv.Weight, sv.CurSessions, sv.Sessions, sv.BytesIn, sv.BytesOut, sv.ConnFailures)
+		}
+	}
+	return b.String()
+}
+
+// routeName is a route's place in its frontend's list, from 1, or
+// "default".
+func routeName(i int, r session.RouteStats) string {
+	if r.Default {
+		return "default"
+	}
+	return strconv.Itoa(i + 1)
+}
+
+func showRoutes(p *session.Proxy) string {
+	var b strings.Builder
+	b.WriteString("# frontend route backend sessions_total match\n")
+	for _, f := range p.Snapshot().Frontends {
+		for i, r := range f.Routes {
+			be := r.Backend
+			if be == "" {
+				be = "-" // a default that closes: no-route
+			}
+			fmt.Fprintf(&b, "%s %s %s %d %s\n", f.Name, routeName(i, r), be, r.Hits, r.Match)
 		}
 	}
 	return b.String()

@@ -17,12 +17,12 @@ import "errors"
 const MaxHello = 16 << 10
 
 // Limits of what a Hello holds: DNS names are at most 253 bytes, and a
-// client offering more protocols than maxProtocols (or longer ones) has
-// the rest ignored.
+// client offering more protocols than maxProtocols has the rest ignored,
+// as are protocols longer than MaxProtocol.
 const (
 	maxName      = 253
 	maxProtocols = 8
-	maxProtocol  = 32
+	MaxProtocol  = 32 // the longest ALPN protocol kept: a route asking for a longer one never matches
 )
 
 var (
@@ -41,7 +41,7 @@ var (
 type Hello struct {
 	name      [maxName]byte
 	nameLen   uint8
-	protos    [maxProtocols][maxProtocol]byte
+	protos    [maxProtocols][MaxProtocol]byte
 	protoLens [maxProtocols]uint8
 	nProtos   uint8
 }
@@ -203,7 +203,7 @@ func parseALPN(ext *section, h *Hello) error {
 		if n == 0 {
 			return ErrMalformed
 		}
-		if int(h.nProtos) == maxProtocols || n > maxProtocol {
+		if int(h.nProtos) == maxProtocols || n > MaxProtocol {
 			if err := list.skip(n); err != nil {
 				return err
 			}

@@ -1,41 +1,20 @@
 package clienthello
 
 import (
-	"crypto/tls"
 	"errors"
+	"fmt"
 	"math/rand/v2"
-	"net"
+	"os"
+	"path/filepath"
 	"testing"
-	"time"
+
+	"ringproxy/session/testbed"
 )
 
 // realHello is the ClientHello Go's own TLS client sends for name and
-// protos: with Go's default key shares (X25519MLKEM768) it is over
-// 1,500 bytes, as current browsers' are.
+// protos: over 1,500 bytes with Go's default post-quantum key share.
 func realHello(t testing.TB, name string, protos ...string) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	defer s.Close()
-	go func() {
-		tc := tls.Client(c, &tls.Config{ServerName: name, NextProtos: protos, InsecureSkipVerify: true})
-		tc.SetDeadline(time.Now().Add(5 * time.Second))
-		tc.Handshake() // fails once s closes
-		c.Close()
-	}()
-	s.SetDeadline(time.Now().Add(5 * time.Second))
-	var got []byte
-	buf := make([]byte, 4096)
-	var h Hello
-	for {
-		n, err := s.Read(buf)
-		got = append(got, buf[:n]...)
-		if perr := Parse([][]byte{got}, &h); perr != ErrIncomplete {
-			return got
-		}
-		if err != nil {
-			t.Fatalf("reading the ClientHello: %v after %d bytes", err, len(got))
-		}
-	}
+	return testbed.ClientHello(t, name, protos...)
 }
 
 func TestParseRealClientHello(t *testing.T) {
@@ -60,6 +39,48 @@ func TestParseRealClientHello(t *testing.T) {
 
 // A ClientHello cut anywhere, over two buffers or in many, reads the same;
 // any strict prefix of it is incomplete, never malformed.
+// recorded are ClientHellos real clients sent, captured on loopback:
+//
+//	openssl s_client -connect 127.0.0.1:P -servername Shop.Example.NET -alpn h2,http/1.1   (OpenSSL 3.0.19)
+//	curl -k --http2 https://www.example.org:P/ --resolve www.example.org:P:127.0.0.1       (curl 7.88.1)
+var recorded = []struct {
+	file, name string
+	protos     []string
+}{
+	{"openssl-3.0.19.hello", "shop.example.net", []string{"h2", "http/1.1"}},
+	{"curl-7.88.1.hello", "www.example.org", []string{"h2", "http/1.1"}},
+}
+
+func readRecorded(t testing.TB, file string) []byte {
+	p, err := os.ReadFile(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParseRecordedHellos(t *testing.T) {
+	for _, r := range recorded {
+		p := readRecorded(t, r.file)
+		var h Hello
+		for cut := 0; cut < len(p); cut++ {
+			if err := Parse([][]byte{p[:cut], p[cut:]}, &h); err != nil || h.ServerName() != r.name {
+				t.Fatalf("%s cut at %d: %v, SNI %q", r.file, cut, err, h.ServerName())
+			}
+		}
+		var got []string
+		for i := range h.Protocols() {
+			got = append(got, string(h.Protocol(i)))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(r.protos) {
+			t.Errorf("%s: ALPN %q, want %q", r.file, got, r.protos)
+		}
+		if Need([][]byte{p[:len(p)-1]}) != len(p) || Need([][]byte{p}) != 0 {
+			t.Errorf("%s: Need %d one byte short, %d whole", r.file, Need([][]byte{p[:len(p)-1]}), Need([][]byte{p}))
+		}
+	}
+}
+
 func TestParseAcrossBuffers(t *testing.T) {
 	p := realHello(t, "a.example.com", "h2")
 	var h Hello
@@ -140,6 +161,9 @@ func TestParseAllocatesNothing(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(realHello(f, "seed.example.com", "h2", "http/1.1"), uint16(300))
 	f.Add(realHello(f, "b.example.org"), uint16(1))
+	for _, r := range recorded {
+		f.Add(readRecorded(f, r.file), uint16(100))
+	}
 	f.Add([]byte{recordHandshake, 3, 1, 0, 4, 1, 0, 0, 0}, uint16(3))
 	f.Add([]byte("GET / HTTP/1.1\r\n"), uint16(2))
 	f.Fuzz(func(t *testing.T, p []byte, cut uint16) {
@@ -150,5 +174,50 @@ func FuzzParse(f *testing.F) {
 		if e1 != e2 || whole != split {
 			t.Fatalf("whole: %v %q; split at %d: %v %q", e1, whole.ServerName(), c, e2, split.ServerName())
 		}
+		if prefix := [][]byte{p[:c]}; c < Need(prefix) && Parse(prefix, &split) == nil {
+			t.Fatalf("%d bytes: Need says %d, but Parse reads a ClientHello", c, Need(prefix))
+		}
 	})
+}
+
+// Need never says more than Parse needs: below it, every prefix is
+// incomplete; the whole hello, in one record or in many, needs nothing
+// more.
+func TestNeedIsALowerBound(t *testing.T) {
+	p := realHello(t, "n.example.com", "h2")
+	msg := p[recordHeader:]
+	var split []byte
+	for len(msg) > 0 {
+		n := min(len(msg), 100)
+		split = append(split, recordHandshake, 3, 1, byte(n>>8), byte(n))
+		split = append(split, msg[:n]...)
+		msg = msg[n:]
+	}
+	for _, whole := range [][]byte{p, split} {
+		var h Hello
+		for cut := 0; cut <= len(whole); cut++ {
+			bufs := [][]byte{whole[:cut/2], whole[cut/2 : cut]}
+			if need := Need(bufs); cut < need && Parse(bufs, &h) == nil {
+				t.Fatalf("%d of %d bytes: Need %d, but Parse reads a ClientHello", cut, len(whole), need)
+			}
+		}
+		// Bytes arriving one at a time, parsed only once Need is reached.
+		parses, need := 0, 0
+		for cut := 1; cut <= len(whole); cut++ {
+			if cut < need {
+				continue
+			}
+			parses++
+			if Parse([][]byte{whole[:cut]}, &h) != ErrIncomplete {
+				if cut != len(whole) {
+					t.Fatalf("parsed at %d of %d bytes", cut, len(whole))
+				}
+				break
+			}
+			need = Need([][]byte{whole[:cut]})
+		}
+		if parses > 2+len(whole)/100 {
+			t.Errorf("%d bytes a byte at a time: %d parses, want at most one a record", len(whole), parses)
+		}
+	}
 }

@@ -59,6 +59,27 @@ func AppendV2(dst []byte, src, dstAddr netip.AddrPort) []byte {
 	return binary.BigEndian.AppendUint16(dst, dstAddr.Port())
 }
 
+// TypeAuthority is the v2 TLV of the host name the client asked for (the
+// TLS SNI), PP2_TYPE_AUTHORITY.
+const TypeAuthority = 0x02
+
+// AppendV2Authority appends a v2 header as AppendV2 does, followed by a
+// PP2_TYPE_AUTHORITY TLV holding authority when it is not empty, as
+// HAProxy sends the SNI it routed on. authority is at most 255 bytes (a
+// DNS name is at most 253), so V2HeaderLen+36+3+255 bytes always suffice.
+func AppendV2Authority(dst []byte, src, dstAddr netip.AddrPort, authority []byte) []byte {
+	start := len(dst)
+	dst = AppendV2(dst, src, dstAddr)
+	if len(authority) == 0 || len(authority) > 255 {
+		return dst
+	}
+	dst = append(dst, TypeAuthority)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(authority)))
+	dst = append(dst, authority...)
+	binary.BigEndian.PutUint16(dst[start+V2HeaderLen-2:], uint16(len(dst)-start-V2HeaderLen))
+	return dst
+}
+
 // AppendV2Local appends a v2 LOCAL header (no addresses), for connections
 // the proxy makes on its own behalf such as health checks: the server then
 // uses the real endpoints. v1 has no such command; the spec advises a real

@@ -115,3 +115,31 @@ func TestAppendKeepsPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The authority TLV follows the addresses, the length covers it, and the
+// header still parses to the same addresses, its whole length consumed.
+func TestAppendV2Authority(t *testing.T) {
+	for _, tc := range []struct{ src, dst netip.AddrPort }{
+		{ap("1.2.3.4:1111"), ap("5.6.7.8:443")},
+		{ap("[2001:db8::1]:1"), ap("[::1]:443")},
+		{netip.AddrPort{}, ap("5.6.7.8:443")},
+	} {
+		name := []byte("a.example.com")
+		plain := AppendV2(nil, tc.src, tc.dst)
+		got := AppendV2Authority([]byte("x"), tc.src, tc.dst, name)[1:]
+		tlv := append([]byte{TypeAuthority, 0, byte(len(name))}, name...)
+		if !bytes.Equal(got[:V2HeaderLen-2], plain[:V2HeaderLen-2]) || !bytes.Equal(got[len(plain):], tlv) {
+			t.Fatalf("%v: % x", tc.src, got)
+		}
+		h, n, err := Parse(got)
+		if err != nil || n != len(got) {
+			t.Fatalf("%v: parse: %v, %d of %d bytes", tc.src, err, n, len(got))
+		}
+		if want, _, _ := Parse(plain); h != want {
+			t.Errorf("%v: parsed %+v, without the TLV %+v", tc.src, h, want)
+		}
+		if !bytes.Equal(AppendV2Authority(nil, tc.src, tc.dst, nil), plain) {
+			t.Errorf("%v: an empty authority adds a TLV", tc.src)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"ringproxy/session/clienthello"
@@ -175,7 +176,7 @@ func Pattern(s string) (string, error) {
 		if label == "" {
 			return "", fmt.Errorf("server name %q has an empty label", s)
 		}
-		for _, c := range []byte(label) {
+		for _, c := range label {
 			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 				return "", fmt.Errorf("server name %q: %q is not allowed in a DNS name (use the punycode form of an IDN)", s, c)
 			}
@@ -250,4 +251,44 @@ func subset(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// String says what the rule matches, as `check` and the stats show it:
+// "sni a.example.com, *.b.example.com; alpn h2", "protocol ssh",
+// "source 10.0.0.0/8", or "any".
+func (r *Rule) String() string {
+	var parts []string
+	if len(r.SNI) > 0 {
+		parts = append(parts, "sni "+strings.Join(r.SNI, ", "))
+	}
+	if len(r.ALPN) > 0 {
+		alpn := make([]string, len(r.ALPN))
+		for i, a := range r.ALPN {
+			alpn[i] = plainOrQuoted(a)
+		}
+		parts = append(parts, "alpn "+strings.Join(alpn, ", "))
+	}
+	if r.Protocol != Any {
+		parts = append(parts, "protocol "+r.Protocol.String())
+	}
+	if len(r.Source) > 0 {
+		src := make([]string, len(r.Source))
+		for i, p := range r.Source {
+			src[i] = p.String()
+		}
+		parts = append(parts, "source "+strings.Join(src, ", "))
+	}
+	if len(parts) == 0 {
+		return "any"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// plainOrQuoted quotes s when it would not read as one item of a list:
+// ALPN protocol ids may be any bytes.
+func plainOrQuoted(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s || strings.ContainsAny(s, " ,;\"") {
+		return q
+	}
+	return s
 }

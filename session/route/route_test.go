@@ -203,3 +203,18 @@ func FuzzDetect(f *testing.F) {
 		}
 	})
 }
+
+func TestRuleString(t *testing.T) {
+	for _, c := range []struct {
+		r    Rule
+		want string
+	}{
+		{Rule{}, "any"},
+		{Rule{SNI: []string{"a.x", "*.b.x"}, ALPN: []string{"h2", "a b", "x\x00"}}, `sni a.x, *.b.x; alpn h2, "a b", "x\x00"`},
+		{Rule{Protocol: SSH, Source: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, "protocol ssh; source 10.0.0.0/8"},
+	} {
+		if got := c.r.String(); got != c.want {
+			t.Errorf("String() = %s, want %s", got, c.want)
+		}
+	}
+}

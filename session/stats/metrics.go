@@ -30,6 +30,7 @@ var (
 	descFeBytesIn     = desc("frontend_bytes_in_total", "Bytes from clients.", "frontend")
 	descFeBytesOut    = desc("frontend_bytes_out_total", "Bytes to clients.", "frontend")
 	descFeEnded       = desc("frontend_sessions_ended_total", "Sessions ended, by reason.", "frontend", "reason")
+	descFeRouteHits   = desc("frontend_route_hits_total", "Sessions a route sent to its backend; route is its place in the list, or \"default\".", "frontend", "route", "backend")
 	descBeQueue       = desc("backend_queue_current", "Sessions waiting for a slot of this backend now.", "backend")
 	descSrvUp         = desc("server_up", "1 when the server takes new sessions.", "backend", "server")
 	descSrvCur        = desc("server_sessions_current", "Sessions assigned to the server now.", "backend", "server")
@@ -69,7 +70,7 @@ var processDescs = func() []*prometheus.Desc {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descFeSessions, descFeCur, descFeRefused,
-		descFeBytesIn, descFeBytesOut, descFeEnded, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
+		descFeBytesIn, descFeBytesOut, descFeEnded, descFeRouteHits, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
 		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions,
 		descCtlOpen, descCtlErrors, descCtlRefused} {
 		ch <- d
@@ -155,6 +156,13 @@ func collectFrontend(ch chan<- prometheus.Metric, f *session.FrontendStats) {
 	ch <- counter(descFeBytesOut, f.BytesOut, f.Name)
 	for k, v := range f.Ended {
 		ch <- counter(descFeEnded, v, f.Name, k)
+	}
+	for i, r := range f.Routes {
+		name := strconv.Itoa(i + 1)
+		if r.Default {
+			name = "default"
+		}
+		ch <- counter(descFeRouteHits, r.Hits, f.Name, name, r.Backend)
 	}
 }
 

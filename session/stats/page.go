@@ -33,6 +33,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"unixms":   func(t time.Time) int64 { return t.UnixMilli() },
 	"stamp":    func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
 	"counters": counterGroups,
+	"inc":      func(i int) int { return i + 1 },
 }).Parse(pageHTML))
 
 // pageHandler serves the HTML stats page for src.
@@ -213,6 +214,7 @@ var groupTitles = [...]string{
 	session.GroupConnects: "Server connects",
 	session.GroupEnded:    "Sessions ended",
 	session.GroupProxy:    "PROXY header errors",
+	session.GroupInspect:  "Inspected (routes)",
 	session.GroupOther:    "Other",
 }
 

@@ -43,18 +43,22 @@ func fakeSnapshot() session.Snapshot {
 				Ended: [...]uint64{session.ReasonDone: 1230000, session.ReasonClientTimeout: 3120, session.ReasonServerTimeout: 877,
 					session.ReasonConnectFailed: 412, session.ReasonClientError: 31, session.ReasonServerError: 32,
 					session.ReasonKilled: 33, session.ReasonQueueTimeout: 34, session.ReasonNoServer: 21,
-					session.ReasonBadProxy: 35, session.ReasonDenied: 36},
+					session.ReasonBadProxy: 35, session.ReasonDenied: 36, session.ReasonNoRoute: 37, session.ReasonBadHello: 38},
 				ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
 				Queued: 5123, QueueWaitNs: 42_500_000_000, BufWaits: 51, SocketBackoffs: 52, HandedOver: 53, Spliced: 54, SpliceFailures: 55,
 				ProxyErrors: [...]uint64{session.ProxyNotProxy: 4, session.ProxyBadV1: 1, session.ProxyBadV2: 61,
 					session.ProxyTooLong: 62, session.ProxyUnsupportedFamily: 63, session.ProxyTimeout: 2, session.ProxyClosed: 64},
+				Inspected: [...]uint64{session.InspectTLS: 71, session.InspectHTTP: 72, session.InspectSSH: 73, session.InspectNone: 74,
+					session.InspectOther: 75, session.InspectBadHello: 76, session.InspectTruncated: 77, session.InspectTooLarge: 78},
 				Late: 56, BytesIn: 98 << 30, BytesOut: 1<<40 + 7<<38,
 			},
 		}},
 		Frontends: []session.FrontendStats{
 			{Name: "web-public", Binds: []string{"0.0.0.0:80", "[::]:80"}, Backend: "app", MaxConn: 10000,
 				CurSessions: 120, Sessions: 1200000, Refused: 48, BytesIn: 90 << 30, BytesOut: 1 << 40,
-				Ended: map[string]uint64{"done": 1199000, "client-timeout": 900, "server-timeout": 60, "connect-failed": 12}},
+				Ended: map[string]uint64{"done": 1199000, "client-timeout": 900, "server-timeout": 60, "connect-failed": 12},
+				Routes: []session.RouteStats{{Match: "sni a.example.com, *.b.example.com", Backend: "app", Hits: 1100000},
+					{Match: "protocol ssh", Backend: "db", Hits: 0}, {Match: "default", Default: true, Hits: 99952}}},
 			{Name: "db-internal", Binds: []string{"10.0.0.1:5432"}, Backend: "db", CurSessions: 17, Sessions: 34567,
 				BytesIn: 8 << 30, BytesOut: 7 << 38, Ended: map[string]uint64{"done": 31000, "no-server": 21}},
 		},
@@ -127,6 +131,7 @@ func TestStatsPage(t *testing.T) {
 		`href="/metrics"`, `href="/stats.json"`, `http-equiv="refresh"`,
 		"uring", "3d 4h 05m", "137 / 1,843", "20,000", "2025-03-14 15:09:26 UTC",
 		"1,200,000", "90.0 GiB", "1.8 TiB", "client-timeout <b>900</b>",
+		"route 1</td>", "sni a.example.com, *.b.example.com", "route 2</td>", "protocol ssh", "default</td>", "1,100,000", "close (no-route)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

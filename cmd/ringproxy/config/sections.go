@@ -11,6 +11,7 @@ import (
 
 	"ringproxy/session"
 	"ringproxy/session/balance"
+	"ringproxy/session/clienthello"
 	"ringproxy/session/route"
 )
 
@@ -253,9 +254,9 @@ func readFrontend(t *table, bound map[netip.AddrPort]string, byName backendNames
 // route looks at the client's first bytes (timeout_client if shorter).
 const DefaultInspectTimeout = 5 * time.Second
 
-// maxALPN is the longest ALPN protocol the ClientHello reader keeps
-// (clienthello.maxProtocol); a longer one in a route could never match.
-const maxALPN = 32
+// maxALPN is the longest ALPN protocol the ClientHello reader keeps; a
+// longer one in a route could never match.
+const maxALPN = clienthello.MaxProtocol
 
 // readRouting reads the frontend's [[frontend.route]] list, in order
 // (the first route a client matches picks its backend), and the keys
@@ -333,7 +334,7 @@ func checkShadowed(t *table, tables []*table, routes []*session.Route) {
 		}
 		for i, ri := range routes[:j] {
 			if !ruleFailed(tables[i]) && ri.Shadows(&rj.Rule) {
-				t.pr.add(tables[j].at.key, t.at.label, nil, "route[%d] can never match: route[%d] (%s) takes every client it would", j, i, describeRule(&ri.Rule))
+				t.pr.add(tables[j].at.key, t.at.label, nil, "route[%d] can never match: route[%d] (%s) takes every client it would", j, i, ri.Rule.String())
 				break
 			}
 		}

@@ -2,12 +2,10 @@ package config
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"ringproxy/session"
-	"ringproxy/session/route"
 )
 
 // Summary renders c for `ringproxy check`: what the proxy would run with
@@ -68,38 +66,8 @@ func writeFrontend(b *strings.Builder, f *session.Frontend) {
 		fmt.Fprintln(b)
 	}
 	for i, r := range f.Routes {
-		fmt.Fprintf(b, "    route %d: %s -> %s\n", i+1, describeRule(&r.Rule), r.BackendName)
+		fmt.Fprintf(b, "    route %d: %s -> %s\n", i+1, r.Rule.String(), r.BackendName)
 	}
-}
-
-// describeRule lists a route's conditions ("sni a.example.com; alpn h2"),
-// "any" when it has none.
-func describeRule(r *route.Rule) string {
-	var parts []string
-	if len(r.SNI) > 0 {
-		parts = append(parts, "sni "+strings.Join(r.SNI, ", "))
-	}
-	if len(r.ALPN) > 0 {
-		alpn := make([]string, len(r.ALPN))
-		for i, a := range r.ALPN {
-			alpn[i] = plainOrQuoted(a)
-		}
-		parts = append(parts, "alpn "+strings.Join(alpn, ", "))
-	}
-	if r.Protocol != route.Any {
-		parts = append(parts, "protocol "+r.Protocol.String())
-	}
-	if len(r.Source) > 0 {
-		src := make([]string, len(r.Source))
-		for i, p := range r.Source {
-			src[i] = p.String()
-		}
-		parts = append(parts, "source "+strings.Join(src, ", "))
-	}
-	if len(parts) == 0 {
-		return "any"
-	}
-	return strings.Join(parts, "; ")
 }
 
 func writeBackend(b *strings.Builder, be *session.Backend) {
@@ -116,15 +84,6 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		}
 		fmt.Fprintln(b)
 	}
-}
-
-// plainOrQuoted quotes s when it would not read as one item of a list:
-// ALPN protocol ids may be any bytes.
-func plainOrQuoted(s string) string {
-	if q := strconv.Quote(s); q[1:len(q)-1] != s || strings.ContainsAny(s, " ,;\"") {
-		return q
-	}
-	return s
 }
 
 func orAuto(n int, zero string) string {
