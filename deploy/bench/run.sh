@@ -9,8 +9,8 @@
 # with apt-get when they are missing (root only), builds ringproxy and the
 # bench tools, and runs the Go orchestrator (deploy/bench/runner), which
 # starts every process, pins them with taskset, measures, and writes
-# results/latest.{md,csv,svg} and latest-sweep.{csv,svg} (BENCH_OUT: another
-# directory).
+# results/latest.{md,csv,svg}, latest-tls.csv and latest-sweep.{csv,svg}
+# (BENCH_OUT: another directory).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -93,7 +93,7 @@ build() {
 		say "building the bench tools; measuring RINGPROXY=$RINGPROXY"
 	fi
 	local tool
-	for tool in runner iocopy holdconns rategen; do
+	for tool in runner iocopy holdconns rategen tlsgen; do
 		(cd "$ROOT" && "$GO" build "$LDFLAGS" -o "$WORK/bin/$tool" "./deploy/bench/$tool")
 	done
 }
@@ -106,7 +106,8 @@ run_runner() {
 		-ringproxy "$RINGPROXY" \
 		-iocopy "$WORK/bin/iocopy" \
 		-holdconns "$WORK/bin/holdconns" \
-		-rategen "$WORK/bin/rategen" &
+		-rategen "$WORK/bin/rategen" \
+		-tlsgen "$WORK/bin/tlsgen" &
 	RUNNER_PID=$!
 	local rc=0
 	wait "$RUNNER_PID" || rc=$?

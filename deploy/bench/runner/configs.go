@@ -12,14 +12,16 @@ import (
 // opens can never hold one of them. Every proxy target has three binds:
 // base (HTTP, to nginx), base+1 (bulk, to iperf3) and base+2 (idle
 // connections, to the sink) and base+3 (the sweep's redis-benchmark, to
-// redis-server).
+// redis-server); the TLS step's configs (tls.go) bind base+4 (plain, to
+// the first TLS backend) and base+5 (SNI routing, to all three), the TLS
+// backends listen on 27084-27086.
 const (
 	host      = "127.0.0.1"
 	nginxPort = 27080
 	iperfPort = 27081
 	sinkPort  = 27082
 	redisPort = 27083
-	lastPort  = 27143 // the highest: io.Copy's base 27140 + 3
+	lastPort  = 27145 // the highest: io.Copy's base 27140 + 5
 )
 
 // body is what nginx answers: about 50 bytes.

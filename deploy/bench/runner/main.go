@@ -39,6 +39,8 @@ type settings struct {
 	iocopy    string
 	holdconns string
 	rategen   string
+	tlsgen    string
+	tls       tlsSettings
 }
 
 type bench struct {
@@ -60,6 +62,9 @@ type bench struct {
 	sweep      []sweepRec         // every raw figure of the sweep
 	sweepRate  map[string]float64 // "target point" → highest req/s so far, to size redis -n
 	sweepFails map[string]int     // failed sweep runs per target
+
+	tlsRecs  []tlsRec       // every run of the TLS step
+	tlsFails map[string]int // failed TLS runs per target
 }
 
 type target struct {
@@ -69,10 +74,14 @@ type target struct {
 	bulk      int // port iperf3 connects to
 	hold      int // port holdconns connects to (proxies only)
 	redis     int // port redis-benchmark connects to (proxies only)
+	tls       int // port tlsgen connects to in the TLS step's plain mode (a)
+	sni       int // port of the SNI-routing frontend, mode (b); 0: none
 	start     func(b *bench, t *target) (*proc, error)
 	skipped   string // reason, once a start said "not supported yet"
 	broken    string // set after the proxy failed to start in two steps
 	startFail int    // steps in a row whose start failed
+	sniSkip   string // reason the SNI mode cannot run (the config refused)
+	sniCheck  bool   // the SNI config has been checked
 }
 
 func envInt(name string, def int) int {
@@ -90,10 +99,15 @@ func envStr(name, def string) string {
 }
 
 // stepNames are BENCH_STEPS's words, in the order the steps run.
-var stepNames = []string{"keep-alive", "conn-close", "bulk", "idle", "fixed", "sweep"}
+var stepNames = []string{"keep-alive", "conn-close", "bulk", "idle", "fixed", "tls", "sweep"}
 
-// mainSteps are the steps of the per-target table (all but the sweep).
-var mainSteps = stepNames[:5]
+// tableSteps are the steps of the per-target table; mainSteps those whose
+// figures are in the per-target rows of latest.csv and latest.svg (the
+// table's and the TLS step's).
+var (
+	tableSteps = stepNames[:5]
+	mainSteps  = stepNames[:6]
+)
 
 // parseSteps reads BENCH_STEPS, a comma list of stepNames; "" or "all" is
 // every step.
@@ -121,7 +135,17 @@ func parseSteps(s string) (map[string]bool, error) {
 	return m, nil
 }
 
-// anyMain says whether any step of the per-target table runs.
+// anyTable says whether any step of the per-target table runs.
+func (s settings) anyTable() bool {
+	for _, n := range tableSteps {
+		if s.steps[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// anyMain says whether any step of the per-target rows (latest.csv) runs.
 func (s settings) anyMain() bool {
 	for _, n := range mainSteps {
 		if s.steps[n] {
@@ -153,6 +177,7 @@ func main() {
 	flag.StringVar(&s.iocopy, "iocopy", "", "iocopy binary (required)")
 	flag.StringVar(&s.holdconns, "holdconns", "", "holdconns binary (required)")
 	flag.StringVar(&s.rategen, "rategen", "", "rategen binary (required)")
+	flag.StringVar(&s.tlsgen, "tlsgen", "", "tlsgen binary (required for the tls step)")
 	flag.IntVar(&s.proxyCPU, "proxy-cpu", 0, "CPU the proxy is pinned to")
 	flag.IntVar(&s.loadCPU, "load-cpu", 1, "CPU the load generators and backends are pinned to")
 	flag.Parse()
@@ -181,7 +206,15 @@ func main() {
 	if ss.workloads, err = parseWorkloads(os.Getenv("BENCH_SWEEP_WORKLOADS")); err != nil {
 		fatal(err)
 	}
-	for _, p := range []*string{&s.work, &s.out, &s.root, &s.ringproxy, &s.iocopy, &s.holdconns, &s.rategen} {
+	s.tls = tlsSettings{
+		seconds: envInt("BENCH_TLS_SECONDS", min(s.seconds, 5)),
+		conns:   envInt("BENCH_TLS_CONNS", 16),
+		rounds:  ss.rounds,
+	}
+	if s.steps["tls"] && s.tlsgen == "" {
+		fatal(fmt.Errorf("the tls step needs -tlsgen (use deploy/bench/run.sh)"))
+	}
+	for _, p := range []*string{&s.work, &s.out, &s.root, &s.ringproxy, &s.iocopy, &s.holdconns, &s.rategen, &s.tlsgen} {
 		if a, err := filepath.Abs(*p); err == nil {
 			*p = a
 		}
@@ -241,7 +274,7 @@ func (b *bench) run() error {
 	// connections; then one fixed-rate run per target; then the sweep.
 	st := b.s.steps
 	per := 0
-	for _, n := range mainSteps {
+	for _, n := range tableSteps {
 		if st[n] {
 			per++
 		}
@@ -250,6 +283,9 @@ func (b *bench) run() error {
 		per++ // two runs
 	}
 	b.steps = len(b.targets) * per
+	if st["tls"] {
+		b.steps += b.tlsCount()
+	}
 	if st["sweep"] {
 		b.steps += b.sweepCount()
 	}
@@ -289,6 +325,11 @@ func (b *bench) run() error {
 		default:
 			b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), b.stepFixed, "cpu_us_req_fixed")
 		}
+	}
+	if st["tls"] {
+		b.runTLS()
+	} else {
+		b.tlsNotRun()
 	}
 	if st["sweep"] {
 		b.runSweep()
@@ -364,7 +405,13 @@ func (b *bench) makeTargets() []*target {
 	var ts []*target
 	for _, t := range all {
 		if t.proxy {
-			t.bulk, t.hold, t.redis = t.http+1, t.http+2, t.http+3
+			t.bulk, t.hold, t.redis, t.tls = t.http+1, t.http+2, t.http+3, t.http+4
+		}
+		switch t.key {
+		case "direct":
+			t.tls = tlsBackendPort
+		case "uring", "epoll", "haproxy":
+			t.sni = t.http + 5
 		}
 		if b.s.only == "" || contains(strings.Split(b.s.only, ","), t.key) {
 			ts = append(ts, t)
@@ -392,8 +439,12 @@ func (b *bench) writeConfigs() error {
 		switch t.key {
 		case "uring", "epoll":
 			files["ringproxy-"+t.key+".toml"] = ringproxyConf(t.http, b.maxconn)
+			files["ringproxy-"+t.key+"-tls.toml"] = ringproxyTLSConf(t.tls, b.maxconn, false)
+			files["ringproxy-"+t.key+"-sni.toml"] = ringproxyTLSConf(t.sni, b.maxconn, true)
 		case "haproxy":
 			files["haproxy.cfg"] = haproxyConf(t.http, b.maxconn)
+			files["haproxy-tls.cfg"] = haproxyTLSConf(t.tls, b.maxconn, false)
+			files["haproxy-sni.cfg"] = haproxyTLSConf(t.sni, b.maxconn, true)
 		}
 	}
 	for name, text := range files {
@@ -408,9 +459,15 @@ func (b *bench) writeConfigs() error {
 // (iperf3's server is started per bulk step).
 func (b *bench) startBackends() error {
 	ports := []int{nginxPort, iperfPort, sinkPort, redisPort}
+	if b.s.steps["tls"] {
+		ports = append(ports, tlsPorts()...)
+	}
 	for _, t := range b.targets {
 		if t.proxy {
-			ports = append(ports, t.http, t.bulk, t.hold, t.redis)
+			ports = append(ports, t.http, t.bulk, t.hold, t.redis, t.tls)
+		}
+		if t.sni != 0 {
+			ports = append(ports, t.sni)
 		}
 	}
 	for _, port := range ports {
@@ -439,6 +496,11 @@ func (b *bench) startBackends() error {
 		}
 		if err := waitListening(rs, []int{redisPort}, 10*time.Second); err != nil {
 			return fmt.Errorf("redis-server: %w (see %s)", err, filepath.Join(b.s.work, "logs"))
+		}
+	}
+	if b.s.steps["tls"] {
+		if err := b.startTLSBackends(); err != nil {
+			return err
 		}
 	}
 	return nil

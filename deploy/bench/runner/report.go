@@ -35,6 +35,7 @@ type metric struct {
 	key, title string
 	prec       int  // decimals
 	table      bool // Markdown table and chart
+	chart      bool // the chart only (the TLS step's medians: its own table in latest.md)
 	higher     bool // higher is better (for the chart's caption)
 	help       string
 }
@@ -64,6 +65,23 @@ var metrics = []metric{
 	{key: "fixed_rate", prec: 0}, {key: "fixed_achieved_rps", prec: 0}, {key: "fixed_requests", prec: 0},
 	{key: "fixed_errors", prec: 0}, {key: "fixed_p50_ms", prec: 3}, {key: "fixed_p99_ms", prec: 3},
 	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2},
+
+	// The TLS step (tls.go): medians over the rounds, with min and max.
+	{key: "tls_plain_cps", title: "TLS conn/s", prec: 1, chart: true, higher: true, help: "new TLS connections per second, plain frontend (median)"},
+	{key: "tls_plain_cps_min", prec: 1}, {key: "tls_plain_cps_max", prec: 1},
+	{key: "tls_plain_p50_ms", prec: 3}, {key: "tls_plain_p99_ms", prec: 3},
+	{key: "tls_plain_cpu_us_conn", title: "TLS CPU µs/conn", prec: 2, chart: true, help: "proxy CPU per new TLS connection, plain frontend (median)"},
+	{key: "tls_plain_cpu_us_conn_min", prec: 2}, {key: "tls_plain_cpu_us_conn_max", prec: 2},
+	{key: "tls_plain_connections", prec: 0}, {key: "tls_plain_errors", prec: 0}, {key: "tls_plain_wrong_backend", prec: 0},
+	{key: "tls_plain_rounds", prec: 0},
+	{key: "tls_sni_cps", title: "TLS SNI conn/s", prec: 1, chart: true, higher: true, help: "new TLS connections per second, SNI-routing frontend (median)"},
+	{key: "tls_sni_cps_min", prec: 1}, {key: "tls_sni_cps_max", prec: 1},
+	{key: "tls_sni_p50_ms", prec: 3}, {key: "tls_sni_p99_ms", prec: 3},
+	{key: "tls_sni_cpu_us_conn", title: "TLS SNI CPU µs/conn", prec: 2, chart: true, help: "proxy CPU per new TLS connection, SNI-routing frontend (median)"},
+	{key: "tls_sni_cpu_us_conn_min", prec: 2}, {key: "tls_sni_cpu_us_conn_max", prec: 2},
+	{key: "tls_sni_connections", prec: 0}, {key: "tls_sni_errors", prec: 0}, {key: "tls_sni_wrong_backend", prec: 0},
+	{key: "tls_sni_rounds", prec: 0},
+	{key: "tls_sni_overhead_pct", prec: 2}, {key: "tls_sni_overhead_pct_min", prec: 2}, {key: "tls_sni_overhead_pct_max", prec: 2},
 }
 
 func (m metric) format(c cell, present bool) string {
@@ -94,8 +112,14 @@ func (b *bench) markdown(env string) string {
 	if l := b.stepList(); len(l) < len(stepNames) {
 		fmt.Fprintf(&s, "Steps run (BENCH_STEPS): %s.\n\n", strings.Join(l, ", "))
 	}
-	if b.s.anyMain() {
+	if b.s.anyTable() {
 		b.mainMarkdown(&s)
+	}
+	if b.s.steps["tls"] {
+		if b.s.anyTable() {
+			s.WriteString("\n")
+		}
+		s.WriteString(b.tlsMarkdown())
 	}
 	if b.s.steps["sweep"] {
 		if b.s.anyMain() {
@@ -207,7 +231,7 @@ func (b *bench) environment() string {
 		"wrk: " + first("wrk", "-v"),
 		"iperf3: " + first("iperf3", "-v"),
 		"redis-server: " + first("redis-server", "--version") + "; redis-benchmark: " + first("redis-benchmark", "--version"),
-		"go (iocopy, rategen, holdconns): " + runtime.Version(),
+		"go (iocopy, rategen, holdconns, tlsgen): " + runtime.Version(),
 		fmt.Sprintf("RLIMIT_NOFILE: %d; maxconn (ringproxy, haproxy): %d", b.nofile, b.maxconn),
 	}
 	return "- " + strings.Join(lines, "\n- ") + "\n"
@@ -241,6 +265,16 @@ func (b *bench) writeReports() error {
 		wrote = append(wrote, "latest.csv", "latest.svg")
 	} else {
 		removeStale(b.s.out, "latest.csv", "latest.svg")
+	}
+	if b.s.steps["tls"] {
+		for _, name := range []string{"latest-tls", stamp + "-tls"} {
+			if err := b.tlsCSV(filepath.Join(b.s.out, name+".csv")); err != nil {
+				return err
+			}
+		}
+		wrote = append(wrote, "latest-tls.csv")
+	} else {
+		removeStale(b.s.out, "latest-tls.csv")
 	}
 	if b.s.steps["sweep"] {
 		if err := b.writeSweep(stamp); err != nil {

@@ -31,6 +31,11 @@ func chartMetrics() []metric {
 			ms = append(ms, m)
 		}
 	}
+	for _, m := range metrics {
+		if m.chart {
+			ms = append(ms, m)
+		}
+	}
 	return ms
 }
 

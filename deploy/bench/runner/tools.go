@@ -177,3 +177,50 @@ func parseRedisCSV(out string) (map[string]redisResult, error) {
 	}
 	return res, nil
 }
+
+// tlsResult is tlsgen's TLSGEN line.
+type tlsResult struct {
+	Conns        int              `json:"conns"`
+	DurationS    float64          `json:"duration_s"`
+	Connections  int64            `json:"connections"`
+	CPS          float64          `json:"cps"`
+	Errors       int64            `json:"errors"`
+	WrongBackend int64            `json:"wrong_backend"`
+	LastError    string           `json:"last_error"`
+	LastWrong    string           `json:"last_wrong"`
+	P50us        float64          `json:"p50_us"`
+	P99us        float64          `json:"p99_us"`
+	Maxus        float64          `json:"max_us"`
+	PerName      map[string]int64 `json:"per_name"`
+}
+
+// parseTLSGen reads the TLSGEN line; a run that completed no connection is
+// an error that says why.
+func parseTLSGen(out string) (tlsResult, error) {
+	var r tlsResult
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "TLSGEN "); ok {
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				return r, fmt.Errorf("tlsgen summary: %w", err)
+			}
+			if r.Connections == 0 && r.WrongBackend == 0 {
+				return r, fmt.Errorf("tlsgen completed no connection (%d errors, last: %s)", r.Errors, r.LastError)
+			}
+			return r, nil
+		}
+	}
+	return r, fmt.Errorf("tlsgen printed no summary")
+}
+
+// check fails a run with any answer from the wrong backend: the proxy
+// routed a connection where its server name does not lead.
+func (r tlsResult) check() error {
+	if r.WrongBackend > 0 {
+		return fmt.Errorf("%d of %d connections reached the wrong backend (last: %s)",
+			r.WrongBackend, r.WrongBackend+r.Connections+r.Errors, r.LastWrong)
+	}
+	if r.Connections == 0 {
+		return fmt.Errorf("tlsgen completed no connection (%d errors, last: %s)", r.Errors, r.LastError)
+	}
+	return nil
+}
