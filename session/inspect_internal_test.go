@@ -13,7 +13,7 @@ import (
 
 // inspectingWorker is a worker over a fake engine with one session in
 // inspection on a frontend routing a.example.com to backend a.
-func inspectingWorker(t *testing.T) (*worker, *Session) {
+func inspectingWorker(t testing.TB) (*worker, *Session) {
 	t.Helper()
 	be := &Backend{Name: "a", Balance: "roundrobin", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
 		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9"), Weight: 100}}}
@@ -89,5 +89,21 @@ func TestInspectionParsesOnceNeeded(t *testing.T) {
 	}
 	if parses > 12 {
 		t.Errorf("%d parses for a %d-byte hello a byte at a time", parses, len(hello))
+	}
+}
+
+// BenchmarkInspectionDecide is the CPU the routing decision itself costs
+// a session: detecting TLS, parsing a 1.5 KB ClientHello over two
+// buffers and matching three routes.
+func BenchmarkInspectionDecide(b *testing.B) {
+	w, s := inspectingWorker(b)
+	hello := testbed.ClientHello(b, "a.example.com", "h2")
+	for i, part := range [][]byte{hello[:1000], hello[1000:]} {
+		n := copy(w.eng.Buffer(uint16(i)), part)
+		w.push(&s.req, uint16(i), uint32(n))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.decide(s, false)
 	}
 }

@@ -67,6 +67,34 @@ func (r *reader) handshakeByte() (byte, error) {
 	return c, nil
 }
 
+// skip steps over n handshake bytes a run at a time (what fits in the
+// current record and buffer), not a byte at a time: a key share is most
+// of a ClientHello.
+func (r *reader) skip(n int) error {
+	for n > 0 {
+		for r.record == 0 {
+			if err := r.recordHeader(); err != nil {
+				return err
+			}
+		}
+		for r.i < len(r.bufs) && r.off >= len(r.bufs[r.i]) {
+			r.i, r.off = r.i+1, 0
+		}
+		switch {
+		case r.i == len(r.bufs):
+			return ErrIncomplete
+		case r.read == MaxHello:
+			return ErrTooLarge
+		}
+		k := min(n, r.record, len(r.bufs[r.i])-r.off, MaxHello-r.read)
+		r.off += k
+		r.read += k
+		r.record -= k
+		n -= k
+	}
+	return nil
+}
+
 // handshakeUint reads a big-endian integer of width bytes.
 func (r *reader) handshakeUint(width int) (int, error) {
 	n := 0
@@ -114,11 +142,10 @@ func (s *section) skip(n int) error {
 	if n > s.left {
 		return ErrMalformed
 	}
-	for range n {
-		if _, err := s.byte(); err != nil {
-			return err
-		}
+	if err := s.r.skip(n); err != nil {
+		return err
 	}
+	s.left -= n
 	return nil
 }
 
