@@ -3,6 +3,8 @@
 GO       ?= go
 LDFLAGS  := -ldflags=-checklinkname=0
 BIN      := bin/ringproxy
+# The version `ringproxy version` prints: git describe, or "dev" outside git.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS     := ./...
 
 .PHONY: all build run test test-short fuzz vet fmt clean bench install failover-test
@@ -10,7 +12,7 @@ PKGS     := ./...
 all: build
 
 build:
-	$(GO) build $(LDFLAGS) -o $(BIN) ./cmd/ringproxy
+	$(GO) build -ldflags='-checklinkname=0 -X main.version=$(VERSION)' -o $(BIN) ./cmd/ringproxy
 
 # make run: the demo (default config plus two built-in HTTP backends).
 run: build

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -31,8 +32,27 @@ func startLogged(t *testing.T, cfg *session.Config) (netip.AddrPort, *testbed.Lo
 }
 
 // The documented line: client [time] frontend backend/server Tw/Tc/Tt
-// bytes-in bytes-out state actconn/feconn/srvconn/retries.
-var accessLine = regexp.MustCompile(`^(127\.0\.0\.1:\d+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web app/(\S+) (-?\d+)/(-?\d+)/(\d+) (\d+) (\d+) (\S\S) \d+/\d+/\d+/(\d+)$`)
+// bytes-read state actconn/feconn/beconn/srvconn/retries srv_queue/backend_queue.
+// It is HAProxy's tcplog: this is Logstash's HAPROXYTCP pattern after its
+// syslog header (IP, INT and NOTSPACE as grok defines them), anchored.
+var accessLine = regexp.MustCompile(`^(127\.0\.0\.1:\d+) \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web app/(\S+) ([+-]?\d+)/([+-]?\d+)/(\S+) (\S+) (\S+) (\d+)/(\d+)/(\d+)/(\d+)/(\S+) (\d+)/(\d+)$`)
+
+// Submatches of accessLine.
+const (
+	lmServer = 2 + iota
+	lmTw
+	lmTc
+	lmTt
+	lmBytes
+	lmState
+	lmActconn
+	lmFeconn
+	lmBeconn
+	lmSrvconn
+	lmRetries
+	lmSrvQueue
+	lmBeQueue
+)
 
 func waitLine(t *testing.T, lines *testbed.LogBuffer) []string {
 	t.Helper()
@@ -57,8 +77,9 @@ func TestAccessLogNormalClose(t *testing.T) {
 		io.ReadAll(c)
 		c.Close()
 		m := waitLine(t, lines)
-		if m[2] != "s1" || m[3] != "-1" || m[6] != "5" || m[7] != "5" || m[8] != "--" || m[9] != "0" {
-			t.Fatalf("normal close logged as server %s Tw %s in %s out %s state %s retries %s", m[2], m[3], m[6], m[7], m[8], m[9])
+		if m[lmServer] != "s1" || m[lmTw] != "0" || m[lmBytes] != "5" || m[lmState] != "--" || m[lmRetries] != "0" ||
+			m[lmBeQueue] != "0" || m[lmSrvQueue] != "0" {
+			t.Fatalf("normal close logged as %q", m[0])
 		}
 	})
 }
@@ -71,8 +92,8 @@ func TestAccessLogClientTimeoutAndRefusedConnect(t *testing.T) {
 		if _, err := testbed.DialExpectClose(addr, 3*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if m := waitLine(t, lines); m[8] != "cD" {
-			t.Fatalf("client timeout logged as %q", m[8])
+		if m := waitLine(t, lines); m[lmState] != "cD" {
+			t.Fatalf("client timeout logged as %q", m[lmState])
 		}
 
 		cfg = testConfig(eng, testbed.DeadAddr(t))
@@ -80,8 +101,8 @@ func TestAccessLogClientTimeoutAndRefusedConnect(t *testing.T) {
 		if _, err := testbed.DialExpectClose(addr, 3*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if m := waitLine(t, lines); m[8] != "SC" || m[4] != "-1" || m[9] != "3" {
-			t.Fatalf("refused connect logged as state %q, Tc %s, retries %s", m[8], m[4], m[9])
+		if m := waitLine(t, lines); m[lmState] != "SC" || m[lmTc] != "-1" || m[lmRetries] != "3" {
+			t.Fatalf("refused connect logged as state %q, Tc %s, retries %s", m[lmState], m[lmTc], m[lmRetries])
 		}
 	})
 }
@@ -155,4 +176,43 @@ func TestAccessLogUnknownPeer(t *testing.T) {
 			t.Errorf("the reset client's line %q does not start with -:-", strings.Split(lines.String(), "\n")[1])
 		}
 	})
+}
+
+// With format = "json" each line is one object with stable keys, the
+// values of the tcplog fields.
+func TestAccessLogJSON(t *testing.T) {
+	cfg := testConfig("uring", testbed.StartEcho(t).Addr())
+	cfg.Log.Format = "json"
+	addr, lines := startLogged(t, cfg)
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "hello")
+	c.(*net.TCPConn).CloseWrite()
+	io.ReadAll(c)
+	c.Close()
+	testbed.WaitFor(t, 3*time.Second, func() bool { return strings.Count(lines.String(), "\n") >= 1 }, "an access line")
+	line := strings.SplitN(lines.String(), "\n", 2)[0]
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("line %q: %v", line, err)
+	}
+	want := map[string]any{"client_ip": "127.0.0.1", "frontend_name": "web", "backend_name": "app", "server_name": "s1",
+		"time_queue": 0.0, "bytes_read": 5.0, "bytes_uploaded": 5.0, "termination_state": "--", "retries": 0.0,
+		"srv_queue": 0.0, "backend_queue": 0.0}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (line %s)", k, got[k], v, line)
+		}
+	}
+	keys := []string{"client_port", "accept_date", "time_backend_connect", "time_duration", "actconn", "feconn", "beconn", "srvconn"}
+	for _, k := range keys {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no %s in %s", k, line)
+		}
+	}
+	if len(got) != len(want)+len(keys) {
+		t.Errorf("%d keys, want %d: %s", len(got), len(want)+len(keys), line)
+	}
 }

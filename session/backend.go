@@ -83,6 +83,16 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	return b, nil
 }
 
+// sessions is how many sessions hold a slot on one of b's servers now
+// (the access log's beconn).
+func (b *backend) sessions() int64 {
+	var n int64
+	for _, s := range b.servers {
+		n += s.cur.Load()
+	}
+	return n
+}
+
 func (b *backend) balancer() balance.Balancer { return b.lb.Load().(balance.Balancer) }
 
 // rebuild makes a new balancer over views and carries the servers'

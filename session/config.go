@@ -51,6 +51,7 @@ type Log struct {
 	Level  string // debug | info | warn | error
 	Access bool   // one line per closed session
 	Target string // where access lines go: "stdout", "stderr" or "syslog"
+	Format string // "tcplog" (HAProxy's, field for field) or "json"
 }
 
 // Frontend is one [[frontend]].

@@ -29,6 +29,7 @@ func queueTimeout(be *Backend) time.Duration {
 // another can take s (redispatch).
 func (w *worker) assign(s *Session, avoid *server) {
 	srv, usable := s.be.pickFree(s.peer.Addr(), avoid)
+	s.queueWait = max(s.queueWait, 0) // it reached the queue stage (Tw 0, not -1)
 	if !usable {
 		w.noServer(s)
 		return
@@ -54,7 +55,7 @@ func (w *worker) enqueue(s *Session) {
 	s.state = stQueued
 	s.queuedAt = w.now
 	s.inQueue = true
-	s.be.queued.Add(1)
+	s.queueAhead = int32(s.be.queued.Add(1) - 1)
 	w.queued.Add(1)
 	w.cnt.Queued++
 	q := &w.queues[s.be.idx]

@@ -209,7 +209,8 @@ type Session struct {
 	connAt       int64  // monotonic ns the current connect started
 	queuedAt     int64  // monotonic ns it started waiting for a slot
 	backoffUntil int64  // our fd table was full: retry the socket then (0 = not waiting)
-	queueWait    int64  // ns spent queued, -1 if never (access log Tw)
+	queueWait    int64  // ns spent queued; -1 until it reached a server or a queue (access log Tw)
+	queueAhead   int32  // sessions already in its backend's queue when it joined (%bq)
 	connTime     int64  // ns the connect took, -1 if not connected (Tc)
 	endPhase     byte   // where it was when it ended (access log)
 	hdrPending   bool   // a send_proxy header is not fully sent yet: hold client bytes

@@ -20,7 +20,8 @@ import (
 var (
 	configFlag  = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`"}
 	engineFlag  = &cli.StringFlag{Name: "engine", Usage: "I/O engine: uring or epoll (overrides global.engine)"}
-	workersFlag = &cli.IntFlag{Name: "workers", Usage: "worker loops, 0 = one per CPU (overrides global.workers)", Value: -1}
+	workersFlag = &cli.IntFlag{Name: "workers", Usage: "worker loops, 0 = one per CPU (overrides global.workers)",
+		DefaultText: "global.workers of the config"}
 )
 
 func runCommand() *cli.Command {
@@ -63,6 +64,10 @@ func ctlCommand() *cli.Command {
 		Usage:     "send a runtime command to a running proxy (try: ctl help)",
 		ArgsUsage: "COMMAND...",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "socket", Usage: "admin socket `PATH`", Value: "/run/ringproxy/admin.sock"}},
+		// Every word after the flags is the command, "help" and "h"
+		// included: the socket has its own help.
+		HideHelp:        true,
+		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return errors.New("ctl: which command? try: ringproxy ctl help")
@@ -85,7 +90,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the version, Go version, kernel and io_uring features",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "ringproxy %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(c.App.Writer, "ringproxy %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprint(c.App.Writer, ring.Probe().String())
 			for _, name := range ring.Engines {
 				if err := ring.EngineUsable(name); err != nil {
@@ -126,10 +131,15 @@ func loadConfig(c *cli.Context) (*session.Config, error) {
 	default:
 		return nil, fmt.Errorf("--engine %q: unknown engine (want uring or epoll)", e)
 	}
-	if n := c.Int("workers"); n == 0 {
-		cfg.Global.Workers = runtime.NumCPU()
-	} else if n > 0 {
-		cfg.Global.Workers = n
+	if c.IsSet("workers") {
+		switch n := c.Int("workers"); {
+		case n < 0:
+			return nil, fmt.Errorf("--workers %d: want 0 (one per CPU) or more", n)
+		case n == 0:
+			cfg.Global.Workers = runtime.NumCPU()
+		default:
+			cfg.Global.Workers = n
+		}
 	}
 	return cfg, nil
 }

@@ -68,6 +68,36 @@ func TestVersionPrintsKernelAndFeatures(t *testing.T) {
 	}
 }
 
+func TestCLIRefusesWhatItCannotDo(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"` + "\n" + usageLine},
+		{[]string{"run", "--workers", "-1"}, "--workers -1: want 0 (one per CPU) or more"},
+	} {
+		if _, _, err := runCLI(c.args...); err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	out, _, _ := runCLI("run", "--help")
+	if !strings.Contains(out, "(default: global.workers of the config)") {
+		t.Errorf("run --help does not show --workers' real default:\n%s", out)
+	}
+}
+
+func TestVersionIsStamped(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v1.2.3-4-gabcdef0"
+	if out, _, _ := runCLI("version"); !strings.HasPrefix(out, "ringproxy v1.2.3-4-gabcdef0 (go1.") {
+		t.Errorf("version with a stamp: %q", out)
+	}
+	version = ""
+	if v := buildVersion(); v != "dev" && !strings.HasPrefix(v, "dev-") {
+		t.Errorf("unstamped version %q, want dev or dev-REVISION", v)
+	}
+}
+
 func TestRunRejectsUnknownEngine(t *testing.T) {
 	if _, _, err := runCLI("run", "--engine", "kqueue"); err == nil || !strings.Contains(err.Error(), "unknown engine") {
 		t.Fatalf("run --engine kqueue: %v", err)
@@ -213,6 +243,10 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 	}
 	if _, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "disable", "server", "demo/nope"); err == nil {
 		t.Fatal("ctl with an error answer exited 0")
+	}
+	// help goes to the socket, whose list of commands comes back.
+	if out, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "help"); err != nil || !strings.Contains(out, "show servers state") {
+		t.Fatalf("ctl help: %v\n%s", err, out)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	if err := <-done; err != nil {

@@ -117,6 +117,7 @@ adress = "127.0.0.1:9001"
 	{"frontend maxconn negative", be + fe + "maxconn = -1\n", `t.toml:12: frontend[0] (web).maxconn: must be at least 0, got -1`},
 	{"log level", "[log]\nlevel = \"loud\"\n" + fe + be, `t.toml:2: log.level: unknown level "loud" (want debug, info, warn or error)`},
 	{"log target", "[log]\ntarget = \"file\"\n" + fe + be, `t.toml:2: log.target: unknown target "file" (want stdout, stderr or syslog)`},
+	{"log format", "[log]\nformat = \"clf\"\n" + fe + be, `t.toml:2: log.format: unknown format "clf" (want tcplog or json)`},
 	{"engine unknown", "[global]\nengine = \"kqueue\"\n" + fe + be, `t.toml:2: global.engine: unknown engine "kqueue" (want "uring" or "epoll")`},
 	{"bad name", "[[frontend]]\nname = \"my web\"\nbind = [\"127.0.0.1:1\"]\nbackend = \"app\"\n" + be,
 		`t.toml:2: frontend[0].name: bad name "my web": use 1 to 64 letters, digits, '.', '_' or '-'`},
@@ -355,8 +356,11 @@ func TestDefaults(t *testing.T) {
 	if c.Global != wantG {
 		t.Errorf("global = %+v, want %+v", c.Global, wantG)
 	}
-	if c.Log != (session.Log{Level: "info", Access: true, Target: "stdout"}) {
+	if c.Log != (session.Log{Level: "info", Access: true, Target: "stdout", Format: "tcplog"}) {
 		t.Errorf("log = %+v", c.Log)
+	}
+	if c := parseOK(t, "[log]\nformat = \"json\"\n"+fe+be); c.Log.Format != "json" {
+		t.Errorf("log.format json read as %q", c.Log.Format)
 	}
 	f := c.Frontends[0]
 	if f.MaxConn != 0 || f.TimeoutClient != 30*time.Second || !f.TCPNoDelay || f.KeepAlive || f.NoLinger {

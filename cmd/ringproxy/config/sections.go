@@ -125,7 +125,12 @@ func readBuffers(t *table) int {
 var logLevels = []string{"debug", "info", "warn", "error"}
 
 func readLog(t *table) session.Log {
-	l := session.Log{Level: t.str("level", "info"), Access: t.boolean("access", true), Target: t.str("target", "stdout")}
+	l := session.Log{Level: t.str("level", "info"), Access: t.boolean("access", true), Target: t.str("target", "stdout"),
+		Format: t.str("format", "tcplog")}
+	if !slices.Contains([]string{"tcplog", "json"}, l.Format) {
+		t.fail("format", nil, "unknown format %q (want tcplog or json)", l.Format)
+		l.Format = "tcplog"
+	}
 	if !slices.Contains(logLevels, l.Level) {
 		t.fail("level", nil, "unknown level %q (want debug, info, warn or error)", l.Level)
 		l.Level = "info"

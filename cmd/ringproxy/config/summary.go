@@ -29,7 +29,11 @@ func Summary(c *session.Config) string {
 	}
 	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, hard_stop_after %s, splice %s, batch_wait %s\n",
 		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, hardStop, splice, g.BatchWait)
-	fmt.Fprintf(&b, "log: level %s, access %s\n", c.Log.Level, onOff(c.Log.Access))
+	fmt.Fprintf(&b, "log: level %s, access %s", c.Log.Level, onOff(c.Log.Access))
+	if c.Log.Access {
+		fmt.Fprintf(&b, " to %s, format %s", c.Log.Target, c.Log.Format)
+	}
+	fmt.Fprintln(&b)
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)
 	}
