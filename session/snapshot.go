@@ -37,6 +37,13 @@ type ProcessStats struct {
 	Workers int
 	MaxConn int
 	Stats
+	// For the admin socket's show info (not in /stats.json): the fd
+	// ceiling, the splice pipe budget and the pipes open now, and whether
+	// this generation stopped accepting.
+	MaxSock  int
+	MaxPipes int64
+	Pipes    int64
+	Stopping bool
 }
 
 // FrontendStats is one frontend.
@@ -54,6 +61,9 @@ type FrontendStats struct {
 	// Routes are its routes in order, then the default (Default set),
 	// with the sessions each took; empty without routes.
 	Routes []RouteStats `json:"routes,omitempty"`
+	// RateLimit is rate_limit, new sessions per second, 0 = off (for
+	// show stat; not in /stats.json).
+	RateLimit int `json:"-"`
 }
 
 // RouteStats is one route of a frontend, or its default.
@@ -98,6 +108,19 @@ type CheckStats struct {
 	CheckFailures uint64    `json:"check_failures"`
 	ChecksSkipped uint64    `json:"checks_skipped"` // not run for a local shortage (no fd): not counted
 	Transitions   uint64    `json:"transitions"`
+	// For the admin socket's show stat (not in /stats.json): the check's
+	// kind, rise and fall, the status an http check wants, the current
+	// streaks, how long the last check took and when LastError was
+	// recorded.
+	Kind            string        `json:"-"`
+	Rise            int           `json:"-"`
+	Fall            int           `json:"-"`
+	ExpectStatus    int           `json:"-"`
+	Successes       int           `json:"-"`
+	Failures        int           `json:"-"`
+	PassiveFailures int64         `json:"-"`
+	LastDuration    time.Duration `json:"-"`
+	LastErrorAt     time.Time     `json:"-"`
 }
 
 // Snapshot gathers the process's state. Each worker copies its counters
@@ -119,7 +142,7 @@ func (p *Proxy) Snapshot() Snapshot {
 		for i, s := range b.servers {
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
-				ss.Check = checkStats(&checks[i])
+				ss.Check = checkStats(&checks[i], b.cfg.Check)
 			}
 			bs.Servers = append(bs.Servers, ss)
 		}
@@ -129,11 +152,12 @@ func (p *Proxy) Snapshot() Snapshot {
 }
 
 func (p *Proxy) processStats(st *Stats) ProcessStats {
-	return ProcessStats{Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn, Stats: *st}
+	return ProcessStats{Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn, Stats: *st,
+		MaxSock: p.maxsock, MaxPipes: p.maxPipes, Pipes: p.pipes.Load(), Stopping: p.stopping.Load()}
 }
 
 func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
-	fs := FrontendStats{Name: f.cfg.Name, Backend: f.cfg.BackendName, MaxConn: f.cfg.MaxConn,
+	fs := FrontendStats{Name: f.cfg.Name, Backend: f.cfg.BackendName, MaxConn: f.cfg.MaxConn, RateLimit: f.cfg.RateLimit,
 		CurSessions: f.cur.Load(), Sessions: c.Sessions, Refused: c.Refused,
 		BytesIn: c.BytesIn, BytesOut: c.BytesOut, Ended: namedReasons(&c.Ended)}
 	for _, a := range p.Addrs(f.cfg.Name) {
@@ -159,9 +183,15 @@ func serverStats(s *server, c *ServerCounters) ServerStats {
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
 }
 
-func checkStats(c *health.ServerState) *CheckStats {
-	return &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
-		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions}
+func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
+	cs := &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
+		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions,
+		Successes: c.Successes, Failures: c.Failures, PassiveFailures: c.PassiveFailures,
+		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt}
+	if cfg != nil {
+		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
+	}
+	return cs
 }
 
 func namedReasons(n *[reasonCount]uint64) map[string]uint64 {

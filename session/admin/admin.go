@@ -153,24 +153,25 @@ func (s *Server) conn(c net.Conn) {
 	}
 }
 
-// run executes one command line: reload and the control listeners' part
-// of show info here, the rest against the generation serving now.
+// run executes one command line: reload and show info, which counts the
+// control listeners, here; the rest against the generation serving now.
 func (s *Server) run(line string) string {
+	f := strings.Fields(line)
 	switch {
 	case line == "reload":
 		return s.reload()
-	case match(strings.Fields(line), "show", "info"):
-		return Run(s.t.Proxy(), line) + s.listenerInfo()
+	case match(f, "show", "info"):
+		counts := map[string]ctlnet.Counts{"admin": s.Counts()}
+		if s.t.Listeners != nil {
+			counts = s.t.Listeners()
+		}
+		return showInfo(s.t.Proxy(), f[2:], counts)
 	}
 	return Run(s.t.Proxy(), line)
 }
 
 // listenerInfo is show info's lines on the control listeners, by name.
-func (s *Server) listenerInfo() string {
-	counts := map[string]ctlnet.Counts{"admin": s.Counts()}
-	if s.t.Listeners != nil {
-		counts = s.t.Listeners()
-	}
+func listenerInfo(counts map[string]ctlnet.Counts) string {
 	var b strings.Builder
 	for _, name := range slices.Sorted(maps.Keys(counts)) {
 		c := counts[name]
@@ -198,9 +199,9 @@ func Run(p *session.Proxy, line string) string {
 	case match(f, "help"):
 		return help
 	case match(f, "show", "info"):
-		return showInfo(p)
+		return showInfo(p, f[2:], nil)
 	case match(f, "show", "stat"):
-		return showStat(p)
+		return showStat(p, f[2:])
 	case match(f, "show", "routes"):
 		return showRoutes(p)
 	case match(f, "show", "servers", "state"):
@@ -230,8 +231,11 @@ func Run(p *session.Proxy, line string) string {
 
 const help = `help                             this list
 reload                           re-read the config file and apply it without dropping a connection
-show info                        process: engine, workers, sessions, uptime; control listeners
-show stat                        one line per frontend, route and server, CSV
+show info                        process, as HAProxy 2.6 gives it (Name, Uptime, CurrConns, ...), then ringproxy's keys
+show info human                  process: engine, workers, sessions, uptime; control listeners
+show stat                        HAProxy 2.6's CSV: per frontend a FRONTEND row; per backend its servers, then BACKEND
+show stat IID|PROXY TYPE SID     rows of one proxy, types (1 frontends, 2 backends, 4 servers, ORed) and server; -1: any
+show stat human                  one line per frontend, route and server, CSV
 show routes                      each frontend's routes in order: match, backend, sessions taken
 show servers state               one line per server: state, weight, sessions
 show sess                        current sessions: client, frontend, server, age, bytes
@@ -264,15 +268,42 @@ func onServer(arg string, do func(be, srv string) error) string {
 	return "done\n"
 }
 
-func showInfo(p *session.Proxy) string {
+// showInfo is show info: HAProxy's keys in its order (haproxy.go), then
+// ringproxy's own, ending with an empty line as HAProxy's answers do; or
+// with "human" ringproxy's own alone. counts are the control listeners'
+// (nil: unknown, from Run).
+func showInfo(p *session.Proxy, args []string, counts map[string]ctlnet.Counts) string {
 	s := p.Snapshot()
+	switch {
+	case len(args) == 0:
+		return haproxyInfo(s, len(counts)) + humanInfo(s) + listenerInfo(counts) + "\n"
+	case len(args) == 1 && args[0] == "human":
+		return humanInfo(s) + listenerInfo(counts)
+	}
+	return fmt.Sprintf("error: want show info or show info human, got %q\n", strings.Join(args, " "))
+}
+
+func humanInfo(s session.Snapshot) string {
 	ps := s.Process
 	return fmt.Sprintf("engine: %s\nworkers: %d\nuptime_seconds: %.0f\nmaxconn: %d\ncurrent_sessions: %d\nmax_sessions: %d\nsessions_total: %d\ncurrent_queue: %d\nbytes_in: %d\nbytes_out: %d\n",
 		ps.Engine, ps.Workers, s.Uptime, ps.MaxConn, ps.CurConns, ps.MaxConns, ps.Accepted, ps.CurQueue, ps.BytesIn, ps.BytesOut)
 }
 
-func showStat(p *session.Proxy) string {
-	s := p.Snapshot()
+// showStat is show stat: HAProxy's CSV (haproxy.go), optionally for one
+// proxy, types and server; or with "human" ringproxy's own lines, routes
+// included.
+func showStat(p *session.Proxy, args []string) string {
+	if len(args) == 1 && args[0] == "human" {
+		return humanStat(p.Snapshot())
+	}
+	f, err := parseStatFilter(args)
+	if err != nil {
+		return "error: " + err.Error() + "\n"
+	}
+	return haproxyStat(p.Snapshot(), f)
+}
+
+func humanStat(s session.Snapshot) string {
 	var b strings.Builder
 	b.WriteString("# proxy,server,status,weight,current_sessions,sessions_total,bytes_in,bytes_out,connect_failures\n")
 	for _, f := range s.Frontends {

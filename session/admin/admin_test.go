@@ -164,7 +164,8 @@ func TestHelpInfoAndErrors(t *testing.T) {
 	for cmd, want := range map[string]string{
 		"help":                     "show sess",
 		"show info":                "engine: uring",
-		"show stat":                "app,a,UP,100",
+		"show stat":                "app,a,0,,0,,,0,0,0,,,,0,,,,no check,100,",
+		"show stat human":          "app,a,UP,100",
 		"frobnicate":               `error: unknown command "frobnicate"`,
 		"reload":                   "error: this process has no config file to reload",
 		"disable server nobackend": "error: want BACKEND/SERVER",
