@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
+
+	"ringproxy/session/admin"
 )
 
 // version is set at build time, from git describe, by the Makefile
@@ -65,6 +67,7 @@ func main() {
 }
 
 func newApp() *cli.App {
+	admin.Version = buildVersion() // show info's Version
 	return &cli.App{
 		Name:     "ringproxy",
 		Usage:    "TCP proxy and load balancer on io_uring",

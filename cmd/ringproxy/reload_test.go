@@ -157,7 +157,7 @@ func TestServeReloads(t *testing.T) {
 	if err := echoes(web); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := admin.Send(sock, "show info"); !strings.Contains(out, "workers: 2") {
+	if out, _ := admin.Send(sock, "show info"); !strings.Contains(out, "Nbthread: 2\n") {
 		t.Errorf("show info after reloads: %q", out)
 	}
 	stopServe(t, done)

@@ -196,7 +196,7 @@ func (s *Server) reload() string {
 func Run(p *session.Proxy, line string) string {
 	f := strings.Fields(line)
 	switch {
-	case match(f, "help"):
+	case match(f, "help"), match(f, "h"):
 		return help
 	case match(f, "show", "info"):
 		return showInfo(p, f[2:], nil)
@@ -268,15 +268,15 @@ func onServer(arg string, do func(be, srv string) error) string {
 	return "done\n"
 }
 
-// showInfo is show info: HAProxy's keys in its order (haproxy.go), then
-// ringproxy's own, ending with an empty line as HAProxy's answers do; or
-// with "human" ringproxy's own alone. counts are the control listeners'
+// showInfo is show info: HAProxy's keys in its order (haproxy.go),
+// ending with an empty line as HAProxy's answers do; or with "human"
+// ringproxy's own, the control listeners' counts among them. counts are the control listeners'
 // (nil: unknown, from Run).
 func showInfo(p *session.Proxy, args []string, counts map[string]ctlnet.Counts) string {
 	s := p.Snapshot()
 	switch {
 	case len(args) == 0:
-		return haproxyInfo(s, len(counts)) + humanInfo(s) + listenerInfo(counts) + "\n"
+		return haproxyInfo(s, len(counts)) + "\n"
 	case len(args) == 1 && args[0] == "human":
 		return humanInfo(s) + listenerInfo(counts)
 	}

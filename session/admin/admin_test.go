@@ -163,7 +163,8 @@ func TestHelpInfoAndErrors(t *testing.T) {
 	_, _, path := twoServers(t)
 	for cmd, want := range map[string]string{
 		"help":                     "show sess",
-		"show info":                "engine: uring",
+		"show info":                "Name: ringproxy\n",
+		"show info human":          "engine: uring",
 		"show stat":                "app,a,0,,0,,,0,0,0,,,,0,,,,no check,100,",
 		"show stat human":          "app,a,UP,100",
 		"frobnicate":               `error: unknown command "frobnicate"`,

@@ -50,7 +50,7 @@ func TestAcceptErrorBurstKeepsServing(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, "show info\n"); err != nil {
+	if _, err := io.WriteString(c, "show info human\n"); err != nil {
 		t.Fatalf("send show info: %v", err)
 	}
 	c.(*net.UnixConn).CloseWrite()
@@ -61,7 +61,7 @@ func TestAcceptErrorBurstKeepsServing(t *testing.T) {
 	if n := infoValue(string(answer), "admin_accept_errors"); n < 3 {
 		t.Errorf("show info counts %d admin accept errors, want the burst's (>= 3):\n%s", n, answer)
 	}
-	if out := ctl(t, path, "show info"); !strings.Contains(out, "engine: uring") {
+	if out := ctl(t, path, "show info human"); !strings.Contains(out, "engine: uring") {
 		t.Errorf("a fresh show info after the burst: %q", out)
 	}
 	// Usually one burst; an fd that another goroutine of the test process
@@ -133,7 +133,7 @@ func TestConnectionLimitAndIdleTimeout(t *testing.T) {
 	if refused != extra || idleClosed != MaxConns {
 		t.Errorf("%d refused and %d closed when idle; want %d and %d", refused, idleClosed, extra, MaxConns)
 	}
-	out := ctl(t, path, "show info")
+	out := ctl(t, path, "show info human")
 	if n := infoValue(out, "admin_refused"); n != extra+1 {
 		t.Errorf("show info counts %d refused admin connections, want %d:\n%s", n, extra+1, out)
 	}
