@@ -68,14 +68,7 @@ func waitLine(t *testing.T, lines *testbed.LogBuffer) []string {
 func TestAccessLogNormalClose(t *testing.T) {
 	forEngines(t, func(t *testing.T, eng string) {
 		addr, lines := startLogged(t, testConfig(eng, testbed.StartEcho(t).Addr()))
-		c, err := net.Dial("tcp", addr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprint(c, "hello")
-		c.(*net.TCPConn).CloseWrite()
-		io.ReadAll(c)
-		c.Close()
+		sendHelloOnce(t, addr)
 		m := waitLine(t, lines)
 		if m[lmServer] != "s1" || m[lmTw] != "0" || m[lmBytes] != "5" || m[lmState] != "--" || m[lmRetries] != "0" ||
 			m[lmBeQueue] != "0" || m[lmSrvQueue] != "0" {
@@ -184,14 +177,7 @@ func TestAccessLogJSON(t *testing.T) {
 	cfg := testConfig("uring", testbed.StartEcho(t).Addr())
 	cfg.Log.Format = "json"
 	addr, lines := startLogged(t, cfg)
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(c, "hello")
-	c.(*net.TCPConn).CloseWrite()
-	io.ReadAll(c)
-	c.Close()
+	sendHelloOnce(t, addr)
 	testbed.WaitFor(t, 3*time.Second, func() bool { return strings.Count(lines.String(), "\n") >= 1 }, "an access line")
 	line := strings.SplitN(lines.String(), "\n", 2)[0]
 	var got map[string]any
@@ -215,4 +201,18 @@ func TestAccessLogJSON(t *testing.T) {
 	if len(got) != len(want)+len(keys) {
 		t.Errorf("%d keys, want %d: %s", len(got), len(want)+len(keys), line)
 	}
+}
+
+// sendHelloOnce sends "hello" through addr, half-closes and reads the
+// echo to its end: one clean session, one access line.
+func sendHelloOnce(t *testing.T, addr netip.AddrPort) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "hello")
+	c.(*net.TCPConn).CloseWrite()
+	io.ReadAll(c)
+	c.Close()
 }

@@ -227,14 +227,7 @@ func TestRouteHelloOverRecords(t *testing.T) {
 		}).Addr())
 		r.route(route.Rule{SNI: []string{"a.example.com"}}, "a")
 		_, addr := startProxy(t, r.cfg)
-		h := testbed.ClientHello(t, "a.example.com")
-		var split []byte
-		for msg := h[5:]; len(msg) > 0; {
-			n := min(len(msg), 100)
-			split = append(split, 0x16, 3, 1, byte(n>>8), byte(n))
-			split = append(split, msg[:n]...)
-			msg = msg[n:]
-		}
+		split := testbed.OverRecords(testbed.ClientHello(t, "a.example.com"), 100)
 		if got := sendHello(t, addr, split, func(c *net.TCPConn, h []byte) { c.Write(h) }); got != "a" {
 			t.Errorf("hello over %d records: got %q", len(split)/105+1, got)
 		}

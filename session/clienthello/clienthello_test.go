@@ -109,14 +109,7 @@ func TestParseAcrossBuffers(t *testing.T) {
 // The same message split over several TLS records parses the same.
 func TestParseAcrossRecords(t *testing.T) {
 	p := realHello(t, "r.example.com")
-	msg := p[recordHeader:]
-	var split []byte
-	for len(msg) > 0 {
-		n := min(len(msg), 100)
-		split = append(split, recordHandshake, 3, 1, byte(n>>8), byte(n))
-		split = append(split, msg[:n]...)
-		msg = msg[n:]
-	}
+	split := testbed.OverRecords(p, 100)
 	var h Hello
 	if err := Parse([][]byte{split}, &h); err != nil || h.ServerName() != "r.example.com" {
 		t.Fatalf("over records of 100 bytes: %v, SNI %q", err, h.ServerName())
@@ -185,14 +178,7 @@ func FuzzParse(f *testing.F) {
 // more.
 func TestNeedIsALowerBound(t *testing.T) {
 	p := realHello(t, "n.example.com", "h2")
-	msg := p[recordHeader:]
-	var split []byte
-	for len(msg) > 0 {
-		n := min(len(msg), 100)
-		split = append(split, recordHandshake, 3, 1, byte(n>>8), byte(n))
-		split = append(split, msg[:n]...)
-		msg = msg[n:]
-	}
+	split := testbed.OverRecords(p, 100)
 	for _, whole := range [][]byte{p, split} {
 		var h Hello
 		for cut := 0; cut <= len(whole); cut++ {

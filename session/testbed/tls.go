@@ -100,3 +100,16 @@ func ClientHello(t testing.TB, name string, protos ...string) []byte {
 	}
 	return append(head, body...)
 }
+
+// OverRecords is the handshake message of a one-record ClientHello split
+// over TLS records of at most size bytes, as a client may send it.
+func OverRecords(hello []byte, size int) []byte {
+	var out []byte
+	for msg := hello[5:]; len(msg) > 0; {
+		n := min(len(msg), size)
+		out = append(out, 0x16, 3, 1, byte(n>>8), byte(n))
+		out = append(out, msg[:n]...)
+		msg = msg[n:]
+	}
+	return out
+}
