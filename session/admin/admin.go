@@ -143,8 +143,12 @@ func (s *Server) conn(c net.Conn) {
 			break
 		}
 		c.SetWriteDeadline(time.Now().Add(answerTimeout))
-		if line := strings.TrimSpace(r.Text()); line != "" {
-			fmt.Fprint(c, s.run(line))
+		// Several commands on one line, separated by ';', run in turn
+		// and answer in turn, as HAProxy's CLI does.
+		for _, cmd := range strings.Split(r.Text(), ";") {
+			if cmd = strings.TrimSpace(cmd); cmd != "" {
+				fmt.Fprint(c, s.run(cmd))
+			}
 		}
 	}
 	if errors.Is(r.Err(), bufio.ErrTooLong) {
@@ -236,6 +240,7 @@ show info human                  process: engine, workers, sessions, uptime; con
 show stat                        HAProxy 2.6's CSV: per frontend a FRONTEND row; per backend its servers, then BACKEND
 show stat IID|PROXY TYPE SID     rows of one proxy, types (1 frontends, 2 backends, 4 servers, ORed) and server; -1: any
 show stat human                  one line per frontend, route and server, CSV
+CMD1; CMD2; ...                  several commands on one line, answered in turn
 show routes                      each frontend's routes in order: match, backend, sessions taken
 show servers state               one line per server: state, weight, sessions
 show sess                        current sessions: client, frontend, server, age, bytes

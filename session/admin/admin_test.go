@@ -178,6 +178,19 @@ func TestHelpInfoAndErrors(t *testing.T) {
 	}
 }
 
+// Commands separated by ';' are answered in turn, each as it would be
+// alone.
+func TestSeveralCommandsOnALine(t *testing.T) {
+	_, _, path := twoServers(t)
+	want := ctl(t, path, "disable server app/a") + ctl(t, path, "show servers state") + ctl(t, path, "enable server app/a")
+	if got := ctl(t, path, "disable server app/a; show servers state ;enable server app/a;"); got != want {
+		t.Errorf("answered %q, want %q", got, want)
+	}
+	if !strings.Contains(want, "MAINT") {
+		t.Errorf("the server was not in MAINT between the two: %q", want)
+	}
+}
+
 func TestSocketModeAndStaleFile(t *testing.T) {
 	_, _, path := twoServers(t)
 	fi, err := os.Stat(path)
