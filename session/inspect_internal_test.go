@@ -1,8 +1,6 @@
 package session
 
 import (
-	"io"
-	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -23,16 +21,7 @@ func inspectingWorker(t testing.TB) (*worker, *Session) {
 			{Rule: route.Rule{SNI: []string{"x.example.com", "*.a.example.com"}, ALPN: []string{"h2"}}, Backend: be},
 			{Rule: route.Rule{SNI: []string{"a.example.com"}}, Backend: be},
 		}}
-	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
-		Frontends: []*Frontend{fe}, Backends: []*Backend{be}}
-	p, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &listener{fe: p.fes[0], fd: -1}
-	w := p.newWorker(0, -1, []*listener{l})
-	p.workers = []*worker{w}
-	w.eng = newFakeEngine()
+	w, l := workerOver(t, fe, be)
 	w.startSession(l, 1000, netip.MustParseAddrPort("192.0.2.1:5000"))
 	s := w.slab.At(0)
 	if s.state != stInspect {

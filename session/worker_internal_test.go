@@ -82,18 +82,9 @@ func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 	be := &Backend{Name: "app", Balance: "roundrobin", TimeoutConnect: time.Second, TimeoutServer: time.Minute, Retries: 3,
 		Servers: []*Server{{Name: "s1", Address: netip.MustParseAddrPort("127.0.0.1:9"), Weight: 100}}}
 	fe := &Frontend{Name: "web", Backend: be, TimeoutClient: time.Minute}
-	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
-		Frontends: []*Frontend{fe}, Backends: []*Backend{be}}
-	p, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &listener{fe: p.fes[0], fd: -1}
-	w := p.newWorker(0, -1, []*listener{l})
-	p.workers = []*worker{w}
-	eng := newFakeEngine()
-	w.eng = eng
-	p.actconn.Add(1)
+	w, l := workerOver(t, fe, be)
+	eng := w.eng.(*fakeEngine)
+	w.p.actconn.Add(1)
 	l.fe.cur.Add(1)
 	w.startSession(l, 1000, netip.AddrPort{}) // fd 1000: never used by the fake engine
 	s := w.slab.At(0)
@@ -103,6 +94,23 @@ func fakeWorker(t *testing.T) (*worker, *fakeEngine, *Session) {
 		t.Fatalf("session state %d after connect, want forwarding", s.state)
 	}
 	return w, eng, s
+}
+
+// workerOver is a worker over a fake engine for one frontend and its
+// backends, with one listener and no session yet.
+func workerOver(t testing.TB, fe *Frontend, bes ...*Backend) (*worker, *listener) {
+	t.Helper()
+	cfg := &Config{Global: Global{Workers: 1, MaxConn: 16, MaxAccept: 4, BufSize: 16 << 10},
+		Frontends: []*Frontend{fe}, Backends: bes}
+	p, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &listener{fe: p.fes[0], fd: -1}
+	w := p.newWorker(0, -1, []*listener{l})
+	p.workers = []*worker{w}
+	w.eng = newFakeEngine()
+	return w, l
 }
 
 func recvDone(s *Session, p side, id uint16, n int32) *ring.Completion {
