@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -394,4 +395,120 @@ func waitAdmin(t *testing.T, sock string, done <-chan error) {
 		_, err := admin.Send(sock, "show info")
 		return err == nil
 	}, "the admin socket")
+}
+
+// Each reload's log says what triggered it, and the line for the
+// generation it replaced says what that generation did from the reload
+// on: the sessions it had, how many ended on their own, how many
+// hard_stop_after closed, how long it took. Not its lifetime totals: the
+// second reload's generation served sessions before it, which its line
+// must not count.
+func TestReloadLogsTriggerAndDrain(t *testing.T) {
+	dir := t.TempDir()
+	echo := testbed.StartEcho(t)
+	web := testbed.FreeAddrs(t, 1)[0]
+	sock := filepath.Join(dir, "admin.sock")
+	path := filepath.Join(dir, "ringproxy.toml")
+	withHardStop := func(d string) string {
+		return strings.Replace(reloadTOML(sock, web, netip.AddrPort{}, echo.Addr()), "[global]\n", "[global]\nhard_stop_after = \""+d+"\"\n", 1)
+	}
+	writeFile(t, path, withHardStop("10s"))
+	logs := &testbed.LogBuffer{}
+	done := serveFileTo(t, path, slog.New(slog.NewTextHandler(logs, nil)))
+	waitAdmin(t, sock, done)
+
+	// SIGHUP, one long session that ends within hard_stop_after.
+	first := dialPooled(t, web)
+	if err := first.ask("one"); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	reloaded := waitLog(t, logs, `msg=reloaded`, " reload=1 ")
+	wantFields(t, reloaded, map[string]string{"trigger": "SIGHUP"})
+	if err := first.ask("still served by the old generation"); err != nil {
+		t.Fatal(err)
+	}
+	first.c.Close()
+	drained := waitLog(t, logs, `msg="previous generation drained"`, " reload=1 ")
+	wantFields(t, drained, map[string]string{"trigger": "SIGHUP", "sessions": "1", "backlog": "0", "drained": "1", "killed": "0",
+		"handed_over": "0", "hard_stop_after": "10s"})
+
+	// The admin socket, a session that outlives hard_stop_after, and two
+	// that ended before the reload.
+	for range 2 {
+		if err := echoes(web); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// They have ended once the proxy has seen both sides close.
+	testbed.WaitFor(t, 5*time.Second, func() bool {
+		out, _ := admin.Send(sock, "show info")
+		return strings.Contains(out, "\nCurrConns: 0\n")
+	}, "the sessions before the reload to end")
+	second := dialPooled(t, web)
+	if err := second.ask("two"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, withHardStop("300ms"))
+	if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+		t.Fatalf("ctl reload: %q, %v", out, err)
+	}
+	wantFields(t, waitLog(t, logs, `msg=reloaded`, " reload=2 "), map[string]string{"trigger": "admin-socket"})
+	drained = waitLog(t, logs, `msg="previous generation drained"`, " reload=2 ")
+	wantFields(t, drained, map[string]string{"trigger": "admin-socket", "sessions": "1", "backlog": "0", "drained": "0", "killed": "1",
+		"handed_over": "0", "hard_stop_after": "300ms"})
+	if took, err := time.ParseDuration(logFields(drained)["took"]); err != nil || took < 300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("took=%s (%v), want about hard_stop_after (300ms): %s", logFields(drained)["took"], err, drained)
+	}
+	if err := second.ask("after the hard stop"); err == nil {
+		t.Error("the session hard_stop_after should have closed is still served")
+	}
+	stopServe(t, done)
+}
+
+// serveFileTo is serveFile logging to log.
+func serveFileTo(t *testing.T, path string, log *slog.Logger) <-chan error {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(cfg, func() (*session.Config, error) { return config.Load(path) }, log, nil)
+	}()
+	return done
+}
+
+// waitLog waits for the one line of logs holding every word, as slog's
+// text handler writes them (`msg="a b"`, `key=value`), and returns it.
+func waitLog(t *testing.T, logs *testbed.LogBuffer, words ...string) string {
+	t.Helper()
+	testbed.WaitFor(t, 5*time.Second, func() bool { return logs.Count(words...) > 0 }, fmt.Sprintf("a log line with %q", words))
+	lines := logs.Lines(words...)
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines with %q, want 1:\n%s", len(lines), words, strings.Join(lines, "\n"))
+	}
+	return lines[0]
+}
+
+var logField = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// logFields reads the key=value pairs of one slog text line.
+func logFields(line string) map[string]string {
+	out := map[string]string{}
+	for _, m := range logField.FindAllStringSubmatch(line, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+func wantFields(t *testing.T, line string, want map[string]string) {
+	t.Helper()
+	got := logFields(line)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s=%q, want %q, in: %s", k, got[k], v, line)
+		}
+	}
 }

@@ -33,6 +33,7 @@ type instance struct {
 	cfg     *session.Config                 // cur's
 	cur     atomic.Pointer[session.Proxy]
 	reloads chan chan error // `ctl reload` asks the serve goroutine
+	nReload int             // reloads tried so far, numbering their log lines
 
 	mu       sync.Mutex
 	draining map[*session.Proxy]bool // previous generations not done yet
@@ -80,9 +81,9 @@ func serve(cfg *session.Config, load func() (*session.Config, error), log *slog.
 		case sig := <-sigs:
 			return in.stop(sig, sigs)
 		case <-hups:
-			in.reload()
+			in.reload(triggerSIGHUP)
 		case reply := <-in.reloads:
-			reply <- in.reload()
+			reply <- in.reload(triggerSocket)
 		case <-in.cur.Load().Done():
 			return in.ended()
 		}
@@ -140,6 +141,14 @@ func (in *instance) ended() error {
 	return nil
 }
 
+// What started a reload, as its log lines say (trigger=): systemd's
+// ExecReload and `kill -HUP` send SIGHUP; `ringproxy ctl reload` and a
+// reload typed on the admin socket come through the socket.
+const (
+	triggerSIGHUP = "SIGHUP"
+	triggerSocket = "admin-socket"
+)
+
 // Reload runs in-process: see session.Inherit. A new generation is built
 // from the re-read config and takes over the listening sockets of every
 // address both configs bind; once it accepts, the old one stops accepting
@@ -148,27 +157,33 @@ func (in *instance) ended() error {
 // connections outlive any drain time. A config that does not load, or a
 // generation that does not start (a new address already in use), leaves
 // the old one serving as it was.
-func (in *instance) reload() error {
+//
+// Each reload's lines carry trigger= and reload=N, its number in this
+// process; the line "previous generation drained" with the same N says
+// what the generation it replaced did afterwards (see retire).
+func (in *instance) reload(trigger string) error {
+	in.nReload++
+	log := in.log.With("trigger", trigger, "reload", in.nReload)
 	notify(in.log, reloadingState())
 	defer notify(in.log, daemon.SdNotifyReady)
-	next, err := in.switchConfig()
+	next, err := in.switchConfig(log)
 	if err != nil {
-		in.log.Error("reload failed: the running config goes on", "err", err)
+		log.Error("reload failed: the running config goes on", "err", err)
 		return err
 	}
 	if err := in.reopenAdmin(in.cfg); err != nil {
-		in.log.Error("reloaded, but the admin listeners that could not move stay where they were", "err", err)
+		log.Error("reloaded, but the admin listeners that could not move stay where they were", "err", err)
 		return fmt.Errorf("the new config serves, but %w", err)
 	}
 	logListening(in.log, in.cfg, next)
-	in.log.Info("reloaded", "workers", in.cfg.Global.Workers, "engine", in.cfg.Global.Engine, "maxconn", next.MaxConn(),
+	log.Info("reloaded", "workers", in.cfg.Global.Workers, "engine", in.cfg.Global.Engine, "maxconn", next.MaxConn(),
 		"draining_generations", in.drainingCount())
 	return nil
 }
 
 // switchConfig loads the file and makes a generation of it the serving
-// one, retiring the old.
-func (in *instance) switchConfig() (*session.Proxy, error) {
+// one, retiring the old; log names the reload.
+func (in *instance) switchConfig(log *slog.Logger) (*session.Proxy, error) {
 	if in.load == nil {
 		return nil, errors.New("this process has no config file to reload")
 	}
@@ -188,22 +203,31 @@ func (in *instance) switchConfig() (*session.Proxy, error) {
 	in.cur.Store(next)
 	in.cfg = cfg
 	setLogLevel(cfg.Log.Level)
-	in.retire(old, cfg.Global.HardStopAfter)
+	in.retire(old, cfg.Global.HardStopAfter, log)
 	return next, nil
 }
 
 // retire lets old serve its sessions in the background until they end,
-// or for up to hardStop when it is not 0.
-func (in *instance) retire(old *session.Proxy, hardStop time.Duration) {
+// or for up to hardStop when it is not 0, then logs what it did from
+// the reload on, not its lifetime: sessions= were open then, backlog=
+// started after (clients accepted before the cancel), drained= of them
+// ended on their own, killed= were closed (hard_stop_after, or a
+// SIGTERM's grace), handed_over= parked clients went to the new
+// generation, took= is the drain's length.
+func (in *instance) retire(old *session.Proxy, hardStop time.Duration, log *slog.Logger) {
 	in.mu.Lock()
 	in.draining[old] = true
 	in.mu.Unlock()
 	in.drained.Add(1)
+	limit := "none"
+	if hardStop > 0 {
+		limit = hardStop.String()
+	}
 	go func() {
 		defer in.drained.Done()
-		old.Retire(hardStop)
-		st := old.Stats()
-		in.log.Info("previous generation drained", "sessions", st.Accepted, "killed", st.Ended[session.ReasonKilled])
+		d := old.Retire(hardStop)
+		log.Info("previous generation drained", "sessions", d.Open, "backlog", d.Backlog, "drained", d.Finished,
+			"killed", d.Killed, "handed_over", d.HandedOver, "took", d.Took.Round(time.Millisecond), "hard_stop_after", limit)
 		in.mu.Lock()
 		delete(in.draining, old)
 		in.mu.Unlock()
