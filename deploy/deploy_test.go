@@ -2,9 +2,12 @@ package deploy
 
 import (
 	"bytes"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +135,186 @@ func TestUnitVerifies(t *testing.T) {
 	// verify exits 0 on unknown keys and bad values: its output counts.
 	if err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// maker runs make in the repository for one test, away from any make that
+// runs the test (its MAKEFLAGS name a jobserver this one does not have).
+type maker struct {
+	make string
+	env  []string
+	bin  string // where make build puts the binary
+}
+
+func newMaker(t *testing.T) *maker {
+	t.Helper()
+	mk, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("make is not installed")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH")
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+			env = append(env, kv)
+		}
+	}
+	return &maker{make: mk, env: append(env, "GO="+goBin), bin: filepath.Join(t.TempDir(), "ringproxy")}
+}
+
+// run runs make with args in the repository root and returns its output.
+func (m *maker) run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(m.make, append([]string{"-C", "..", "BIN=" + m.bin}, args...)...)
+	cmd.Env = m.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// filesUnder lists the files and links under root, relative to it.
+func filesUnder(t *testing.T, root string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		files = append(files, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	return files
+}
+
+// installed is what make install puts under DESTDIR for PREFIX=/usr/local,
+// each with the file it copies ("" for the binary).
+func installed(t *testing.T) map[string]string {
+	t.Helper()
+	doc := "usr/local/share/doc/ringproxy/"
+	want := map[string]string{
+		"usr/local/bin/ringproxy":                        "",
+		"usr/local/lib/systemd/system/ringproxy.service": "deploy/ringproxy.service",
+		"usr/local/lib/sysctl.d/60-ringproxy.conf":       "deploy/sysctl.d/60-ringproxy.conf",
+		"etc/ringproxy/ringproxy.toml":                   "deploy/ringproxy.toml",
+		doc + "README.md":                                "README.md",
+		doc + "README.deploy.md":                         "deploy/README.md",
+		doc + "default.toml":                             "cmd/ringproxy/config/default.toml",
+		doc + "keepalived.conf":                          "deploy/keepalived/keepalived.conf",
+		doc + "60-ringproxy-nonlocal-bind.conf":          "deploy/keepalived/60-ringproxy-nonlocal-bind.conf",
+	}
+	examples, _ := filepath.Glob("examples/*.toml")
+	for _, e := range examples {
+		want[doc+e] = "deploy/" + e
+	}
+	return want
+}
+
+// make install puts each file in place with its mode, a binary that
+// checks the config it installed, and keeps an edited config on a second
+// install; make uninstall then leaves nothing but that config.
+func TestMakeInstallThenUninstallLeavesOnlyTheConfig(t *testing.T) {
+	m := newMaker(t)
+	dest := t.TempDir()
+	m.run(t, "install", "DESTDIR="+dest)
+
+	want := installed(t)
+	if got, want := filesUnder(t, dest), slices.Sorted(maps.Keys(want)); !slices.Equal(got, want) {
+		t.Fatalf("make install put\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for rel, src := range want {
+		st, err := os.Stat(filepath.Join(dest, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if src == "" {
+			mode = 0o755
+		}
+		if st.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", rel, st.Mode().Perm(), mode)
+		}
+		if src == "" {
+			continue
+		}
+		if !bytes.Equal(readFile(t, filepath.Join(dest, rel)), readFile(t, filepath.Join("..", src))) {
+			t.Errorf("%s differs from %s", rel, src)
+		}
+	}
+
+	conf := filepath.Join(dest, "etc/ringproxy/ringproxy.toml")
+	out, err := exec.Command(filepath.Join(dest, "usr/local/bin/ringproxy"), "check", "-c", conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("installed ringproxy check -c installed config: %v\n%s", err, out)
+	}
+
+	edited := append(readFile(t, conf), "# the operator's edit\n"...)
+	os.WriteFile(conf, edited, 0o644)
+	m.run(t, "-o", "build", "install", "DESTDIR="+dest) // the binary is built already
+	if got := readFile(t, conf); !bytes.Equal(got, edited) {
+		t.Fatal("a second make install overwrote the edited config")
+	}
+
+	if out := m.run(t, "uninstall", "DESTDIR="+dest); !strings.Contains(out, "kept "+conf) {
+		t.Errorf("make uninstall does not say it kept the config:\n%s", out)
+	}
+	if got := filesUnder(t, dest); !slices.Equal(got, []string{"etc/ringproxy/ringproxy.toml"}) {
+		t.Fatalf("after make uninstall: %v, want only the config", got)
+	}
+	if got := readFile(t, conf); !bytes.Equal(got, edited) {
+		t.Fatal("make uninstall changed the config")
+	}
+}
+
+// The unit and the sysctl file go where systemd looks for that PREFIX:
+// the distribution's directories for /usr, /usr/local/lib for /usr/local,
+// /etc for any other; uninstall removes them from there, and the unit's
+// paths name PREFIX.
+func TestMakeInstallDirectoriesFollowPrefix(t *testing.T) {
+	pkgConfig := func(variable, fallback string) string {
+		out, err := exec.Command("pkg-config", "--variable="+variable, "systemd").Output()
+		if v := strings.TrimSpace(string(out)); err == nil && v != "" {
+			return v
+		}
+		return fallback
+	}
+	m := newMaker(t)
+	m.run(t, "build")
+	for _, tc := range []struct{ prefix, unitDir, sysctlDir string }{
+		{"/usr", pkgConfig("systemdsystemunitdir", "/usr/lib/systemd/system"), pkgConfig("sysctldir", "/usr/lib/sysctl.d")},
+		{"/opt/ringproxy", "/etc/systemd/system", "/etc/sysctl.d"},
+	} {
+		t.Run(tc.prefix, func(t *testing.T) {
+			dest := t.TempDir()
+			m.run(t, "-o", "build", "install", "DESTDIR="+dest, "PREFIX="+tc.prefix)
+			unit, err := os.ReadFile(filepath.Join(dest, tc.unitDir, "ringproxy.service"))
+			if err != nil {
+				t.Fatalf("unit not in %s: %v", tc.unitDir, err)
+			}
+			if _, err := os.Stat(filepath.Join(dest, tc.sysctlDir, "60-ringproxy.conf")); err != nil {
+				t.Errorf("sysctl file not in %s: %v", tc.sysctlDir, err)
+			}
+			start := unitValue(t, string(unit), "ExecStart")
+			if want := tc.prefix + "/bin/ringproxy run "; !strings.HasPrefix(start, want) || strings.Contains(string(unit), "/usr/local/") {
+				t.Errorf("unit for PREFIX=%s: ExecStart=%s, want %s...; and no /usr/local/ left", tc.prefix, start, want)
+			}
+			if _, err := os.Stat(filepath.Join(dest, tc.prefix, "bin/ringproxy")); err != nil {
+				t.Error(err)
+			}
+			m.run(t, "uninstall", "DESTDIR="+dest, "PREFIX="+tc.prefix)
+			if got := filesUnder(t, dest); !slices.Equal(got, []string{"etc/ringproxy/ringproxy.toml"}) {
+				t.Fatalf("after make uninstall: %v, want only the config", got)
+			}
+		})
 	}
 }
 
