@@ -259,6 +259,15 @@ func DupListener(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
+// StopListening makes listening socket fd refuse connections while it
+// stays bound (HAProxy's pause: shutdown(SHUT_RD) unhashes a listener on
+// Linux, and resets the clients in its accept queue). Relisten undoes it.
+func StopListening(fd int) error { return unix.Shutdown(fd, unix.SHUT_RD) }
+
+// Relisten makes fd listen again after StopListening; on a socket that
+// listens it only sets the backlog.
+func Relisten(fd, backlog int) error { return unix.Listen(fd, backlog) }
+
 // CloseNow closes fd synchronously, for fds no request refers to.
 func CloseNow(fd int) { unix.Close(fd) }
 

@@ -23,6 +23,7 @@ type frontend struct {
 	rate    freqCtr      // new sessions per second (rate_limit)
 	sources *sourceRates // per-source connection rates; nil when off
 	sockets int          // listening sockets of all workers (see roomy)
+	paused  atomic.Bool  // disable frontend: its sockets refuse clients
 
 	routes     []feRoute // cfg.Routes with their backends, in order
 	inspects   bool      // a route needs the client's first bytes (stInspect)
@@ -52,15 +53,15 @@ type backend struct {
 // server is a Server with its sockaddr built once; connects read it
 // concurrently and never write it.
 type server struct {
-	cfg      *Server
-	be       *backend
-	idx      int // in backend.servers and the balancer
-	gidx     int // in worker.srvCnt: servers of all backends
-	sa       ring.Sockaddr
-	cur      atomic.Int64 // slots held: sessions assigned to it, all workers
-	up       atomic.Bool  // health: UP (true until checks say otherwise)
-	disabled atomic.Bool  // drained by an operator: no new sessions
-	weight   atomic.Int32 // current weight (config, or set weight)
+	cfg    *Server
+	be     *backend
+	idx    int // in backend.servers and the balancer
+	gidx   int // in worker.srvCnt: servers of all backends
+	sa     ring.Sockaddr
+	cur    atomic.Int64  // slots held: sessions assigned to it, all workers
+	up     atomic.Bool   // health: UP (true until checks say otherwise)
+	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
+	weight atomic.Int32  // current weight (config, or set weight)
 }
 
 // take reserves a slot on s against its maxconn.
@@ -111,8 +112,10 @@ func (b *backend) rebuild(views []balance.Server) error {
 	return nil
 }
 
-// usable says whether s takes new sessions: UP and not drained.
-func (s *server) usable() bool { return s.up.Load() && !s.disabled.Load() }
+// usable says whether s takes new sessions: UP and ready.
+func (s *server) usable() bool { return s.up.Load() && s.adminState() == AdminReady }
+
+func (s *server) adminState() AdminState { return AdminState(s.admin.Load()) }
 
 // refresh tells the balancer whether s is usable now.
 func (b *backend) refresh(s *server) {

@@ -2,7 +2,7 @@ package session_test
 
 import (
 	"bufio"
-	"fmt"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -262,7 +262,7 @@ func TestNoUsableServerClosesAtOnce(t *testing.T) {
 			t.Fatalf("closed after %v, %v; want at once", took, err)
 		}
 		testbed.WaitFor(t, time.Second, func() bool { return p.Stats().Ended[session.ReasonNoServer] == 1 }, "a no-server count")
-		if err := p.SetServerUp("app", "zz", true); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("no server %q", "zz")) {
+		if err := p.SetServerUp("app", "zz", true); !errors.Is(err, session.ErrNoServer) || !strings.Contains(err.Error(), `"zz"`) {
 			t.Fatalf("SetServerUp of an unknown server: %v", err)
 		}
 	})

@@ -1,10 +1,12 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
+	"ringproxy/ring"
 	"ringproxy/session/balance"
 )
 
@@ -41,6 +43,17 @@ func (w *worker) runControl() {
 	}
 }
 
+// What a control method names that is not there, for callers that answer
+// in their own words (the admin socket answers as HAProxy does).
+var (
+	ErrNoBackend  = errors.New("no such backend")
+	ErrNoServer   = errors.New("no such server")
+	ErrNoFrontend = errors.New("no such frontend")
+	ErrNoSession  = errors.New("no such session")
+	// ErrUnchanged: the frontend already is as asked.
+	ErrUnchanged = errors.New("already so")
+)
+
 func (p *Proxy) server(be, srv string) (*backend, *server, error) {
 	for _, b := range p.bes {
 		if b.cfg.Name != be {
@@ -51,21 +64,79 @@ func (p *Proxy) server(be, srv string) (*backend, *server, error) {
 				return b, s, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("backend %s has no server %q", be, srv)
+		return nil, nil, fmt.Errorf("backend %s: %w %q", be, ErrNoServer, srv)
 	}
-	return nil, nil, fmt.Errorf("no backend %q", be)
+	return nil, nil, fmt.Errorf("%w %q", ErrNoBackend, be)
 }
 
-// SetServerEnabled drains server srv of backend be (enabled false: no new
-// sessions, its sessions go on) or puts it back.
-func (p *Proxy) SetServerEnabled(be, srv string, enabled bool) error {
+// ServerWeight returns server srv's weight now and its weight in the
+// config, HAProxy's `get weight`.
+func (p *Proxy) ServerWeight(be, srv string) (cur, initial int, err error) {
+	_, s, err := p.server(be, srv)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(s.weight.Load()), s.cfg.Weight, nil
+}
+
+// AdminState is what an operator set a server to, HAProxy's
+// `set server B/S state`. A drained or maintained server takes no new
+// sessions; the ones it has go on until they end.
+type AdminState uint32
+
+const (
+	AdminReady AdminState = iota // takes sessions while UP
+	AdminDrain                   // no new sessions; still checked, keeps its health
+	AdminMaint                   // no new sessions; checks paused, counted DOWN
+)
+
+var adminNames = [...]string{AdminReady: "ready", AdminDrain: "drain", AdminMaint: "maint"}
+
+func (a AdminState) String() string { return adminNames[a] }
+
+// ParseAdminState reads "ready", "drain" or "maint".
+func ParseAdminState(s string) (AdminState, bool) {
+	for i, n := range adminNames {
+		if s == n {
+			return AdminState(i), true
+		}
+	}
+	return 0, false
+}
+
+// SetServerState sets server srv of backend be to ready, drain or maint,
+// as HAProxy's `set server B/S state`. Entering maint pauses its checks
+// and takes it DOWN; leaving maint makes it UP at once, checked again
+// right away, one failure from DOWN (as HAProxy does).
+func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 	b, s, err := p.server(be, srv)
 	if err != nil {
 		return err
 	}
-	s.disabled.Store(!enabled)
+	p.adminMu.Lock()
+	defer p.adminMu.Unlock()
+	was := s.adminState()
+	if was == st {
+		return nil
+	}
+	switch {
+	case st == AdminMaint:
+		if b.monitor != nil {
+			b.monitor.Pause(s.idx)
+		}
+		s.admin.Store(uint32(st))
+		s.up.Store(false)
+	case was == AdminMaint:
+		s.admin.Store(uint32(st))
+		s.up.Store(true)
+		if b.monitor != nil {
+			b.monitor.Resume(s.idx)
+		}
+	default:
+		s.admin.Store(uint32(st))
+	}
 	b.refresh(s)
-	p.log.Info("server admin state", "server", be+"/"+srv, "enabled", enabled)
+	p.log.Info("server admin state", "server", be+"/"+srv, "from", was.String(), "to", st.String())
 	return nil
 }
 
@@ -82,6 +153,37 @@ func (p *Proxy) SetServerWeight(be, srv string, weight int) error {
 		return fmt.Errorf("set weight %s/%s: %w", be, srv, err)
 	}
 	p.log.Info("server weight", "server", be+"/"+srv, "weight", weight)
+	return nil
+}
+
+// sessionID names session s of worker id: the worker, the slot and the
+// slot's reuse count, so an id that outlived its session names no other
+// (until the count wraps, 16 million sessions later in that slot).
+func sessionID(worker int, s *Session) uint64 {
+	return uint64(worker)<<56 | uint64(s.gen&0xffffff)<<32 | uint64(s.idx)
+}
+
+// ShutdownSession ends the live session id names (Sessions gives ids),
+// HAProxy's `shutdown session`.
+func (p *Proxy) ShutdownSession(id uint64) error {
+	wid, idx := int(id>>56), uint32(id)
+	if wid >= len(p.workers) {
+		return ErrNoSession
+	}
+	w, found := p.workers[wid], false
+	w.control(func() {
+		if idx >= uint32(w.slab.Cap()) {
+			return
+		}
+		s := w.slab.At(idx)
+		if sessionID(wid, s) == id && s.state != stFree && s.state != stClosing {
+			w.closeSession(s, ReasonKilled)
+			found = true
+		}
+	})
+	if !found {
+		return ErrNoSession
+	}
 	return nil
 }
 
@@ -109,6 +211,7 @@ func (p *Proxy) ShutdownSessions(be, srv string) (int, error) {
 
 // SessionInfo is one live session, as `show sess` prints it.
 type SessionInfo struct {
+	ID       uint64 // names it for ShutdownSession while it lives (sessionID)
 	Worker   int
 	Client   netip.AddrPort
 	Frontend string
@@ -140,11 +243,82 @@ func (p *Proxy) Sessions() []SessionInfo {
 				if s.be != nil {
 					be = s.be.cfg.Name
 				}
-				out = append(out, SessionInfo{Worker: w.id, Client: s.peer, Frontend: s.fe.cfg.Name, Backend: be,
+				peer := s.peer
+				if !peer.IsValid() && s.si[clientSide].state != siClo {
+					peer, _ = ring.PeerAddr(s.si[clientSide].fd) // not read at accept: nothing needed it
+				}
+				out = append(out, SessionInfo{ID: sessionID(w.id, s), Worker: w.id, Client: peer, Frontend: s.fe.cfg.Name, Backend: be,
 					Server: srv, State: stateNames[s.state], Age: time.Duration(w.now - s.accepted),
 					BytesIn: s.req.bytes, BytesOut: s.rep.bytes})
 			}
 		})
 	}
 	return out
+}
+
+// SetFrontendEnabled stops frontend name from taking clients (enabled
+// false), as HAProxy's `disable frontend`: its sockets stay bound but
+// refuse connections, so clients fail over at once instead of waiting in
+// a backlog nobody serves; sessions it has go on. Enabling makes the
+// sockets listen again. A reload enables every frontend, as HAProxy's.
+func (p *Proxy) SetFrontendEnabled(name string, enabled bool) error {
+	fe := p.frontendNamed(name)
+	if fe == nil {
+		return fmt.Errorf("%w %q", ErrNoFrontend, name)
+	}
+	p.adminMu.Lock()
+	defer p.adminMu.Unlock()
+	if fe.paused.Load() != enabled {
+		return ErrUnchanged
+	}
+	if enabled {
+		return p.enableFrontend(fe)
+	}
+	fe.paused.Store(true)
+	for _, fd := range p.onListeners(fe, (*worker).pauseListener) {
+		if err := ring.StopListening(fd); err != nil {
+			p.log.Warn("disable frontend: socket still listens", "frontend", name, "err", err)
+		}
+	}
+	p.log.Info("frontend disabled", "frontend", name)
+	return nil
+}
+
+func (p *Proxy) enableFrontend(fe *frontend) error {
+	fds := p.onListeners(fe, func(*worker, *listener) {})
+	for _, fd := range fds {
+		if err := ring.Relisten(fd, listenBacklog); err != nil {
+			return fmt.Errorf("enable frontend %s: listen: %w", fe.cfg.Name, err)
+		}
+	}
+	fe.paused.Store(false)
+	p.onListeners(fe, (*worker).unpauseListener)
+	p.log.Info("frontend enabled", "frontend", fe.cfg.Name)
+	return nil
+}
+
+// onListeners runs do on every open listener of fe, each in its worker's
+// loop, and returns their fds.
+func (p *Proxy) onListeners(fe *frontend, do func(*worker, *listener)) []int {
+	var fds []int
+	for _, w := range p.workers {
+		w.control(func() {
+			for _, l := range w.listeners {
+				if l.fe == fe && l.state != liClosed {
+					do(w, l)
+					fds = append(fds, l.fd)
+				}
+			}
+		})
+	}
+	return fds
+}
+
+func (p *Proxy) frontendNamed(name string) *frontend {
+	for _, f := range p.fes {
+		if f.cfg.Name == name {
+			return f
+		}
+	}
+	return nil
 }

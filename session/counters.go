@@ -77,10 +77,11 @@ const (
 	AcceptStopping                        // arrived during shutdown: closed
 	AcceptDenied                          // source refused by allow/deny: closed
 	AcceptSourceRate                      // source above per_source_rate: closed
+	AcceptDisabled                        // parked when an operator disabled its frontend: closed
 	acceptOutcomeCount
 )
 
-var acceptOutcomeNames = [...]string{"ok", "maxsock", "sockopt", "overflow", "stopping", "denied", "source-rate"}
+var acceptOutcomeNames = [...]string{"ok", "maxsock", "sockopt", "overflow", "stopping", "denied", "source-rate", "disabled"}
 
 func (a AcceptOutcome) String() string { return acceptOutcomeNames[a] }
 

@@ -41,7 +41,7 @@ func (p *Proxy) startChecks() error {
 		}
 		targets := make([]health.Target, len(b.servers))
 		for i, s := range b.servers {
-			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Down: !s.up.Load()}
+			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
 		}
 		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
 		if err != nil {

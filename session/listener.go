@@ -109,6 +109,9 @@ func (w *worker) setState(l *listener, st liState) {
 // cancelled so new clients wait in the kernel backlog.
 func (w *worker) limit(l *listener, v verdict) {
 	w.stopAccept(l)
+	if l.state == liPaused {
+		return // an operator's pause outlasts any limit
+	}
 	if l.state == liLimited && l.limit == LimitSystem && l.retryAt > w.now {
 		return // an fd shortage's pause is not cut short by another limit
 	}
@@ -158,6 +161,9 @@ func (w *worker) onAcceptCancel(l *listener, c *ring.Completion) {
 }
 
 func (w *worker) acceptError(l *listener, res int32) {
+	if l.state == liPaused {
+		return // the socket stopped listening under the accept
+	}
 	errno := unix.Errno(-res)
 	switch errno {
 	case unix.ECANCELED:
@@ -186,6 +192,31 @@ func (w *worker) acceptWorks(l *listener) {
 		w.log.Info("accepting again", "frontend", l.fe.cfg.Name, "bind", l.addr, "errors", l.errBurst)
 		l.errBurst = 0
 	}
+}
+
+// pauseListener stops l for an operator (disable frontend): its accept
+// is cancelled, and the clients it parked are closed, as the kernel
+// resets the ones in its backlog when the socket stops listening.
+func (w *worker) pauseListener(l *listener) {
+	if l.state == liClosed || l.state == liPaused {
+		return
+	}
+	w.stopAccept(l)
+	for l.parked.n > 0 {
+		fd := l.parked.peek()
+		l.parked.pop()
+		w.reject(l, fd, refusal(AcceptDisabled, nil))
+	}
+	w.setState(l, liPaused)
+}
+
+// unpauseListener undoes pauseListener once the socket listens again.
+func (w *worker) unpauseListener(l *listener) {
+	if l.state != liPaused {
+		return
+	}
+	w.setState(l, liReady)
+	w.rearm(l)
 }
 
 // resume serves l's parked clients while the limits allow, then, once

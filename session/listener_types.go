@@ -32,6 +32,8 @@ const limitRecheck = time.Second
 //	liFull    → liReady    a slot freed (or limitRecheck passed) and its parked clients have sessions
 //	liLimited → liFull     retryAt passed; a parked client found no slot
 //	liLimited → liReady    retryAt passed and its parked clients have sessions
+//	any open  → liPaused   an operator disabled its frontend (pauseListener); limits are not applied meanwhile
+//	liPaused  → liReady    the frontend was enabled again (unpauseListener)
 //	any       → liClosed   the worker stopped, the accept ended and no client is parked (rearm); or the loop failed (abandon)
 //
 // A listener is never left liFull or liLimited without retryAt: a
@@ -44,6 +46,7 @@ const (
 	liReady   liState = iota // rearm arms an accept whenever none is in flight and none is parked
 	liFull                   // a slot limit stands (limit); a slot freeing anywhere resumes it
 	liLimited                // a time limit stands (limit): rate or fd shortage; resumes at retryAt
+	liPaused                 // disable frontend: no accept, its socket refuses clients
 	liClosed                 // socket closed; final
 )
 

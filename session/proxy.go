@@ -32,6 +32,7 @@ type Proxy struct {
 	maxSeen     atomic.Int64  // highest actconn seen
 	stopping    atomic.Bool   // stop accepting
 	transitions atomic.Uint64 // server UP/DOWN changes
+	adminMu     sync.Mutex    // serializes operators' server state changes (SetServerState)
 	killing     atomic.Bool   // abort every session
 
 	access     *LogSink  // access log lines; nil when [log].access is off

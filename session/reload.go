@@ -45,38 +45,66 @@ func (p *Proxy) inherited(ap netip.AddrPort) ([]int, error) {
 	}
 	var fds []int
 	for _, old := range p.prev.bound[ap] {
-		fd, err := ring.DupListener(old)
+		fd, err := takeOver(old)
 		if err != nil {
 			for _, fd := range fds {
 				ring.CloseNow(fd)
 			}
-			return nil, fmt.Errorf("take over listening socket %v: dup: %w", ap, err)
+			return nil, fmt.Errorf("take over listening socket %v: %w", ap, err)
 		}
 		fds = append(fds, fd)
 	}
 	return fds, nil
 }
 
-// inheritHealth starts each checked server DOWN that prev knew DOWN, so
-// a reload sends no traffic to a dead server while the new checks warm up.
+// takeOver duplicates a previous generation's listening socket and makes
+// sure it listens: the previous generation may have had it disabled
+// (disable frontend), and a reload enables every frontend, as HAProxy's.
+func takeOver(old int) (int, error) {
+	fd, err := ring.DupListener(old)
+	if err != nil {
+		return -1, fmt.Errorf("dup: %w", err)
+	}
+	if err := ring.Relisten(fd, listenBacklog); err != nil {
+		ring.CloseNow(fd)
+		return -1, fmt.Errorf("listen: %w", err)
+	}
+	return fd, nil
+}
+
+// inheritHealth carries what prev knew of each server that stays (same
+// backend and server name) across a reload: an operator's drain or
+// maint, a weight set at runtime unless the config changed that
+// server's weight, and, for a checked server at the same address, a
+// DOWN, so no traffic goes to a dead server while the new checks warm up.
 // Without checks nothing would ever bring it back: it starts UP.
 func (p *Proxy) inheritHealth() {
 	if p.prev == nil {
 		return
 	}
 	for _, b := range p.bes {
-		if b.cfg.Check == nil {
-			continue
-		}
 		for _, s := range b.servers {
 			_, old, err := p.prev.server(b.cfg.Name, s.cfg.Name)
-			if err != nil || old.cfg.Address != s.cfg.Address || old.up.Load() {
+			if err != nil {
 				continue
 			}
-			s.up.Store(false)
-			b.refresh(s)
+			p.inheritServer(b, s, old)
 		}
 	}
+}
+
+func (p *Proxy) inheritServer(b *backend, s, old *server) {
+	st := old.adminState()
+	s.admin.Store(uint32(st))
+	if st == AdminMaint || b.cfg.Check != nil && old.cfg.Address == s.cfg.Address && !old.up.Load() {
+		s.up.Store(false)
+	}
+	if w := int(old.weight.Load()); old.cfg.Weight == s.cfg.Weight && w != s.cfg.Weight {
+		if err := b.setWeight(s, w); err != nil {
+			p.log.Warn("reload: runtime weight not carried over", "server", b.cfg.Name+"/"+s.cfg.Name, "weight", w, "err", err)
+		}
+	}
+	b.refresh(s)
 }
 
 // adoptee is a client a stopping generation accepted but could not serve

@@ -58,6 +58,7 @@ type FrontendStats struct {
 	BytesIn     uint64            `json:"bytes_in"`
 	BytesOut    uint64            `json:"bytes_out"`
 	Ended       map[string]uint64 `json:"ended"`
+	Disabled    bool              `json:"disabled"` // disable frontend: its sockets refuse clients
 	// Routes are its routes in order, then the default (Default set),
 	// with the sessions each took; empty without routes.
 	Routes []RouteStats `json:"routes,omitempty"`
@@ -87,8 +88,10 @@ type ServerStats struct {
 	Name         string      `json:"name"`
 	Addr         string      `json:"address"`
 	Up           bool        `json:"up"`
-	Disabled     bool        `json:"disabled"`
+	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
+	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
 	Weight       int         `json:"weight"`
+	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
 	Backup       bool        `json:"backup"`
 	MaxConn      int         `json:"maxconn"`
 	CurSessions  int64       `json:"current_sessions"`
@@ -121,6 +124,7 @@ type CheckStats struct {
 	PassiveFailures int64         `json:"-"`
 	LastDuration    time.Duration `json:"-"`
 	LastErrorAt     time.Time     `json:"-"`
+	Paused          bool          `json:"-"` // in maintenance: not checked
 }
 
 // Snapshot gathers the process's state. Each worker copies its counters
@@ -159,7 +163,7 @@ func (p *Proxy) processStats(st *Stats) ProcessStats {
 func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {
 	fs := FrontendStats{Name: f.cfg.Name, Backend: f.cfg.BackendName, MaxConn: f.cfg.MaxConn, RateLimit: f.cfg.RateLimit,
 		CurSessions: f.cur.Load(), Sessions: c.Sessions, Refused: c.Refused,
-		BytesIn: c.BytesIn, BytesOut: c.BytesOut, Ended: namedReasons(&c.Ended)}
+		BytesIn: c.BytesIn, BytesOut: c.BytesOut, Ended: namedReasons(&c.Ended), Disabled: f.paused.Load()}
 	for _, a := range p.Addrs(f.cfg.Name) {
 		fs.Binds = append(fs.Binds, a.String())
 	}
@@ -178,7 +182,8 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 }
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
-	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.disabled.Load(), Weight: int(s.weight.Load()),
+	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
+		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
 }
@@ -187,7 +192,7 @@ func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 	cs := &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
 		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions,
 		Successes: c.Successes, Failures: c.Failures, PassiveFailures: c.PassiveFailures,
-		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt}
+		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused}
 	if cfg != nil {
 		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
 	}

@@ -238,7 +238,7 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 	demoBackends(t, cfg)
 	_, done := startServe(t, cfg)
 	out, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "show", "servers", "state")
-	if err != nil || !strings.Contains(out, "demo demo1 127.0.0.1:") {
+	if err != nil || !strings.Contains(out, " demo 1 demo1 127.0.0.1 2 0 ") {
 		t.Fatalf("ctl show servers state: %v\n%s", err, out)
 	}
 	if _, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "disable", "server", "demo/nope"); err == nil {

@@ -144,10 +144,11 @@ func (s *Server) conn(c net.Conn) {
 		}
 		c.SetWriteDeadline(time.Now().Add(answerTimeout))
 		// Several commands on one line, separated by ';', run in turn
-		// and answer in turn, as HAProxy's CLI does.
+		// and answer in turn, each answer followed by an empty line, as
+		// HAProxy's CLI does.
 		for _, cmd := range strings.Split(r.Text(), ";") {
 			if cmd = strings.TrimSpace(cmd); cmd != "" {
-				fmt.Fprint(c, s.run(cmd))
+				fmt.Fprint(c, s.run(cmd), "\n")
 			}
 		}
 	}
@@ -195,93 +196,14 @@ func (s *Server) reload() string {
 	return "reloaded\n"
 }
 
-// Run executes one command line against p and returns its answer,
-// ending with a newline.
-func Run(p *session.Proxy, line string) string {
-	f := strings.Fields(line)
-	switch {
-	case match(f, "help"), match(f, "h"):
-		return help
-	case match(f, "show", "info"):
-		return showInfo(p, f[2:], nil)
-	case match(f, "show", "stat"):
-		return showStat(p, f[2:])
-	case match(f, "show", "routes"):
-		return showRoutes(p)
-	case match(f, "show", "servers", "state"):
-		return showServers(p)
-	case match(f, "show", "sess"):
-		return showSess(p)
-	case match(f, "disable", "server") && len(f) == 3:
-		return onServer(f[2], func(b, s string) error { return p.SetServerEnabled(b, s, false) })
-	case match(f, "enable", "server") && len(f) == 3:
-		return onServer(f[2], func(b, s string) error { return p.SetServerEnabled(b, s, true) })
-	case match(f, "set", "weight") && len(f) == 4:
-		w, err := strconv.Atoi(f[3])
-		if err != nil {
-			return fmt.Sprintf("error: bad weight %q\n", f[3])
-		}
-		return onServer(f[2], func(b, s string) error { return p.SetServerWeight(b, s, w) })
-	case match(f, "shutdown", "sessions", "server") && len(f) == 4:
-		var n int
-		out := onServer(f[3], func(b, s string) (err error) { n, err = p.ShutdownSessions(b, s); return err })
-		if out == "done\n" {
-			return fmt.Sprintf("%d sessions closed\n", n)
-		}
-		return out
-	}
-	return fmt.Sprintf("error: unknown command %q; try help\n", line)
-}
-
-const help = `help                             this list
-reload                           re-read the config file and apply it without dropping a connection
-show info                        process, as HAProxy 2.6 gives it (Name, Uptime, CurrConns, ...), then ringproxy's keys
-show info human                  process: engine, workers, sessions, uptime; control listeners
-show stat                        HAProxy 2.6's CSV: per frontend a FRONTEND row; per backend its servers, then BACKEND
-show stat IID|PROXY TYPE SID     rows of one proxy, types (1 frontends, 2 backends, 4 servers, ORed) and server; -1: any
-show stat human                  one line per frontend, route and server, CSV
-CMD1; CMD2; ...                  several commands on one line, answered in turn
-show routes                      each frontend's routes in order: match, backend, sessions taken
-show servers state               one line per server: state, weight, sessions
-show sess                        current sessions: client, frontend, server, age, bytes
-disable server BACKEND/SERVER    drain: no new sessions, current ones go on
-enable server BACKEND/SERVER     undo disable
-set weight BACKEND/SERVER N      weight 0..256 for new sessions
-shutdown sessions server BACKEND/SERVER   close every session of a server
-`
-
-func match(f []string, words ...string) bool {
-	if len(f) < len(words) {
-		return false
-	}
-	for i, w := range words {
-		if f[i] != w {
-			return false
-		}
-	}
-	return true
-}
-
-func onServer(arg string, do func(be, srv string) error) string {
-	be, srv, ok := strings.Cut(arg, "/")
-	if !ok || be == "" || srv == "" {
-		return fmt.Sprintf("error: want BACKEND/SERVER, got %q\n", arg)
-	}
-	if err := do(be, srv); err != nil {
-		return "error: " + err.Error() + "\n"
-	}
-	return "done\n"
-}
-
-// showInfo is show info: HAProxy's keys in its order (haproxy.go),
-// ending with an empty line as HAProxy's answers do; or with "human"
-// ringproxy's own, the control listeners' counts among them. counts are the control listeners'
-// (nil: unknown, from Run).
+// showInfo is show info: HAProxy's keys in its order (haproxy.go); or
+// with "human" ringproxy's own, the control listeners' counts among
+// them. counts are the control listeners' (nil: unknown, from Run).
 func showInfo(p *session.Proxy, args []string, counts map[string]ctlnet.Counts) string {
 	s := p.Snapshot()
 	switch {
 	case len(args) == 0:
-		return haproxyInfo(s, len(counts)) + "\n"
+		return haproxyInfo(s, len(counts))
 	case len(args) == 1 && args[0] == "human":
 		return humanInfo(s) + listenerInfo(counts)
 	}
@@ -319,10 +241,23 @@ func humanStat(s session.Snapshot) string {
 	}
 	for _, be := range s.Backends {
 		for _, sv := range be.Servers {
-			fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%d,%d,%d,%d\n", be.Name, sv.Name, status(sv), sv.Weight, sv.CurSessions, sv.Sessions, sv.BytesIn, sv.BytesOut, sv.ConnFailures)
+			fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%d,%d,%d,%d\n", be.Name, sv.Name, humanStatus(sv), sv.Weight, sv.CurSessions, sv.Sessions, sv.BytesIn, sv.BytesOut, sv.ConnFailures)
 		}
 	}
 	return b.String()
+}
+
+// humanStatus is a server's state in one word: MAINT, DRAIN, UP or DOWN.
+func humanStatus(s session.ServerStats) string {
+	switch {
+	case s.Admin == "maint":
+		return "MAINT"
+	case s.Admin == "drain":
+		return "DRAIN"
+	case s.Up:
+		return "UP"
+	}
+	return "DOWN"
 }
 
 // routeName is a route's place in its frontend's list, from 1, or
@@ -349,36 +284,6 @@ func showRoutes(p *session.Proxy) string {
 	return b.String()
 }
 
-func status(s session.ServerStats) string {
-	switch {
-	case s.Disabled:
-		return "MAINT"
-	case s.Up:
-		return "UP"
-	}
-	return "DOWN"
-}
-
-func showServers(p *session.Proxy) string {
-	var b strings.Builder
-	b.WriteString("# backend server address status weight current_sessions maxconn\n")
-	for _, be := range p.Snapshot().Backends {
-		for _, sv := range be.Servers {
-			fmt.Fprintf(&b, "%s %s %s %s %d %d %d\n", be.Name, sv.Name, sv.Addr, status(sv), sv.Weight, sv.CurSessions, sv.MaxConn)
-		}
-	}
-	return b.String()
-}
-
-func showSess(p *session.Proxy) string {
-	var b strings.Builder
-	b.WriteString("# worker client frontend backend/server state age bytes_in bytes_out\n")
-	for _, s := range p.Sessions() {
-		fmt.Fprintf(&b, "%d %s %s %s/%s %s %s %d %d\n", s.Worker, s.Client, s.Frontend, s.Backend, s.Server, s.State, s.Age.Round(time.Millisecond), s.BytesIn, s.BytesOut)
-	}
-	return b.String()
-}
-
 // Send connects to the socket at path, sends one command and returns the
 // answer: the client side of `ringproxy ctl`.
 func Send(path, command string) (string, error) {
@@ -396,7 +301,16 @@ func Send(path, command string) (string, error) {
 	if sendErr != nil && answer == "" {
 		return "", fmt.Errorf("admin socket %s: send: %w", path, sendErr)
 	}
-	return answer, nil
+	return unframe(answer), nil
+}
+
+// unframe drops the empty line that ends an answer (an empty answer is
+// that line alone): ctl prints what the command said.
+func unframe(answer string) string {
+	if answer == "\n" || strings.HasSuffix(answer, "\n\n") {
+		return answer[:len(answer)-1]
+	}
+	return answer
 }
 
 // readAnswer reads until the socket closes the connection.

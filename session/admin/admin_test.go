@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -96,48 +97,145 @@ func count(t *testing.T, addr netip.AddrPort, n int) map[string]int {
 	return got
 }
 
-// Disable drains a server: no new session reaches it, the one it has goes
-// on; enable brings it back.
-func TestDisableServerDrains(t *testing.T) {
-	_, addr, path := twoServers(t)
-	var held net.Conn
-	for held == nil {
-		if name, c := who(t, addr); name == "a" {
-			held = c
-		} else {
-			c.Close()
+// heldOn opens sessions until one lands on server name, and keeps it.
+func heldOn(t *testing.T, addr netip.AddrPort, name string) net.Conn {
+	for {
+		got, c := who(t, addr)
+		if got == name {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		c.Close()
+	}
+}
+
+// stillOpen says whether c's session goes on: a write goes through and
+// a read waits instead of meeting the end.
+func stillOpen(c net.Conn) bool {
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return false
+	}
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	defer c.SetReadDeadline(time.Time{})
+	_, err := c.Read(make([]byte, 1))
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// stateLine is server s's line of show servers state, split in fields.
+func stateLine(t *testing.T, path, s string) []string {
+	t.Helper()
+	for line := range strings.Lines(ctl(t, path, "show servers state")) {
+		if f := strings.Fields(line); len(f) == 25 && f[1] == "app" && f[3] == s {
+			return f
 		}
 	}
-	defer held.Close()
-	if out := ctl(t, path, "disable server app/a"); out != "done\n" {
-		t.Fatalf("disable: %q", out)
+	t.Fatalf("show servers state has no line for app/%s", s)
+	return nil
+}
+
+// Drain and maint, as HAProxy's set server state: no new session reaches
+// the server, the one it has goes on; maint also counts it DOWN. Ready
+// brings it back. disable/enable server are maint and ready.
+func TestSetServerState(t *testing.T) {
+	_, addr, path := twoServers(t)
+	held := heldOn(t, addr, "a")
+	for _, c := range []struct {
+		set, opState, admState string
+	}{
+		{"set server app/a state drain", "2", "8"},
+		{"set server app/a state maint", "0", "1"},
+		{"disable server app/a", "0", "1"},
+	} {
+		if out := ctl(t, path, c.set); out != "" {
+			t.Fatalf("%s: %q", c.set, out)
+		}
+		if got := count(t, addr, 10); got["a"] != 0 {
+			t.Fatalf("after %s new sessions reached a: %v", c.set, got)
+		}
+		if !stillOpen(held) {
+			t.Fatalf("after %s the session a had is gone", c.set)
+		}
+		if f := stateLine(t, path, "a"); f[5] != c.opState || f[6] != c.admState {
+			t.Errorf("after %s: srv_op_state %s srv_admin_state %s, want %s %s", c.set, f[5], f[6], c.opState, c.admState)
+		}
+		for _, back := range []string{"set server app/a state ready", "enable server app/a"} {
+			ctl(t, path, back)
+			if got := count(t, addr, 10); got["a"] == 0 {
+				t.Fatalf("after %s a got nothing: %v", back, got)
+			}
+			if f := stateLine(t, path, "a"); f[5] != "2" || f[6] != "0" {
+				t.Errorf("after %s: srv_op_state %s srv_admin_state %s, want 2 0", back, f[5], f[6])
+			}
+			ctl(t, path, c.set)
+		}
+		ctl(t, path, "set server app/a state ready")
 	}
-	if got := count(t, addr, 10); got["a"] != 0 {
-		t.Fatalf("a disabled, yet new sessions reached it: %v", got)
-	}
-	if _, err := held.Write([]byte("still here")); err != nil {
-		t.Fatalf("the session a had before the drain: %v", err)
-	}
-	if out := ctl(t, path, "show servers state"); !strings.Contains(out, "app a ") || !strings.Contains(out, " MAINT ") {
-		t.Fatalf("show servers state:\n%s", out)
-	}
-	ctl(t, path, "enable server app/a")
-	if got := count(t, addr, 10); got["a"] == 0 {
-		t.Fatalf("a enabled again but got nothing: %v", got)
+	for cmd, want := range map[string]string{
+		"set server app/a state busy":   "error: 'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n",
+		"set server app/a":              "error: 'set server <srv>' supports 'state' and 'weight' here.\n",
+		"set server app/zz state maint": "error: No such server.\n",
+		"set server nope/a state maint": "error: No such backend.\n",
+		"set server a state maint":      "error: Require 'backend/server'.\n",
+	} {
+		if out := ctl(t, path, cmd); out != want {
+			t.Errorf("%q answered %q, want %q", cmd, out, want)
+		}
 	}
 }
 
 func TestSetWeightChangesShare(t *testing.T) {
 	_, addr, path := twoServers(t)
-	if out := ctl(t, path, "set weight app/a 3"); out != "done\n" {
+	if out := ctl(t, path, "set weight app/a 3"); out != "" {
 		t.Fatalf("set weight: %q", out)
 	}
-	ctl(t, path, "set weight app/b 1")
+	ctl(t, path, "set server app/b weight 1")
 	if got := count(t, addr, 40); got["a"] != 30 || got["b"] != 10 {
 		t.Fatalf("weights 3:1 over 40 sessions: %v", got)
 	}
-	if out := ctl(t, path, "set weight app/a 900"); !strings.HasPrefix(out, "error:") {
-		t.Fatalf("weight 900 accepted: %q", out)
+	if out := ctl(t, path, "get weight app/a"); out != "3 (initial 100)\n" {
+		t.Errorf("get weight: %q", out)
+	}
+	ctl(t, path, "set weight app/a 50%")
+	ctl(t, path, "set weight app/b 25%")
+	if out := ctl(t, path, "get weight app/a") + ctl(t, path, "get weight app/b"); out != "50 (initial 100)\n25 (initial 100)\n" {
+		t.Errorf("get weight after 50%% and 25%%: %q", out)
+	}
+	if got := count(t, addr, 30); got["a"] != 20 || got["b"] != 10 {
+		t.Fatalf("weights 2:1 over 30 sessions: %v", got)
+	}
+	for cmd, want := range map[string]string{
+		"set weight app/a 900":  "error: Absolute weight can only be between 0 and 256 inclusive.\n",
+		"set weight app/a -1%":  "error: Relative weight must be positive.\n",
+		"set weight app/a":      "error: Require <weight> or <weight%>.\n",
+		"set weight app/a x":    `error: weight "x": want a number from 0 to 256, or a percentage such as 50%` + "\n",
+		"get weight app/zz":     "error: No such server.\n",
+		"get weight zz/a":       "error: No such backend.\n",
+		"set weight app/a 900%": "", // capped at 256, as HAProxy's
+	} {
+		if out := ctl(t, path, cmd); out != want {
+			t.Errorf("%q answered %q, want %q", cmd, out, want)
+		}
+	}
+	if out := ctl(t, path, "get weight app/a"); out != "256 (initial 100)\n" {
+		t.Errorf("get weight after 900%%: %q", out)
+	}
+}
+
+func TestParseWeight(t *testing.T) {
+	for _, c := range []struct {
+		arg     string
+		initial int
+		want    int
+	}{{"0", 5, 0}, {"256", 5, 256}, {"100%", 5, 5}, {"50%", 5, 2}, {"0%", 5, 0}, {"200%", 200, 256}, {"99999999%", 1, 256}} {
+		if got, err := parseWeight(c.arg, c.initial); got != c.want || err != nil {
+			t.Errorf("parseWeight(%q, %d) = %d, %v; want %d", c.arg, c.initial, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "%", "257", "-1", "1.5", "5%%", "0x10", " 5"} {
+		if _, err := parseWeight(bad, 5); err == nil {
+			t.Errorf("parseWeight(%q) accepted", bad)
+		}
 	}
 }
 
@@ -145,10 +243,11 @@ func TestShowSessAndShutdownSessions(t *testing.T) {
 	_, addr, path := twoServers(t)
 	name, c := who(t, addr)
 	defer c.Close()
-	if out := ctl(t, path, "show sess"); !strings.Contains(out, "web app/"+name+" forwarding") {
-		t.Fatalf("show sess:\n%s", out)
+	sessLine := regexp.MustCompile(`^0x[0-9a-f]+: proto=tcpv4 src=127\.0\.0\.1:\d+ fe=web be=app srv=` + name + ` ts=00 epoch=0 age=\d+s state=forwarding worker=\d+ bytes_in=\d+ bytes_out=\d+\n$`)
+	if out := ctl(t, path, "show sess"); !sessLine.MatchString(out) {
+		t.Fatalf("show sess: %q", out)
 	}
-	if out := ctl(t, path, "shutdown sessions server app/"+name); out != "1 sessions closed\n" {
+	if out := ctl(t, path, "shutdown sessions server app/"+name); out != "" {
 		t.Fatalf("shutdown sessions: %q", out)
 	}
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -156,6 +255,74 @@ func TestShowSessAndShutdownSessions(t *testing.T) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatal("the session is still open after shutdown sessions")
 		}
+	}
+}
+
+// shutdown session ID ends that session alone; its id, once used, names
+// nothing, even after its slot serves another session.
+func TestShutdownSessionByID(t *testing.T) {
+	_, addr, path := twoServers(t)
+	_, c1 := who(t, addr)
+	defer c1.Close()
+	_, c2 := who(t, addr)
+	defer c2.Close()
+	var ids []string
+	for line := range strings.Lines(ctl(t, path, "show sess")) {
+		id, _, _ := strings.Cut(line, ":")
+		ids = append(ids, id)
+	}
+	if len(ids) != 2 {
+		t.Fatalf("show sess lists %d sessions, want 2", len(ids))
+	}
+	if out := ctl(t, path, "show sess "+ids[0]); !strings.HasPrefix(out, ids[0]+": ") || strings.Count(out, "\n") != 1 {
+		t.Errorf("show sess %s: %q", ids[0], out)
+	}
+	if out := ctl(t, path, "shutdown session "+ids[0]); out != "" {
+		t.Fatalf("shutdown session: %q", out)
+	}
+	open := 0
+	for _, c := range []net.Conn{c1, c2} {
+		if stillOpen(c) {
+			open++
+		}
+	}
+	if open != 1 {
+		t.Fatalf("%d of the two sessions open after shutdown session, want 1", open)
+	}
+	if out := ctl(t, path, "show sess"); strings.Count(out, "\n") != 1 || strings.HasPrefix(out, ids[0]) {
+		t.Errorf("show sess after shutdown session %s: %q", ids[0], out)
+	}
+	for i := 0; i < 4; i++ { // reuse the freed slots
+		_, c := who(t, addr)
+		c.Close()
+	}
+	if out := ctl(t, path, "shutdown session "+ids[0]); out != "error: No such session (use 'show sess').\n" {
+		t.Errorf("shutdown session of an ended session: %q", out)
+	}
+}
+
+// Every answer on the socket ends with an empty line, as HAProxy's CLI
+// frames them; Send (ctl) gives the answer without it.
+func TestAnswersEndWithAnEmptyLine(t *testing.T) {
+	_, _, path := twoServers(t)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "set weight app/a 5; get weight app/a; get weight app/zz; show servers state\n")
+	c.(*net.UnixConn).CloseWrite()
+	raw, _ := io.ReadAll(c)
+	answers := strings.Split(string(raw), "\n\n")
+	if len(answers) != 4 || answers[3] != "" || !strings.HasPrefix(string(raw), "\n") { // the first answer is empty
+		t.Fatalf("answers %q, want 4 each ending with an empty line", raw)
+	}
+	if answers[0] != "\n5 (initial 100)" || answers[1] != "error: No such server." || !strings.HasPrefix(answers[2], "1\n# be_id") {
+		t.Errorf("answers %q", answers)
+	}
+	if got := ctl(t, path, "get weight app/a"); got != "5 (initial 100)\n" {
+		t.Errorf("Send gave %q", got)
 	}
 }
 
@@ -169,8 +336,15 @@ func TestHelpInfoAndErrors(t *testing.T) {
 		"show stat human":          "app,a,UP,100",
 		"frobnicate":               `error: unknown command "frobnicate"`,
 		"reload":                   "error: this process has no config file to reload",
-		"disable server nobackend": "error: want BACKEND/SERVER",
-		"disable server app/zz":    `error: backend app has no server "zz"`,
+		"disable server nobackend": "error: Require 'backend/server'.\n",
+		"disable server app/zz":    "error: No such server.\n",
+		"disable frontend nope":    "error: No such frontend.\n",
+		"disable frontend":         "error: A frontend name is expected.\n",
+		"shutdown session":         "error: Session pointer expected (use 'show sess').\n",
+		"shutdown session 0x1":     "error: No such session (use 'show sess').\n",
+		"shutdown session 12":      "error: No such session (use 'show sess').\n",
+		"show sess 0x1":            "error: Session not found.\n",
+		"show servers state nope":  "error: Can't find backend.\n",
 	} {
 		if out := ctl(t, path, cmd); !strings.Contains(out, want) {
 			t.Errorf("%q answered %q, want it to contain %q", cmd, out, want)
@@ -182,12 +356,13 @@ func TestHelpInfoAndErrors(t *testing.T) {
 // alone.
 func TestSeveralCommandsOnALine(t *testing.T) {
 	_, _, path := twoServers(t)
-	want := ctl(t, path, "disable server app/a") + ctl(t, path, "show servers state") + ctl(t, path, "enable server app/a")
+	answers := []string{ctl(t, path, "disable server app/a"), ctl(t, path, "show servers state"), ctl(t, path, "enable server app/a")}
+	want := strings.Join(answers, "\n") // each answer ends with an empty line
 	if got := ctl(t, path, "disable server app/a; show servers state ;enable server app/a;"); got != want {
 		t.Errorf("answered %q, want %q", got, want)
 	}
-	if !strings.Contains(want, "MAINT") {
-		t.Errorf("the server was not in MAINT between the two: %q", want)
+	if !strings.Contains(answers[1], " a 127.0.0.1 0 1 ") {
+		t.Errorf("the server was not in maint between the two: %q", answers[1])
 	}
 }
 

@@ -223,7 +223,6 @@ func haproxyStat(s session.Snapshot, f statFilter) string {
 		}
 		emit(backendRow(be, iid))
 	}
-	b.WriteByte('\n') // HAProxy ends every answer with an empty line
 	return b.String()
 }
 
@@ -238,7 +237,7 @@ func frontendRow(fe session.FrontendStats, iid, globalMaxConn int) *statRow {
 	r.u("stot", fe.Sessions)
 	r.u("bin", fe.BytesIn)
 	r.u("bout", fe.BytesOut)
-	r.set("status", "OPEN")
+	r.set("status", frontendStatus(fe))
 	r.num("rate_lim", int64(fe.RateLimit))
 	// Every connection accepted: the sessions started and those closed at
 	// accept (deny, per_source_rate, maxsock, ...).
@@ -339,6 +338,14 @@ func backendRow(be session.BackendStats, iid int) *statRow {
 	return r
 }
 
+// frontendStatus is OPEN, or PAUSED after disable frontend, as HAProxy.
+func frontendStatus(fe session.FrontendStats) string {
+	if fe.Disabled {
+		return "PAUSED"
+	}
+	return "OPEN"
+}
+
 // usable says whether sv takes new sessions, as HAProxy counts act and
 // bck: UP, not in maintenance, weight above 0.
 func usable(sv session.ServerStats) bool { return sv.Up && !sv.Disabled && sv.Weight > 0 }
@@ -350,8 +357,10 @@ func usable(sv session.ServerStats) bool { return sv.Up && !sv.Disabled && sv.We
 func serverStatus(sv session.ServerStats) string {
 	c := sv.Check
 	switch {
-	case sv.Disabled:
+	case sv.Admin == "maint":
 		return "MAINT"
+	case sv.Admin == "drain" && sv.Up:
+		return "DRAIN"
 	case c == nil && sv.Up:
 		return "no check"
 	case c == nil:

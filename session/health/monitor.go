@@ -16,6 +16,9 @@ type Target struct {
 	Name string // "app/app1", as it appears in logs
 	Addr netip.AddrPort
 	Down bool // start DOWN: a reload carries over what earlier checks found
+	// Paused starts it in maintenance, unchecked until Resume: a reload
+	// carries an operator's maint over.
+	Paused bool
 }
 
 // Event reports a state change of one server.
@@ -29,9 +32,10 @@ type Event struct {
 
 // ServerState is a read-only view of one server, for stats pages.
 type ServerState struct {
-	Name string
-	Addr netip.AddrPort
-	Up   bool
+	Name   string
+	Addr   netip.AddrPort
+	Up     bool
+	Paused bool // in maintenance: not checked, DOWN until Resume
 
 	Successes       int   // consecutive successful active checks
 	Failures        int   // consecutive failed active checks
@@ -77,9 +81,18 @@ type server struct {
 	idx    int
 	target Target
 	probe  *prober
+	pause  chan pauseReq // Pause and Resume, to the checker goroutine
 
 	mu    sync.Mutex
 	state ServerState
+}
+
+// pauseReq asks a checker to stop checking (pause) or start again; it
+// closes done once the change is published, and no event of the old
+// state can follow.
+type pauseReq struct {
+	pause bool
+	done  chan struct{}
 }
 
 // result is one finished check, handed from the check's goroutine to the
@@ -107,9 +120,9 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
 	for i, t := range targets {
-		s := &server{idx: i, target: t, probe: newProber(spec, t.Addr)}
+		s := &server{idx: i, target: t, probe: newProber(spec, t.Addr), pause: make(chan pauseReq)}
 		s.obs.nudge = make(chan string, 1)
-		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: !t.Down}
+		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: !t.Down && !t.Paused, Paused: t.Paused}
 		m.servers = append(m.servers, s)
 	}
 	// The first check comes soon, at a random offset so a backend of many
@@ -170,60 +183,137 @@ func (m *Monitor) Stop() {
 	m.wg.Wait()
 }
 
+// Pause puts server i in maintenance, as HAProxy's `set server state
+// maint`: no more checks, the server DOWN with no streak. When it
+// returns no event of the old state can follow. A check in flight is
+// let finish and its result dropped.
+func (m *Monitor) Pause(i int) { m.setPaused(i, true) }
+
+// Resume ends server i's maintenance as HAProxy does: UP at once, but
+// one failed check from DOWN, and checked again right away.
+func (m *Monitor) Resume(i int) { m.setPaused(i, false) }
+
+func (m *Monitor) setPaused(i int, pause bool) {
+	req := pauseReq{pause: pause, done: make(chan struct{})}
+	select {
+	case m.servers[i].pause <- req:
+	case <-m.ctx.Done():
+		return
+	}
+	select {
+	case <-req.done:
+	case <-m.ctx.Done():
+	}
+}
+
+// checker is a server's checker goroutine's own state.
+type checker struct {
+	t        tracker
+	paused   bool // in maintenance: no check scheduled
+	inFlight bool // a check runs; its result comes on done
+	stale    bool // the check in flight began before a pause or resume: drop its result
+	nextAt   time.Time
+	timer    *time.Timer
+}
+
 // run is server s's checker goroutine: it owns s's tracker, runs one check
 // at a time (in a child goroutine, so passive reports are handled while a
 // check waits on a slow server) and reports changes.
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
-	t := newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down)
+	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down && !s.target.Paused), paused: s.target.Paused,
+		nextAt: time.Now().Add(first), timer: time.NewTimer(first)}
+	if c.paused {
+		c.timer.Stop()
+	}
+	defer c.timer.Stop()
 	done := make(chan result, 1)
-	inFlight := false
-	nextAt := time.Now().Add(first)
-	timer := time.NewTimer(first)
-	defer timer.Stop()
 	lastReason := "connect failed" // if a reason was lost to a full nudge channel
 	for {
 		select {
 		case <-m.ctx.Done():
-			if inFlight {
+			if c.inFlight {
 				<-done // the check watches ctx and returns at once
 			}
 			return
-		case <-timer.C:
-			inFlight = true
+		case <-c.timer.C:
+			c.inFlight = true
 			go func() {
 				start := time.Now()
 				err := s.probe.check(m.ctx)
 				done <- result{start: start, dur: time.Since(start), err: err}
 			}()
 		case r := <-done:
-			inFlight = false
-			var short *localShortage
-			switch {
-			case errors.Is(r.err, errStopped):
-				continue // ctx is done; the next round returns
-			case errors.As(r.err, &short):
-				m.skipped(s, r)
-				nextAt = r.start.Add(jitter(m.spec.fastInterval())) // soon: the shortage may be over
-			default:
-				m.checked(s, &t, r)
-				nextAt = r.start.Add(jitter(m.interval(&t)))
-			}
-			timer.Reset(time.Until(nextAt))
+			m.finished(s, c, r)
+		case req := <-s.pause:
+			m.setMaint(s, c, req.pause)
+			close(req.done)
 		case reason := <-s.obs.nudge:
 			if reason != "" {
 				lastReason = reason
 			}
-			was := t.transitioning()
-			m.observed(s, &t, lastReason)
+			if c.paused {
+				continue // no traffic goes to it; a late report says nothing
+			}
+			was := c.t.transitioning()
+			m.observed(s, &c.t, lastReason)
 			// Live traffic started failing: check sooner rather than wait
 			// out a long interval.
-			if fast := jitter(m.spec.fastInterval()); !inFlight && !was && t.transitioning() && time.Until(nextAt) > fast {
-				nextAt = time.Now().Add(fast)
-				timer.Reset(fast)
+			if fast := jitter(m.spec.fastInterval()); !c.inFlight && !was && c.t.transitioning() && time.Until(c.nextAt) > fast {
+				c.nextAt = time.Now().Add(fast)
+				c.timer.Reset(fast)
 			}
 		}
 	}
+}
+
+// finished takes a check's result and schedules the next check.
+func (m *Monitor) finished(s *server, c *checker, r result) {
+	c.inFlight = false
+	var short *localShortage
+	switch {
+	case errors.Is(r.err, errStopped):
+		return // ctx is done; the next round returns
+	case c.stale:
+		c.stale = false
+		if !c.paused {
+			c.nextAt = time.Now()
+			c.timer.Reset(0) // resumed while it ran: check now
+		}
+		return
+	case errors.As(r.err, &short):
+		m.skipped(s, r)
+		c.nextAt = r.start.Add(jitter(m.spec.fastInterval())) // soon: the shortage may be over
+	default:
+		m.checked(s, &c.t, r)
+		c.nextAt = r.start.Add(jitter(m.interval(&c.t)))
+	}
+	c.timer.Reset(time.Until(c.nextAt))
+}
+
+// setMaint enters or leaves maintenance and publishes it.
+func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
+	if pause == c.paused {
+		return
+	}
+	c.paused = pause
+	c.stale = c.inFlight
+	c.timer.Stop()
+	s.obs.streak.Store(0)
+	if pause {
+		c.t = newTracker(m.spec.Rise, m.spec.Fall, false)
+	} else {
+		c.t = newTracker(m.spec.Rise, m.spec.Fall, true)
+		c.t.fail = m.spec.Fall - 1
+		if !c.inFlight {
+			c.nextAt = time.Now()
+			c.timer.Reset(0)
+		}
+	}
+	s.mu.Lock()
+	st := &s.state
+	st.Paused, st.Up, st.Successes, st.Failures = pause, c.t.up, c.t.succ, c.t.fail
+	s.mu.Unlock()
 }
 
 // interval is the base delay before the next check.

@@ -375,3 +375,59 @@ func TestTargetStartsDown(t *testing.T) {
 		t.Errorf("after rise: %+v", st)
 	}
 }
+
+// Maintenance, as HAProxy's: no checks while paused, the server DOWN;
+// on resume UP at once, one failed check from DOWN, checked at once.
+func TestPauseAndResume(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, hangUp)
+	m, rec := start(t, tcpSpec, Target{Name: "app/app1", Addr: srv.addr})
+	if !waitFor(2*time.Second, func() bool { return m.Snapshot()[0].Checks >= 2 }) {
+		t.Fatal("no checks ran")
+	}
+	m.Pause(0)
+	st := m.Snapshot()[0]
+	if !st.Paused || st.Up || st.Successes != 0 || st.Failures != 0 {
+		t.Fatalf("paused: %+v, want Paused and DOWN with no streak", st)
+	}
+	checks := st.Checks
+	time.Sleep(5 * tcpSpec.Interval)
+	if st = m.Snapshot()[0]; st.Checks > checks+1 { // one may have been in flight
+		t.Errorf("%d checks ran while paused", st.Checks-checks)
+	}
+	m.Pause(0) // again: nothing changes
+	rec.none(t)
+
+	srv.Close() // a check now would fail: it must wait for Resume
+	time.Sleep(3 * tcpSpec.Interval)
+	rec.none(t)
+	m.Resume(0)
+	st = m.Snapshot()[0]
+	if st.Paused || !st.Up || st.Failures != tcpSpec.Fall-1 {
+		t.Fatalf("resumed: %+v, want UP, %d failure(s) counted", st, tcpSpec.Fall-1)
+	}
+	ev, took := rec.next(t, 2*time.Second)
+	if ev.Up || took > tcpSpec.Interval {
+		t.Errorf("after resume with the server gone: %+v after %v, want DOWN within one check", ev, took)
+	}
+}
+
+// Paused in the target: a reload carries maintenance over.
+func TestTargetStartsPaused(t *testing.T) {
+	t.Parallel()
+	srv := serve(t, hangUp)
+	m, rec := start(t, tcpSpec, Target{Name: "app/app1", Addr: srv.addr, Paused: true})
+	time.Sleep(3 * tcpSpec.Interval)
+	if st := m.Snapshot()[0]; !st.Paused || st.Up || st.Checks != 0 {
+		t.Fatalf("started paused: %+v, want no checks, DOWN", st)
+	}
+	rec.none(t)
+	m.Resume(0)
+	if !waitFor(time.Second, func() bool { return m.Snapshot()[0].Checks >= 1 }) {
+		t.Fatal("no check after Resume")
+	}
+	if st := m.Snapshot()[0]; !st.Up || st.Failures != 0 {
+		t.Errorf("resumed on a live server: %+v, want UP with the streak cleared", st)
+	}
+	rec.none(t)
+}

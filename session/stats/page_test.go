@@ -36,7 +36,7 @@ func fakeSnapshot() session.Snapshot {
 			Counters: session.Counters{
 				Accepted: 1234567,
 				AcceptOutcomes: [...]uint64{session.AcceptOK: 1234567, session.AcceptMaxSock: 8, session.AcceptSockOpt: 9,
-					session.AcceptOverflow: 2, session.AcceptStopping: 0, session.AcceptDenied: 41, session.AcceptSourceRate: 7},
+					session.AcceptOverflow: 2, session.AcceptStopping: 0, session.AcceptDenied: 41, session.AcceptSourceRate: 7, session.AcceptDisabled: 4},
 				AcceptErrors: 1,
 				Paused: [...]uint64{session.LimitGlobal: 3, session.LimitFrontend: 12, session.LimitArena: 13,
 					session.LimitSystem: 14, session.LimitRate: 5},

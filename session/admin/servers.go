@@ -1,0 +1,166 @@
+package admin
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"ringproxy/session"
+	"ringproxy/session/balance"
+)
+
+const maxWeight = balance.MaxWeight
+
+// serversStateHeader is HAProxy 2.6's show servers state header, format
+// version 1: the format of its server-state-file.
+const serversStateHeader = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n"
+
+// HAProxy's numbers for what a state line holds (server-t.h, check-t.h).
+const (
+	opStopped = 0 // SRV_ST_STOPPED
+	opRunning = 2 // SRV_ST_RUNNING
+
+	admFMaint = 0x01 // SRV_ADMF_FMAINT: set server state maint
+	admFDrain = 0x08 // SRV_ADMF_FDRAIN: set server state drain
+
+	chkConfigured = 0x02 // CHK_ST_CONFIGURED
+	chkEnabled    = 0x04 // CHK_ST_ENABLED
+	chkPaused     = 0x08 // CHK_ST_PAUSED: maintenance
+
+	resUnknown = 0 // CHK_RES_UNKNOWN: no check finished yet
+	resFailed  = 2 // CHK_RES_FAILED
+	resPassed  = 3 // CHK_RES_PASSED
+
+	defaultRise = 2 // DEF_RISETIME: an unchecked server's check_health
+)
+
+// checkStatusCode is HAProxy's enum healthcheck_status, by the name show
+// stat gives (L7OK is HCHK_STATUS_L7OKD).
+var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17}
+
+// showServersState is show servers state [BACKEND]: HAProxy's dump, a
+// line per server, which HAProxy reads back as a server-state-file.
+func showServersState(p *session.Proxy, args []string) string {
+	s := p.Snapshot()
+	var b strings.Builder
+	b.WriteString(serversStateHeader)
+	found := len(args) == 0
+	for i, be := range s.Backends {
+		if len(args) > 0 && args[0] != be.Name {
+			continue
+		}
+		found = true
+		iid := len(s.Frontends) + i + 1 // as show stat numbers proxies
+		for j, sv := range be.Servers {
+			b.WriteString(serverStateLine(be.Name, iid, j+1, sv))
+		}
+	}
+	if !found {
+		return "error: Can't find backend.\n"
+	}
+	return b.String()
+}
+
+func serverStateLine(backend string, iid, sid int, sv session.ServerStats) string {
+	ap, _ := netip.ParseAddrPort(sv.Addr)
+	op := opStopped
+	if sv.Up {
+		op = opRunning
+	}
+	adm := 0
+	switch sv.Admin {
+	case "maint":
+		adm = admFMaint
+	case "drain":
+		adm = admFDrain
+	}
+	status, result, health, state := checkStatusCode["INI"], resUnknown, defaultRise, 0
+	if c := sv.Check; c != nil {
+		status = checkStatusCode[lastCheck(backend, sv).status]
+		switch {
+		case c.LastCheck.IsZero():
+		case c.LastOK:
+			result = resPassed
+		default:
+			result = resFailed
+		}
+		health, state = checkHealth(sv), chkConfigured|chkEnabled
+		if c.Paused {
+			health, state = 0, state|chkPaused
+		}
+	}
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 0 - - 0\n",
+		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, sinceLastChange(sv),
+		status, result, health, state, ap.Port())
+}
+
+// sinceLastChange is srv_time_since_last_change, in seconds.
+func sinceLastChange(sv session.ServerStats) int64 { return 0 }
+
+// setServer is set server B/S state|weight VALUE.
+func setServer(p *session.Proxy, args []string) string {
+	if len(args) < 2 {
+		return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+	}
+	target, what := args[:1], args[1]
+	value := ""
+	if len(args) > 2 {
+		value = args[2]
+	}
+	switch what {
+	case "state":
+		st, ok := session.ParseAdminState(value)
+		if !ok || len(args) > 3 {
+			return "error: 'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"
+		}
+		return onServer(target, func(b, s string) error { return p.SetServerState(b, s, st) })
+	case "weight":
+		if value == "" {
+			return "error: Require <weight> or <weight%>.\n"
+		}
+		return onServer(target, func(b, s string) error { return setWeight(p, b, s, value) })
+	}
+	return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+}
+
+// getWeight is get weight B/S: "3 (initial 1)".
+func getWeight(p *session.Proxy, args []string) string {
+	var cur, initial int
+	out := onServer(args, func(b, s string) (err error) { cur, initial, err = p.ServerWeight(b, s); return err })
+	if out != "" {
+		return out
+	}
+	return fmt.Sprintf("%d (initial %d)\n", cur, initial)
+}
+
+// setWeight sets an absolute weight, or with a '%' one relative to the
+// config's, as HAProxy's set weight.
+func setWeight(p *session.Proxy, be, srv, arg string) error {
+	_, initial, err := p.ServerWeight(be, srv)
+	if err != nil {
+		return err
+	}
+	w, err := parseWeight(arg, initial)
+	if err != nil {
+		return err
+	}
+	return p.SetServerWeight(be, srv, w)
+}
+
+// parseWeight reads HAProxy's <weight> or <weight%>.
+func parseWeight(arg string, initial int) (int, error) {
+	num, relative := strings.CutSuffix(arg, "%")
+	w, err := strconv.Atoi(num)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("weight %q: want a number from 0 to 256, or a percentage such as 50%%", arg)
+	case relative && w < 0:
+		return 0, fmt.Errorf("Relative weight must be positive.")
+	case relative:
+		return min(initial*min(w, 25600)/100, maxWeight), nil
+	case w < 0 || w > maxWeight:
+		return 0, fmt.Errorf("Absolute weight can only be between 0 and %d inclusive.", maxWeight)
+	}
+	return w, nil
+}
