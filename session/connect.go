@@ -96,11 +96,13 @@ func (w *worker) connectFailed(s *Session, err error) {
 	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
 	if be.Redispatch && s.tries == be.Retries && len(s.be.servers) > 1 {
 		w.cnt.Redispatches++
+		w.srvCnt[s.srv.gidx].Redispatches++ // on the server it leaves, as HAProxy counts it
 		failed := s.srv
 		w.releaseServer(s)
 		w.assign(s, failed)
 		return
 	}
+	w.srvCnt[s.srv.gidx].Retries++
 	w.connect(s)
 }
 

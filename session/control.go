@@ -136,6 +136,7 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		s.admin.Store(uint32(st))
 	}
 	b.refresh(s)
+	p.hist.observe(b, time.Now()) // dated now, not at the next sample
 	p.log.Info("server admin state", "server", be+"/"+srv, "from", was.String(), "to", st.String())
 	return nil
 }

@@ -167,6 +167,8 @@ type ServerCounters struct {
 	ConnFailures uint64 // connects that failed
 	BytesIn      uint64
 	BytesOut     uint64
+	Retries      uint64 // failed connects retried on it (HAProxy's wretr)
+	Redispatches uint64 // sessions that left it for another server after failed connects (wredis)
 }
 
 // CounterDesc describes one process counter, a field of Stats, to the

@@ -122,6 +122,7 @@ func TestProcessStatsJSON(t *testing.T) {
 	fill(t, &st, 1)
 	p := &Proxy{cfg: &Config{Global: Global{Engine: "epoll", MaxConn: 500}}, workers: make([]*worker, 3)}
 	ps := p.processStats(&st)
+	ps.SessionRate, ps.ConnRate = Rate{Cur: 1.5, Max: 9}, Rate{Cur: 2, Max: 10}
 	got, err := json.MarshalIndent(ps, "", "  ")
 	if err != nil {
 		t.Fatal(err)

@@ -76,6 +76,8 @@ var serverCounters = []field[ServerCounters]{
 	scalar(func(c *ServerCounters) *uint64 { return &c.ConnFailures }),
 	scalar(func(c *ServerCounters) *uint64 { return &c.BytesIn }),
 	scalar(func(c *ServerCounters) *uint64 { return &c.BytesOut }),
+	scalar(func(c *ServerCounters) *uint64 { return &c.Retries }),
+	scalar(func(c *ServerCounters) *uint64 { return &c.Redispatches }),
 }
 
 // ProcessCounters describes every process counter, in /stats.json order.

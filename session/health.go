@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -67,6 +68,7 @@ func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	s := b.servers[ev.Server]
 	s.up.Store(ev.Up)
 	b.refresh(s)
+	p.hist.observe(b, time.Now())
 	p.transitions.Add(1)
 	if ev.Up {
 		p.log.Info(ev.Message)

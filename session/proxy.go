@@ -34,6 +34,7 @@ type Proxy struct {
 	transitions atomic.Uint64 // server UP/DOWN changes
 	adminMu     sync.Mutex    // serializes operators' server state changes (SetServerState)
 	killing     atomic.Bool   // abort every session
+	hist        history       // peaks, rates and state changes for the stats (history.go)
 
 	access     *LogSink  // access log lines; nil when [log].access is off
 	accessOut  io.Writer // overrides [log].target (tests)
@@ -89,6 +90,7 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 		fe.wantsPeer = fe.needsPeer()
 		p.fes = append(p.fes, fe)
 	}
+	p.hist.init(p)
 	return p, nil
 }
 

@@ -16,14 +16,11 @@ func (p *Proxy) release(from *worker, fe *frontend) {
 	}
 }
 
-func (p *Proxy) noteConns() {
-	n := p.actconn.Load()
-	for {
-		m := p.maxSeen.Load()
-		if n <= m || p.maxSeen.CompareAndSwap(m, n) {
-			return
-		}
-	}
+// noteConns raises the process's and fe's peaks of open sessions to
+// their counts now, as a session of fe starts.
+func (p *Proxy) noteConns(fe *frontend) {
+	raise(&p.maxSeen, p.actconn.Load())
+	raise(&p.hist.fePeak[fe.idx], fe.cur.Load())
 }
 
 // kickQueues wakes the workers that have sessions waiting for a server

@@ -48,6 +48,7 @@ func (p *Proxy) start() error {
 	}
 	prev := p.prev
 	p.inheritHealth()
+	p.hist.begin(p.bes, time.Now())
 	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
 		for _, ls := range fds {
@@ -84,6 +85,7 @@ func (p *Proxy) start() error {
 	}
 	close(p.begin)
 	go p.waitWorkers()
+	go p.sampleRates()
 	if first != nil {
 		p.Shutdown(0)
 		return first

@@ -39,6 +39,7 @@ func (w *worker) assign(s *Session, avoid *server) {
 		return
 	}
 	s.srv = srv
+	w.p.hist.slotTaken(srv)
 	w.armRecv(s, clientSide)
 	w.connect(s)
 }
@@ -55,7 +56,9 @@ func (w *worker) enqueue(s *Session) {
 	s.state = stQueued
 	s.queuedAt = w.now
 	s.inQueue = true
-	s.queueAhead = int32(s.be.queued.Add(1) - 1)
+	n := s.be.queued.Add(1)
+	s.queueAhead = int32(n - 1)
+	w.p.hist.queued(s.be, n)
 	w.queued.Add(1)
 	w.cnt.Queued++
 	q := &w.queues[s.be.idx]
@@ -73,6 +76,7 @@ func (w *worker) leaveQueue(s *Session) {
 	}
 	s.inQueue = false
 	s.be.queued.Add(-1)
+	w.p.hist.release(s.be)
 	w.queued.Add(-1)
 	w.cnt.QueueWaitNs += uint64(w.now - s.queuedAt)
 	s.queueWait = max(s.queueWait, 0) + w.now - s.queuedAt
@@ -116,6 +120,7 @@ func (w *worker) serveQueue(be *backend) {
 		}
 		s.state = stConnecting
 		s.srv = srv
+		w.p.hist.slotTaken(srv)
 		w.armRecv(s, clientSide)
 		w.connect(s)
 	}
@@ -130,6 +135,7 @@ func (w *worker) releaseServer(s *Session) {
 	}
 	s.srv = nil
 	srv.cur.Add(-1)
+	w.p.hist.release(srv.be)
 	waiting := srv.be.queued.Load()
 	if waiting == 0 {
 		return

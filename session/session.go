@@ -23,7 +23,7 @@ func (w *worker) startSession(l *listener, fd int, peer netip.AddrPort) {
 	w.cnt.Accepted++
 	w.feCnt[l.fe.idx].Sessions++
 	w.cnt.AcceptOutcomes[AcceptOK]++
-	w.p.noteConns()
+	w.p.noteConns(l.fe)
 	if l.fe.cfg.AcceptProxy {
 		s.state = stHeader
 		w.armRecv(s, clientSide)

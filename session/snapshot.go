@@ -37,6 +37,8 @@ type ProcessStats struct {
 	Workers int
 	MaxConn int
 	Stats
+	SessionRate Rate // sessions started per second
+	ConnRate    Rate // connections the kernel handed over per second, refused ones included
 	// For the admin socket's show info (not in /stats.json): the fd
 	// ceiling, the splice pipe budget and the pipes open now, and whether
 	// this generation stopped accepting.
@@ -58,7 +60,10 @@ type FrontendStats struct {
 	BytesIn     uint64            `json:"bytes_in"`
 	BytesOut    uint64            `json:"bytes_out"`
 	Ended       map[string]uint64 `json:"ended"`
-	Disabled    bool              `json:"disabled"` // disable frontend: its sockets refuse clients
+	Disabled    bool              `json:"disabled"`        // disable frontend: its sockets refuse clients
+	MaxSessions int64             `json:"max_sessions"`    // most open at once (HAProxy's smax)
+	SessionRate Rate              `json:"session_rate"`    // sessions started per second
+	ConnRate    Rate              `json:"connection_rate"` // connections per second, refused ones included
 	// Routes are its routes in order, then the default (Default set),
 	// with the sessions each took; empty without routes.
 	Routes []RouteStats `json:"routes,omitempty"`
@@ -81,6 +86,20 @@ type BackendStats struct {
 	Balance  string        `json:"balance"`
 	CurQueue int64         `json:"current_queue"`
 	Servers  []ServerStats `json:"servers"`
+	// MaxSessions is the most sessions it held at once, on its servers
+	// or queued for one (HAProxy's smax); MaxQueue the longest its queue
+	// was (qmax).
+	MaxSessions int64 `json:"max_sessions"`
+	MaxQueue    int64 `json:"max_queue"`
+	SessionRate Rate  `json:"session_rate"` // sessions that reached one of its servers, per second
+	// LastChange is when it last went DOWN (no server takes new
+	// sessions) or back UP, the generation's start before that; Downtime
+	// the time it spent DOWN in all, and DownTransitions how many times
+	// it went DOWN.
+	LastChange      time.Time `json:"last_change"`
+	Downtime        Seconds   `json:"downtime_seconds"`
+	DownTransitions uint64    `json:"down_transitions"`
+	LastSession     time.Time `json:"last_session,omitzero"` // when one of its servers last got a session, to the second
 }
 
 // ServerStats is one server.
@@ -100,6 +119,55 @@ type ServerStats struct {
 	BytesIn      uint64      `json:"bytes_in"`
 	BytesOut     uint64      `json:"bytes_out"`
 	Check        *CheckStats `json:"check,omitempty"`
+	MaxSessions  int64       `json:"max_sessions"` // most slots held at once (HAProxy's smax)
+	SessionRate  Rate        `json:"session_rate"` // sessions that reached it, per second
+	Retries      uint64      `json:"retries"`      // failed connects retried on it (wretr)
+	Redispatches uint64      `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
+	// LastChange is when it last started or stopped taking new sessions
+	// (see TakesSessions), the generation's start before that; Downtime
+	// the time it spent not taking them in all.
+	LastChange  time.Time `json:"last_change"`
+	Downtime    Seconds   `json:"downtime_seconds"`
+	LastSession time.Time `json:"last_session,omitzero"` // when it last got a session, to the second
+}
+
+// TakesSessions says whether the server can take new sessions: UP and
+// not taken out by an operator.
+func (s ServerStats) TakesSessions() bool { return s.Up && !s.Disabled }
+
+// Serving counts the backend's servers that can take new sessions.
+func (b BackendStats) Serving() int {
+	n := 0
+	for i := range b.Servers {
+		if b.Servers[i].TakesSessions() {
+			n++
+		}
+	}
+	return n
+}
+
+// Totals are a backend's servers' figures summed, and the sessions it
+// holds now: on its servers or queued for one (HAProxy's scur).
+type Totals struct {
+	CurSessions                         int64
+	Sessions, BytesIn, BytesOut         uint64
+	ConnFailures, Retries, Redispatches uint64
+}
+
+// Totals sums the backend's servers.
+func (b BackendStats) Totals() Totals {
+	t := Totals{CurSessions: b.CurQueue}
+	for i := range b.Servers {
+		s := &b.Servers[i]
+		t.CurSessions += s.CurSessions
+		t.Sessions += s.Sessions
+		t.BytesIn += s.BytesIn
+		t.BytesOut += s.BytesOut
+		t.ConnFailures += s.ConnFailures
+		t.Retries += s.Retries
+		t.Redispatches += s.Redispatches
+	}
+	return t
 }
 
 // CheckStats is a server's health check state.
@@ -131,10 +199,14 @@ type CheckStats struct {
 // in its own loop, so the data path never shares them.
 func (p *Proxy) Snapshot() Snapshot {
 	st, g := p.gather()
-	snap := Snapshot{Time: time.Now(), Uptime: time.Since(p.epoch).Seconds(), Process: p.processStats(&st), Workers: g.workers}
+	now := time.Now()
+	hv := p.historyView(now)
+	snap := Snapshot{Time: now, Uptime: now.Sub(p.epoch).Seconds(), Process: p.processStats(&st), Workers: g.workers}
+	hv.fillProcess(&snap.Process)
 	for i, f := range p.fes {
 		fs := p.frontendStats(f, &g.fe[i])
 		fs.Routes = routeStats(f, g.routes)
+		hv.fillFrontend(&fs, f)
 		snap.Frontends = append(snap.Frontends, fs)
 	}
 	for _, b := range p.bes {
@@ -148,8 +220,10 @@ func (p *Proxy) Snapshot() Snapshot {
 			if checks != nil {
 				ss.Check = checkStats(&checks[i], b.cfg.Check)
 			}
+			hv.fillServer(&ss, s)
 			bs.Servers = append(bs.Servers, ss)
 		}
+		hv.fillBackend(&bs, b)
 		snap.Backends = append(snap.Backends, bs)
 	}
 	return snap
@@ -185,7 +259,7 @@ func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
 		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
-		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }
 
 func checkStats(c *health.ServerState, cfg *Check) *CheckStats {

@@ -15,12 +15,14 @@ type processHead struct {
 	CurSessions int64  `json:"current_sessions"`
 	MaxSessions int64  `json:"max_sessions"`
 	CurQueue    int64  `json:"current_queue"`
+	SessionRate Rate   `json:"session_rate"`
+	ConnRate    Rate   `json:"connection_rate"`
 }
 
 // MarshalJSON writes the head, then every counter that has a key, in
 // the order of ProcessCounters.
 func (p ProcessStats) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(processHead{p.Engine, p.Workers, p.MaxConn, p.CurConns, p.MaxConns, p.CurQueue})
+	b, err := json.Marshal(processHead{p.Engine, p.Workers, p.MaxConn, p.CurConns, p.MaxConns, p.CurQueue, p.SessionRate, p.ConnRate})
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +53,7 @@ func (p *ProcessStats) UnmarshalJSON(b []byte) error {
 	}
 	*p = ProcessStats{Engine: head.Engine, Workers: head.Workers, MaxConn: head.MaxConn}
 	p.CurConns, p.MaxConns, p.CurQueue = head.CurSessions, head.MaxSessions, head.CurQueue
+	p.SessionRate, p.ConnRate = head.SessionRate, head.ConnRate
 	for i := range processCounters {
 		c := &processCounters[i]
 		if raw, ok := fields[c.Key]; ok && c.Key != "" {
@@ -100,4 +103,20 @@ func (c *CounterDesc) setJSON(s *Stats, raw json.RawMessage) error {
 		return nil
 	}
 	return json.Unmarshal(raw, c.at.one(s))
+}
+
+// Seconds is a duration that /stats.json writes in seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes s as a number of seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(s).Seconds()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	var sec float64
+	if err := json.Unmarshal(b, &sec); err != nil {
+		return err
+	}
+	*s = Seconds(math.Round(sec * 1e9))
+	return nil
 }

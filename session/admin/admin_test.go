@@ -332,7 +332,7 @@ func TestHelpInfoAndErrors(t *testing.T) {
 		"help":                     "show sess",
 		"show info":                "Name: ringproxy\n",
 		"show info human":          "engine: uring",
-		"show stat":                "app,a,0,,0,,,0,0,0,,,,0,,,,no check,100,",
+		"show stat":                "app,a,0,0,0,0,,0,0,0,,,,0,,0,0,no check,100,",
 		"show stat human":          "app,a,UP,100",
 		"frobnicate":               `error: unknown command "frobnicate"`,
 		"reload":                   "error: this process has no config file to reload",

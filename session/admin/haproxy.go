@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -126,6 +127,28 @@ func (r *statRow) set(field, value string) {
 func (r *statRow) num(field string, n int64) { r.set(field, strconv.FormatInt(n, 10)) }
 func (r *statRow) u(field string, n uint64)  { r.set(field, strconv.FormatUint(n, 10)) }
 
+// seconds sets a duration in whole seconds, as HAProxy gives downtime.
+func (r *statRow) seconds(field string, d time.Duration) { r.num(field, int64(max(d, 0)/time.Second)) }
+
+// age sets how many whole seconds before now t was (lastchg).
+func (r *statRow) age(field string, now, t time.Time) { r.seconds(field, now.Sub(t)) }
+
+// lastSession is lastsess: seconds since the last session, -1 for never.
+func (r *statRow) lastSession(now, t time.Time) {
+	if t.IsZero() {
+		r.num("lastsess", -1)
+		return
+	}
+	r.age("lastsess", now, t)
+}
+
+// rate sets a rate and its highest, in whole sessions per second as
+// HAProxy's freq counters give them.
+func (r *statRow) rate(cur, highest string, v session.Rate) {
+	r.set(cur, rate(v.Cur))
+	r.set(highest, rate(v.Max))
+}
+
 // line is the row as HAProxy prints it: every field followed by a comma.
 func (r *statRow) line(b *strings.Builder) {
 	for _, v := range r.v {
@@ -219,9 +242,9 @@ func haproxyStat(s session.Snapshot, f statFilter) string {
 	for _, be := range s.Backends {
 		iid++
 		for i, sv := range be.Servers {
-			emit(serverRow(be, sv, iid, i+1))
+			emit(serverRow(be, sv, iid, i+1, s.Time))
 		}
-		emit(backendRow(be, iid))
+		emit(backendRow(be, iid, s.Time))
 	}
 	return b.String()
 }
@@ -229,6 +252,7 @@ func haproxyStat(s session.Snapshot, f statFilter) string {
 func frontendRow(fe session.FrontendStats, iid, globalMaxConn int) *statRow {
 	r := newRow(fe.Name, "FRONTEND", typeFrontend, iid, 0)
 	r.num("scur", fe.CurSessions)
+	r.num("smax", fe.MaxSessions)
 	slim := fe.MaxConn
 	if slim == 0 {
 		slim = globalMaxConn // the limit that applies to it, as HAProxy's default
@@ -238,17 +262,21 @@ func frontendRow(fe session.FrontendStats, iid, globalMaxConn int) *statRow {
 	r.u("bin", fe.BytesIn)
 	r.u("bout", fe.BytesOut)
 	r.set("status", frontendStatus(fe))
+	r.rate("rate", "rate_max", fe.SessionRate)
 	r.num("rate_lim", int64(fe.RateLimit))
 	// Every connection accepted: the sessions started and those closed at
 	// accept (deny, per_source_rate, maxsock, ...).
+	r.rate("conn_rate", "conn_rate_max", fe.ConnRate)
 	r.u("conn_tot", fe.Sessions+fe.Refused)
 	return r
 }
 
-func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int) *statRow {
+func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int, now time.Time) *statRow {
 	r := newRow(be.Name, sv.Name, typeServer, iid, sid)
 	r.set("qcur", "0") // sessions queue on the backend, never on a server
+	r.set("qmax", "0")
 	r.num("scur", sv.CurSessions)
+	r.num("smax", sv.MaxSessions)
 	if sv.MaxConn > 0 {
 		r.num("slim", int64(sv.MaxConn))
 	}
@@ -256,7 +284,12 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int) *s
 	r.u("bin", sv.BytesIn)
 	r.u("bout", sv.BytesOut)
 	r.u("econ", sv.ConnFailures)
+	r.u("wretr", sv.Retries)
+	r.u("wredis", sv.Redispatches)
 	r.set("status", serverStatus(sv))
+	r.age("lastchg", now, sv.LastChange)
+	r.rate("rate", "rate_max", sv.SessionRate)
+	r.lastSession(now, sv.LastSession)
 	r.num("weight", int64(sv.Weight))
 	r.num("uweight", int64(sv.Weight))
 	if sv.Backup {
@@ -270,6 +303,7 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int) *s
 	if c := sv.Check; c != nil {
 		r.u("chkfail", c.CheckFailures)
 		r.u("chkdown", downTransitions(sv))
+		r.seconds("downtime", time.Duration(sv.Downtime))
 		res := lastCheck(be.Name, sv)
 		r.set("check_status", res.status)
 		r.set("check_desc", res.desc)
@@ -287,17 +321,11 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int) *s
 	return r
 }
 
-func backendRow(be session.BackendStats, iid int) *statRow {
+func backendRow(be session.BackendStats, iid int, now time.Time) *statRow {
 	r := newRow(be.Name, "BACKEND", typeBackend, iid, 0)
-	var cur int64
-	var stot, bin, bout, econ uint64
+	t := be.Totals()
 	act, bck, wact, wbck := 0, 0, 0, 0
 	for _, sv := range be.Servers {
-		cur += sv.CurSessions
-		stot += sv.Sessions
-		bin += sv.BytesIn
-		bout += sv.BytesOut
-		econ += sv.ConnFailures
 		if !usable(sv) {
 			continue
 		}
@@ -316,11 +344,22 @@ func backendRow(be session.BackendStats, iid int) *statRow {
 		weight = wbck
 	}
 	r.num("qcur", be.CurQueue)
-	r.num("scur", cur+be.CurQueue) // on a server (connecting or connected) or queued for one
-	r.u("stot", stot)
-	r.u("bin", bin)
-	r.u("bout", bout)
-	r.u("econ", econ)
+	r.num("qmax", be.MaxQueue)
+	r.num("scur", t.CurSessions) // on a server (connecting or connected) or queued for one
+	r.num("smax", be.MaxSessions)
+	r.u("stot", t.Sessions)
+	r.u("bin", t.BytesIn)
+	r.u("bout", t.BytesOut)
+	r.u("econ", t.ConnFailures)
+	r.u("wretr", t.Retries)
+	r.u("wredis", t.Redispatches)
+	r.u("chkdown", be.DownTransitions)
+	r.age("lastchg", now, be.LastChange)
+	if len(be.Servers) > 0 {
+		r.seconds("downtime", time.Duration(be.Downtime))
+	}
+	r.rate("rate", "rate_max", be.SessionRate)
+	r.lastSession(now, be.LastSession)
 	if weight > 0 || len(be.Servers) == 0 {
 		r.set("status", "UP")
 	} else {
@@ -348,7 +387,7 @@ func frontendStatus(fe session.FrontendStats) string {
 
 // usable says whether sv takes new sessions, as HAProxy counts act and
 // bck: UP, not in maintenance, weight above 0.
-func usable(sv session.ServerStats) bool { return sv.Up && !sv.Disabled && sv.Weight > 0 }
+func usable(sv session.ServerStats) bool { return sv.TakesSessions() && sv.Weight > 0 }
 
 // serverStatus is a server's status as HAProxy spells it: MAINT, "no
 // check" for a server that runs unchecked, "UP 2/3" for a checked one
@@ -516,8 +555,12 @@ func haproxyInfo(s session.Snapshot, listeners int) string {
 		"Maxpipes":       strconv.FormatInt(ps.MaxPipes, 10),
 		"PipesUsed":      strconv.FormatInt(ps.Pipes, 10),
 		"PipesFree":      "0", // a pipe is closed with its stream, never pooled
+		"ConnRate":       rate(ps.ConnRate.Cur),
 		"ConnRateLimit":  "0",
+		"MaxConnRate":    rate(ps.ConnRate.Max),
+		"SessRate":       rate(ps.SessionRate.Cur),
 		"SessRateLimit":  "0",
+		"MaxSessRate":    rate(ps.SessionRate.Max),
 		"node":           node,
 		"Stopping":       strconv.Itoa(stopping),
 		"Listeners":      strconv.Itoa(listeners),
@@ -549,6 +592,9 @@ func haproxyInfo(s session.Snapshot, listeners int) string {
 	}
 	return b.String()
 }
+
+// rate is a rate in whole sessions (or connections) per second.
+func rate(v float64) string { return strconv.FormatInt(int64(math.Round(v)), 10) }
 
 // nofile is the process's fd limit (RLIMIT_NOFILE), as Ulimit-n.
 func nofile() (uint64, bool) {

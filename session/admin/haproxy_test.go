@@ -126,9 +126,8 @@ func TestInfoKeysInHAProxysOrder(t *testing.T) {
 			missing = append(missing, k)
 		}
 	}
-	wantMissing := []string{"Release_date", "PoolAlloc_MB", "PoolUsed_MB", "PoolFailed", "ConnRate", "MaxConnRate",
-		"SessRate", "MaxSessRate", "Tasks", "Run_queue", "Idle_pct", "Jobs", "TotalSplicdedBytesOut", "BytesOutRate",
-		"PoolAlloc_bytes", "PoolUsed_bytes"}
+	wantMissing := []string{"Release_date", "PoolAlloc_MB", "PoolUsed_MB", "PoolFailed", "Tasks", "Run_queue", "Idle_pct",
+		"Jobs", "TotalSplicdedBytesOut", "BytesOutRate", "PoolAlloc_bytes", "PoolUsed_bytes"}
 	if !slices.Equal(missing, wantMissing) {
 		t.Errorf("keys left out: %q, want %q", missing, wantMissing)
 	}
@@ -141,7 +140,8 @@ func TestInfoKeysInHAProxysOrder(t *testing.T) {
 		t.Errorf("show info does not end with HAProxy's last key:\n%s", out)
 	}
 	for k, want := range map[string]string{"Maxconn": "100", "Hard_maxconn": "100", "CurrConns": "0", "CumConns": "0",
-		"Listeners": "2", "Memmax_MB": "0", "MaxSslConns": "0", "Stopping": "0", "Tainted": "0"} {
+		"Listeners": "2", "Memmax_MB": "0", "MaxSslConns": "0", "Stopping": "0", "Tainted": "0",
+		"ConnRate": "0", "MaxConnRate": "0", "SessRate": "0", "MaxSessRate": "0"} {
 		if v[k] != want {
 			t.Errorf("%s: %q, want %q", k, v[k], want)
 		}
@@ -267,26 +267,29 @@ func TestShowStatLiveValues(t *testing.T) {
 	snap := p.Snapshot()
 	b := snap.Backends[0].Servers[1]
 	want := map[string]map[string]string{
-		"web/FRONTEND": {"scur": "1", "slim": "100", "stot": "2", "bin": "1000", "bout": "1000", "status": "OPEN",
+		"web/FRONTEND": {"scur": "1", "smax": "1", "slim": "100", "stot": "2", "bin": "1000", "bout": "1000", "status": "OPEN",
 			"pid": "1", "iid": "1", "sid": "0", "type": "0", "rate_lim": "500", "conn_tot": "2", "mode": "tcp", "-": "-",
-			"qcur": "", "smax": "", "econ": "", "weight": "", "check_status": "", "hrsp_2xx": "", "ssl_sess": ""},
-		"app/a": {"qcur": "0", "scur": "1", "slim": "50", "stot": "2", "bin": "1000", "bout": "1000", "econ": "0",
+			"qcur": "", "qmax": "", "econ": "", "weight": "", "check_status": "", "hrsp_2xx": "", "ssl_sess": "",
+			"lastchg": "", "downtime": "", "lastsess": ""},
+		"app/a": {"qcur": "0", "qmax": "0", "scur": "1", "smax": "1", "slim": "50", "stot": "2", "bin": "1000", "bout": "1000", "econ": "0",
+			"wretr": "0", "wredis": "0", "downtime": "0",
 			"status": "UP", "weight": "10", "uweight": "10", "act": "1", "bck": "0", "chkfail": "0", "chkdown": "0",
 			"iid": "2", "sid": "1", "type": "2", "check_status": "L4OK", "check_desc": "Layer4 check passed",
 			"last_chk": "", "check_code": "", "check_rise": "2", "check_fall": "2", "check_health": "3",
-			"addr": snap.Backends[0].Servers[0].Addr, "mode": "tcp", "algo": "", "lastchg": "", "agg_server_status": ""},
-		"app/b": {"scur": "0", "slim": "", "stot": "0", "econ": strconv.FormatUint(b.ConnFailures, 10), "status": "DOWN",
-			"weight": "20", "act": "1", "bck": "0", "chkdown": "1",
+			"addr": snap.Backends[0].Servers[0].Addr, "mode": "tcp", "algo": "", "agg_server_status": ""},
+		"app/b": {"scur": "0", "smax": "0", "slim": "", "stot": "0", "econ": strconv.FormatUint(b.ConnFailures, 10), "status": "DOWN",
+			"weight": "20", "act": "1", "bck": "0", "chkdown": "1", "lastsess": "-1", "rate": "0", "rate_max": "0",
 			"iid": "2", "sid": "2", "check_status": "L4CON", "check_desc": "Layer4 connection problem",
 			"last_chk": "connect: connection refused", "check_health": "0"},
-		"app/BACKEND": {"qcur": "0", "scur": "1", "stot": "2", "bin": "1000", "bout": "1000",
+		"app/BACKEND": {"qcur": "0", "qmax": "0", "scur": "1", "smax": "1", "stot": "2", "bin": "1000", "bout": "1000",
 			"econ": strconv.FormatUint(b.ConnFailures, 10), "status": "UP", "weight": "10", "uweight": "10", "act": "1", "bck": "0",
+			"wretr": "0", "wredis": "0", "chkdown": "0", "downtime": "0",
 			"iid": "2", "sid": "0", "type": "1", "algo": "roundrobin", "mode": "tcp", "chkfail": "", "slim": "",
 			"agg_server_status": "0", "agg_server_check_status": "0", "agg_check_status": "0"},
 		"spare/s1": {"status": "MAINT", "weight": "1", "act": "1", "bck": "0", "iid": "3", "sid": "1",
-			"chkfail": "", "check_status": "", "check_rise": ""},
-		"spare/s2":      {"status": "no check", "act": "0", "bck": "1", "iid": "3", "sid": "2"},
-		"spare/BACKEND": {"status": "UP", "act": "0", "bck": "1", "weight": "1", "iid": "3", "type": "1"},
+			"chkfail": "", "chkdown": "", "downtime": "", "check_status": "", "check_rise": "", "lastsess": "-1"},
+		"spare/s2":      {"status": "no check", "act": "0", "bck": "1", "iid": "3", "sid": "2", "downtime": "", "lastsess": "-1"},
+		"spare/BACKEND": {"status": "UP", "act": "0", "bck": "1", "weight": "1", "iid": "3", "type": "1", "chkdown": "0", "downtime": "0", "lastsess": "-1"},
 	}
 	for name, fields := range want {
 		px, sv, _ := strings.Cut(name, "/")
@@ -303,6 +306,27 @@ func TestShowStatLiveValues(t *testing.T) {
 		if n, err := strconv.Atoi(byName(t, rows, "app", "b")[f]); err != nil || n < least {
 			t.Errorf("app/b %s = %q, want a number from %d", f, byName(t, rows, "app", "b")[f], least)
 		}
+	}
+	// Ages and rates are whole numbers, at most the proxy's age; b went
+	// DOWN once and stayed: its downtime is the time since.
+	uptime := int(snap.Uptime) + 1
+	for _, name := range []string{"web/FRONTEND", "app/a", "app/b", "app/BACKEND", "spare/s1", "spare/s2", "spare/BACKEND"} {
+		px, sv, _ := strings.Cut(name, "/")
+		row := byName(t, rows, px, sv)
+		fields := []string{"rate", "rate_max"}
+		if sv == "FRONTEND" {
+			fields = append(fields, "conn_rate", "conn_rate_max")
+		} else {
+			fields = append(fields, "lastchg")
+		}
+		for _, f := range fields {
+			if n, err := strconv.Atoi(row[f]); err != nil || n < 0 || n > uptime {
+				t.Errorf("%s %s = %q, want a whole number from 0 to %d", name, f, row[f], uptime)
+			}
+		}
+	}
+	if b := byName(t, rows, "app", "b"); b["downtime"] != b["lastchg"] {
+		t.Errorf("app/b went DOWN once: downtime %q, want its lastchg %q", b["downtime"], b["lastchg"])
 	}
 
 	// The filter: HAProxy's IID|PROXY TYPE SID.
@@ -491,5 +515,130 @@ func TestNoFieldHAProxyLeavesEmpty(t *testing.T) {
 				t.Errorf("%s/%s: %s = %q, where HAProxy leaves a %s's empty", r["pxname"], r["svname"], f, v, kind)
 			}
 		}
+	}
+}
+
+// queueProxy is testdata/haproxy-2.6.12-queue.cfg in ringproxy's terms:
+// frontend fe2 over backend be2, whose one server (an echo) takes one
+// session at a time; and frontend fe1 over be1, where server dead
+// refuses connections and live echoes (retries 2, redispatch).
+func queueProxy(t *testing.T) (*session.Proxy, netip.AddrPort, netip.AddrPort, string) {
+	echo := testbed.StartEcho(t).Addr()
+	be2 := &session.Backend{Name: "be2", Balance: "roundrobin", TimeoutConnect: time.Second, TimeoutServer: 5 * time.Second,
+		TimeoutQueue: 5 * time.Second, Servers: []*session.Server{{Name: "one", Address: echo, Weight: 1, MaxConn: 1}}}
+	be1 := &session.Backend{Name: "be1", Balance: "roundrobin", TimeoutConnect: time.Second, TimeoutServer: 5 * time.Second,
+		Retries: 2, Redispatch: true,
+		Servers: []*session.Server{{Name: "dead", Address: testbed.DeadAddr(t), Weight: 1}, {Name: "live", Address: echo, Weight: 1}}}
+	bind := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
+	fe2 := &session.Frontend{Name: "fe2", Binds: bind, BackendName: "be2", Backend: be2, TimeoutClient: 5 * time.Second}
+	fe1 := &session.Frontend{Name: "fe1", Binds: bind, BackendName: "be1", Backend: be1, TimeoutClient: 5 * time.Second}
+	cfg := &session.Config{Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 1000, MaxAccept: 16,
+		BufSize: 16 << 10, Grace: time.Second}, Frontends: []*session.Frontend{fe2, fe1}, Backends: []*session.Backend{be2, be1}}
+	p, err := session.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown(time.Second) })
+	_, path := listen(t, p, nil)
+	return p, p.Addrs("fe2")[0], p.Addrs("fe1")[0], path
+}
+
+// Two clients on a server of maxconn 1, one of them queued: the queue
+// and session gauges and peaks, the retry and redispatch counts, the
+// last session and the DOWN history read as HAProxy's did in the same
+// state (testdata/haproxy-2.6.12-queue-show-stat.csv). stot is not
+// compared: HAProxy counts the queued session on the backend already,
+// ringproxy once it reaches a server.
+func TestShowStatQueueLikeHAProxy(t *testing.T) {
+	_, hrows := parseStat(t, haproxyFile(t, "testdata/haproxy-2.6.12-queue-show-stat.csv"))
+	p, addr, _, path := queueProxy(t)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, "x")
+		return c
+	}
+	dial()
+	dial()
+	testbed.WaitFor(t, 5*time.Second, func() bool {
+		s := p.Snapshot()
+		return s.Backends[0].CurQueue == 1 && s.Backends[0].Servers[0].CurSessions == 1 && s.Backends[0].Servers[0].Sessions == 1
+	}, "one session on the server and one queued")
+	time.Sleep(100 * time.Millisecond)
+	_, rows := parseStat(t, ctl(t, path, "show stat"))
+	for _, c := range []struct {
+		sv     string
+		fields []string
+	}{
+		{"FRONTEND", []string{"scur", "smax", "stot", "slim"}},
+		{"one", []string{"qcur", "qmax", "scur", "smax", "slim", "stot", "econ", "wretr", "wredis", "status", "downtime", "chkdown", "lastsess"}},
+		{"BACKEND", []string{"qcur", "qmax", "scur", "smax", "econ", "wretr", "wredis", "status", "chkdown", "downtime", "lastsess"}},
+	} {
+		px := "be2"
+		if c.sv == "FRONTEND" {
+			px = "fe2"
+		}
+		h, r := byName(t, hrows, px, c.sv), byName(t, rows, px, c.sv)
+		for _, f := range c.fields {
+			if r[f] != h[f] {
+				t.Errorf("%s/%s %s = %q, HAProxy's %q", px, c.sv, f, r[f], h[f])
+			}
+		}
+	}
+}
+
+// Per server, a retry on the same server counts in its wretr and the
+// redispatch away from it in its wredis, as HAProxy counts them; the
+// BACKEND row sums them. A server's lastsess is its age in seconds, -1
+// for never; once the sampler has seen the sessions, so are the rates.
+func TestShowStatRetriesAndRates(t *testing.T) {
+	_, _, addr, path := queueProxy(t)
+	for i := 0; i < 4; i++ {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "x")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("echo through the proxy: %v", err)
+		}
+		c.Close()
+	}
+	var rows []map[string]string
+	testbed.WaitFor(t, 3*time.Second, func() bool {
+		_, rows = parseStat(t, ctl(t, path, "show stat"))
+		return byName(t, rows, "fe1", "FRONTEND")["rate_max"] != "0"
+	}, "the sampler to see the sessions")
+	dead, live, be := byName(t, rows, "be1", "dead"), byName(t, rows, "be1", "live"), byName(t, rows, "be1", "BACKEND")
+	n, err := strconv.Atoi(dead["wredis"])
+	if err != nil || n == 0 || dead["wretr"] != dead["wredis"] || dead["econ"] != strconv.Itoa(2*n) {
+		t.Errorf("dead: wretr %q, wredis %q, econ %q; want n, n, 2n for n > 0", dead["wretr"], dead["wredis"], dead["econ"])
+	}
+	if live["wretr"] != "0" || live["wredis"] != "0" || live["stot"] != "4" {
+		t.Errorf("live: wretr %q, wredis %q, stot %q; want 0, 0, 4", live["wretr"], live["wredis"], live["stot"])
+	}
+	if be["wretr"] != dead["wretr"] || be["wredis"] != dead["wredis"] {
+		t.Errorf("BACKEND: wretr %q, wredis %q; want dead's %q, %q", be["wretr"], be["wredis"], dead["wretr"], dead["wredis"])
+	}
+	if dead["lastsess"] != "-1" || (live["lastsess"] != "0" && live["lastsess"] != "1") || be["lastsess"] != live["lastsess"] {
+		t.Errorf("lastsess: dead %q, live %q, BACKEND %q; want -1, 0 or 1, live's", dead["lastsess"], live["lastsess"], be["lastsess"])
+	}
+	fe := byName(t, rows, "fe1", "FRONTEND")
+	for row, fields := range map[string]map[string]string{"fe1/FRONTEND": fe, "be1/live": live, "be1/BACKEND": be} {
+		for _, f := range []string{"rate_max"} {
+			if n, err := strconv.Atoi(fields[f]); err != nil || n < 2 || n > 4 {
+				t.Errorf("%s %s = %q after 4 sessions in a burst, want 2 to 4", row, f, fields[f])
+			}
+		}
+	}
+	if n, err := strconv.Atoi(fe["conn_rate_max"]); err != nil || n < 2 || n > 4 {
+		t.Errorf("fe1/FRONTEND conn_rate_max = %q after 4 connections in a burst, want 2 to 4", fe["conn_rate_max"])
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"ringproxy/session"
 	"ringproxy/session/balance"
@@ -53,7 +54,7 @@ func showServersState(p *session.Proxy, args []string) string {
 		found = true
 		iid := len(s.Frontends) + i + 1 // as show stat numbers proxies
 		for j, sv := range be.Servers {
-			b.WriteString(serverStateLine(be.Name, iid, j+1, sv))
+			b.WriteString(serverStateLine(be.Name, iid, j+1, sv, s.Time))
 		}
 	}
 	if !found {
@@ -62,7 +63,7 @@ func showServersState(p *session.Proxy, args []string) string {
 	return b.String()
 }
 
-func serverStateLine(backend string, iid, sid int, sv session.ServerStats) string {
+func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now time.Time) string {
 	ap, _ := netip.ParseAddrPort(sv.Addr)
 	op := opStopped
 	if sv.Up {
@@ -91,12 +92,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats) strin
 		}
 	}
 	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 0 - - 0\n",
-		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, sinceLastChange(sv),
+		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
 		status, result, health, state, ap.Port())
 }
-
-// sinceLastChange is srv_time_since_last_change, in seconds.
-func sinceLastChange(sv session.ServerStats) int64 { return 0 }
 
 // setServer is set server B/S state|weight VALUE.
 func setServer(p *session.Proxy, args []string) string {

@@ -117,3 +117,13 @@ func TestShowServersStateAsHAProxy(t *testing.T) {
 		t.Errorf("show servers state spare:\n%s", out)
 	}
 }
+
+// srv_time_since_last_change counts whole seconds since the server last
+// started or stopped taking sessions.
+func TestServerStateSinceLastChange(t *testing.T) {
+	now := time.Now()
+	sv := session.ServerStats{Name: "s1", Addr: "10.0.0.1:80", Up: true, Admin: "ready", Weight: 1, InitWeight: 1, LastChange: now.Add(-12500 * time.Millisecond)}
+	if f := strings.Fields(serverStateLine("be", 3, 1, sv, now)); f[9] != "12" {
+		t.Errorf("srv_time_since_last_change %s, want 12", f[9])
+	}
+}

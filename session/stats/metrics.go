@@ -31,13 +31,21 @@ var (
 	descFeBytesOut    = desc("frontend_bytes_out_total", "Bytes to clients.", "frontend")
 	descFeEnded       = desc("frontend_sessions_ended_total", "Sessions ended, by reason.", "frontend", "reason")
 	descFeRouteHits   = desc("frontend_route_hits_total", "Sessions a route sent to its backend; route is its place in the list, or \"default\".", "frontend", "route", "backend")
+	descFeSessionsMax = desc("frontend_sessions_max", "Most sessions open at once since start.", "frontend")
 	descBeQueue       = desc("backend_queue_current", "Sessions waiting for a slot of this backend now.", "backend")
+	descBeQueueMax    = desc("backend_queue_max", "Longest the backend's queue was since start.", "backend")
+	descBeSessionsMax = desc("backend_sessions_max", "Most sessions the backend held at once since start, on its servers or queued.", "backend")
+	descBeDowntime    = desc("backend_downtime_seconds_total", "Time the backend spent with no server taking new sessions.", "backend")
 	descSrvUp         = desc("server_up", "1 when the server takes new sessions.", "backend", "server")
 	descSrvCur        = desc("server_sessions_current", "Sessions assigned to the server now.", "backend", "server")
 	descSrvSessions   = desc("server_sessions_total", "Sessions that reached the server.", "backend", "server")
 	descSrvFailures   = desc("server_connect_failures_total", "Connects to the server that failed.", "backend", "server")
 	descSrvBytesIn    = desc("server_bytes_in_total", "Bytes sent to the server.", "backend", "server")
 	descSrvBytesOut   = desc("server_bytes_out_total", "Bytes received from the server.", "backend", "server")
+	descSrvSessMax    = desc("server_sessions_max", "Most sessions assigned to the server at once since start.", "backend", "server")
+	descSrvRetries    = desc("server_retries_total", "Failed connects retried on the server.", "backend", "server")
+	descSrvRedisp     = desc("server_redispatches_total", "Sessions that left the server for another one after failed connects.", "backend", "server")
+	descSrvDowntime   = desc("server_downtime_seconds_total", "Time the server spent taking no new sessions (DOWN, or out by an operator).", "backend", "server")
 	descSrvChecks     = desc("server_checks_total", "Health checks run.", "backend", "server")
 	descSrvCheckFails = desc("server_check_failures_total", "Health checks that failed.", "backend", "server")
 	descSrvCheckSkips = desc("server_checks_skipped_total", "Health checks not run for a local shortage (no fd, memory or port); not counted against the server.", "backend", "server")
@@ -70,9 +78,10 @@ var processDescs = func() []*prometheus.Desc {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descFeSessions, descFeCur, descFeRefused,
-		descFeBytesIn, descFeBytesOut, descFeEnded, descFeRouteHits, descBeQueue, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures,
-		descSrvBytesIn, descSrvBytesOut, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns, descWkCompletions, descWkSessions,
-		descCtlOpen, descCtlErrors, descCtlRefused} {
+		descFeBytesIn, descFeBytesOut, descFeEnded, descFeRouteHits, descFeSessionsMax, descBeQueue, descBeQueueMax, descBeSessionsMax,
+		descBeDowntime, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures, descSrvBytesIn, descSrvBytesOut, descSrvSessMax,
+		descSrvRetries, descSrvRedisp, descSrvDowntime, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns,
+		descWkCompletions, descWkSessions, descCtlOpen, descCtlErrors, descCtlRefused} {
 		ch <- d
 	}
 	for _, d := range processDescs {
@@ -97,6 +106,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, b := range s.Backends {
 		ch <- gauge(descBeQueue, float64(b.CurQueue), b.Name)
+		ch <- gauge(descBeQueueMax, float64(b.MaxQueue), b.Name)
+		ch <- gauge(descBeSessionsMax, float64(b.MaxSessions), b.Name)
+		ch <- seconds(descBeDowntime, b.Downtime, b.Name)
 		for _, srv := range b.Servers {
 			collectServer(ch, b.Name, &srv)
 		}
@@ -116,6 +128,10 @@ func collectControl(ch chan<- prometheus.Metric, listeners map[string]ctlnet.Cou
 
 func counter(d *prometheus.Desc, v uint64, labels ...string) prometheus.Metric {
 	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func seconds(d *prometheus.Desc, v session.Seconds, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, time.Duration(v).Seconds(), labels...)
 }
 
 func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
@@ -154,6 +170,7 @@ func collectFrontend(ch chan<- prometheus.Metric, f *session.FrontendStats) {
 	ch <- counter(descFeRefused, f.Refused, f.Name)
 	ch <- counter(descFeBytesIn, f.BytesIn, f.Name)
 	ch <- counter(descFeBytesOut, f.BytesOut, f.Name)
+	ch <- gauge(descFeSessionsMax, float64(f.MaxSessions), f.Name)
 	for k, v := range f.Ended {
 		ch <- counter(descFeEnded, v, f.Name, k)
 	}
@@ -168,7 +185,7 @@ func collectFrontend(ch chan<- prometheus.Metric, f *session.FrontendStats) {
 
 func collectServer(ch chan<- prometheus.Metric, backend string, s *session.ServerStats) {
 	up := 0.0
-	if s.Up {
+	if s.TakesSessions() {
 		up = 1
 	}
 	ch <- gauge(descSrvUp, up, backend, s.Name)
@@ -177,6 +194,10 @@ func collectServer(ch chan<- prometheus.Metric, backend string, s *session.Serve
 	ch <- counter(descSrvFailures, s.ConnFailures, backend, s.Name)
 	ch <- counter(descSrvBytesIn, s.BytesIn, backend, s.Name)
 	ch <- counter(descSrvBytesOut, s.BytesOut, backend, s.Name)
+	ch <- gauge(descSrvSessMax, float64(s.MaxSessions), backend, s.Name)
+	ch <- counter(descSrvRetries, s.Retries, backend, s.Name)
+	ch <- counter(descSrvRedisp, s.Redispatches, backend, s.Name)
+	ch <- seconds(descSrvDowntime, s.Downtime, backend, s.Name)
 	if s.Check != nil {
 		ch <- counter(descSrvChecks, s.Check.Checks, backend, s.Name)
 		ch <- counter(descSrvCheckFails, s.Check.CheckFailures, backend, s.Name)

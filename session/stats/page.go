@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -21,19 +22,23 @@ import (
 var pageHTML string
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"num":      num,
-	"bytes":    humanBytes,
-	"uptime":   uptime,
-	"ago":      ago,
-	"limit":    limit,
-	"reasons":  reasons,
-	"state":    serverState,
-	"checks":   hasChecks,
-	"upCount":  upCount,
-	"unixms":   func(t time.Time) int64 { return t.UnixMilli() },
-	"stamp":    func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
-	"counters": counterGroups,
-	"inc":      func(i int) int { return i + 1 },
+	"num":         num,
+	"bytes":       humanBytes,
+	"uptime":      uptime,
+	"ago":         ago,
+	"limit":       limit,
+	"reasons":     reasons,
+	"state":       serverState,
+	"beState":     backendState,
+	"checks":      hasChecks,
+	"stamp":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	"counters":    counterGroups,
+	"inc":         func(i int) int { return i + 1 },
+	"rate":        rate,
+	"since":       since,
+	"duration":    func(d session.Seconds) string { return uptime(time.Duration(d).Seconds()) },
+	"ms":          millis,
+	"lastSession": lastSession,
 }).Parse(pageHTML))
 
 // pageHandler serves the HTML stats page for src.
@@ -192,14 +197,42 @@ func hasChecks(b session.BackendStats) bool {
 	return false
 }
 
-func upCount(b session.BackendStats) int {
-	n := 0
-	for i := range b.Servers {
-		if b.Servers[i].Up {
-			n++
-		}
+// backendState is the BACKEND row's state: UP while any of its servers
+// takes new sessions.
+func backendState(b session.BackendStats) srvState {
+	if b.Serving() > 0 || len(b.Servers) == 0 {
+		return srvState{"UP", "up"}
 	}
-	return n
+	return srvState{"DOWN", "down"}
+}
+
+// rate writes sessions per second: whole from 10 (and for none), else
+// with one decimal.
+func rate(v float64) string {
+	if v >= 10 || v == 0 {
+		return num(int64(math.Round(v)))
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// since writes how long before now t was, as uptime does.
+func since(now, t time.Time) string { return uptime(now.Sub(t).Seconds()) }
+
+// millis writes a check's duration: 0.4 ms, 12 ms.
+func millis(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	if ms < 10 {
+		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatInt(int64(math.Round(ms)), 10) + " ms"
+}
+
+// lastSession says when a server last got a session.
+func lastSession(now, t time.Time) string {
+	if t.IsZero() {
+		return "no session yet"
+	}
+	return "last session " + ago(now, t)
 }
 
 type counterGroup struct {
