@@ -44,6 +44,11 @@ type Admin struct {
 	Stats      netip.AddrPort // HTTP: /metrics, /stats.json; invalid = off
 	Socket     string         // runtime API Unix socket path; "" = off
 	SocketMode uint32         // its file mode (0600 by default)
+	// StatsAdmin lets the stats page set servers ready, drain or maint,
+	// for clients from StatsAdminAllow (loopback unless set); off, the
+	// page is read-only.
+	StatsAdmin      bool
+	StatsAdminAllow []netip.Prefix
 }
 
 // Log holds [log].

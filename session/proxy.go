@@ -108,6 +108,9 @@ func (p *Proxy) SetServerUp(be, srv string, up bool) error {
 
 func (p *Proxy) clock() int64 { return int64(time.Since(p.epoch)) }
 
+// Admin is the [admin] this generation runs with.
+func (p *Proxy) Admin() Admin { return p.cfg.Admin }
+
 // MaxConn is the process's session limit as running: the configured one,
 // or the one the fd limit allowed (see fitFdLimit).
 func (p *Proxy) MaxConn() int { return p.cfg.Global.MaxConn }

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -341,6 +343,21 @@ func (in *instance) reopenAdmin(cfg *session.Config) error {
 
 // Snapshot implements stats.Source: the serving generation's.
 func (in *instance) Snapshot() session.Snapshot { return in.cur.Load().Snapshot() }
+
+// StatsAdmin implements stats.AdminSource: whether the serving
+// generation's config lets the page act, and for which clients.
+func (in *instance) StatsAdmin() (bool, []netip.Prefix) {
+	a := in.cur.Load().Admin()
+	return a.StatsAdmin, a.StatsAdminAllow
+}
+
+// Command implements stats.AdminSource: the page's actions are the
+// admin socket's commands, run the same way.
+func (in *instance) Command(line string) string {
+	out := admin.Run(in.cur.Load(), line)
+	in.log.Info("stats page action", "command", line, "answer", strings.TrimSpace(out))
+	return out
+}
 
 // ControlListeners implements stats.ControlSource and feeds show info:
 // the counts of the admin socket and the stats listener open now.

@@ -39,6 +39,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"duration":    func(d session.Seconds) string { return uptime(time.Duration(d).Seconds()) },
 	"ms":          millis,
 	"lastSession": lastSession,
+	"adminStates": func() []string { return []string{"ready", "drain", "maint"} },
 }).Parse(pageHTML))
 
 // pageHandler serves the HTML stats page for src.
@@ -46,7 +47,7 @@ func pageHandler(src Source) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		snap := src.Snapshot()
 		var buf bytes.Buffer
-		if err := pageTmpl.Execute(&buf, &snap); err != nil {
+		if err := pageTmpl.Execute(&buf, pageData{Snapshot: &snap, Admin: pageAdmin(src, r)}); err != nil {
 			http.Error(w, "stats page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -30,13 +30,15 @@ type ControlSource interface {
 	ControlListeners() map[string]ctlnet.Counts
 }
 
-// Handler serves the human page at /, /metrics and /stats.json for src.
+// Handler serves the human page at /, /metrics and /stats.json for src,
+// and POST /admin/server when src is an AdminSource that allows it.
 func Handler(src Source) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{src: src})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", pageHandler(src))
+	mux.HandleFunc("POST /admin/server", serverAction(src))
 	mux.HandleFunc("GET /stats.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)

@@ -172,6 +172,9 @@ timeout_client = "x"
 	// not supported yet
 	{"admin socket mode", fe + be + "[admin]\nsocket = \"/run/ringproxy/admin.sock\"\nsocket_mode = \"rw\"\n", `t.toml:14: admin.socket_mode: bad mode "rw"`},
 	{"admin stats bad", fe + be + "[admin]\nstats = \"localhost:9000\"\n", `t.toml:13: admin.stats: bad address "localhost:9000"`},
+	{"stats_admin without stats", fe + be + "[admin]\nstats_admin = true\n", `t.toml:13: admin.stats_admin: needs stats: the page it acts from`},
+	{"stats_admin_allow alone", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\nstats_admin_allow = [\"10.0.0.0/8\"]\n", `t.toml:14: admin.stats_admin_allow: without stats_admin = true the page takes no action`},
+	{"stats_admin_allow bad", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\nstats_admin = true\nstats_admin_allow = [\"10.0.0.0/33\"]\n", `admin.stats_admin_allow`},
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},

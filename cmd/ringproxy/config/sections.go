@@ -143,11 +143,8 @@ func readLog(t *table) session.Log {
 	return l
 }
 
-// rejectAdmin refuses [admin] outright: a stats address that parses but
-// never listens would look like a broken server rather than a missing
-// feature.
-// readAdmin reads [admin]: the stats listener. The runtime socket is not
-// built yet and is refused.
+// readAdmin reads [admin]: the stats listener, its admin actions and the
+// runtime socket.
 func readAdmin(root *table) session.Admin {
 	var ad session.Admin
 	if !root.has("admin") {
@@ -171,6 +168,16 @@ func readAdmin(root *table) session.Admin {
 		} else {
 			ad.SocketMode = uint32(v)
 		}
+	}
+	ad.StatsAdmin = a.boolean("stats_admin", false)
+	ad.StatsAdminAllow = readPrefixes(a, "stats_admin_allow")
+	switch {
+	case ad.StatsAdmin && !ad.Stats.IsValid():
+		a.fail("stats_admin", nil, "needs stats: the page it acts from")
+	case a.has("stats_admin_allow") && !ad.StatsAdmin:
+		a.fail("stats_admin_allow", nil, "without stats_admin = true the page takes no action")
+	case ad.StatsAdmin && len(ad.StatsAdminAllow) == 0:
+		ad.StatsAdminAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	a.done()
 	return ad
