@@ -55,15 +55,9 @@ func buildVersion() string {
 const usageLine = "usage: ringproxy run|check|demo|ctl|version [flags]  (ringproxy help for more)"
 
 func main() {
-	code := runApp(newApp(), os.Args, os.Stderr)
-	stderrLog.Close() // the last lines, "stopped" among them
-	os.Exit(code)
-}
-
-// runApp runs app with args and reports its error on stderr, returning
-// the exit code.
-func runApp(app *cli.App, args []string, stderr io.Writer) int {
-	return report(stderr, app.Run(args))
+	err := newApp().Run(os.Args)
+	stderrLog.Close() // the last log lines, "stopped" among them, before the error
+	os.Exit(report(os.Stderr, err))
 }
 
 // errPrefix begins every error line the binary prints, so that one can

@@ -38,7 +38,7 @@ func runMain(args ...string) (string, string, int) {
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	code := runApp(app, append([]string{"ringproxy"}, args...), &errOut)
+	code := report(&errOut, app.Run(append([]string{"ringproxy"}, args...)))
 	return out.String(), errOut.String(), code
 }
 
