@@ -37,6 +37,10 @@ type Global struct {
 	HardStopAfter time.Duration
 	Splice        bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
 	BatchWait     time.Duration // uring: how long a completion may wait for others under load; 0 = never
+	// ReuseportShare lets a frontend bind an address another process
+	// already listens on with SO_REUSEPORT, splitting its clients with
+	// it; by default Start refuses such an address.
+	ReuseportShare bool
 }
 
 // Admin holds [admin].

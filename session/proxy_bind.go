@@ -59,6 +59,13 @@ func (p *Proxy) listenFds(fe *frontend, ap netip.AddrPort, workers int) (fds []i
 	if fds, err = p.inherited(ap); err != nil {
 		return nil, ap, err
 	}
+	// A kernel-chosen port is free by definition, and sockets added
+	// beside inherited ones join this process's own.
+	if len(fds) == 0 && ap.Port() != 0 {
+		if _, err := ProbeBind(ap, p.cfg.Global.ReuseportShare, p.listensOn); err != nil {
+			return nil, ap, err
+		}
+	}
 	for i := len(fds); i < workers; i++ {
 		fd, err := ring.Listen(ap, listenBacklog)
 		if err != nil {
@@ -77,4 +84,27 @@ func (p *Proxy) listenFds(fe *frontend, ap netip.AddrPort, workers int) (fds []i
 		}
 	}
 	return fds, ap, nil
+}
+
+// listensOn says whether a listener of this instance may hold ap: one
+// this generation has opened, or one of the generation it takes over
+// from, which goes on listening while this one starts (it may bind
+// "0.0.0.0:80" while this one adds "127.0.0.1:80"). Older generations
+// close their listeners as soon as they have stopped accepting.
+func (p *Proxy) listensOn(ap netip.AddrPort) bool {
+	for _, m := range []map[netip.AddrPort][]int{p.bound, p.prevBound()} {
+		for a := range m {
+			if Overlaps(a, ap) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Proxy) prevBound() map[netip.AddrPort][]int {
+	if p.prev == nil {
+		return nil
+	}
+	return p.prev.bound
 }

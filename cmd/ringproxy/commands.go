@@ -43,19 +43,52 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "validate a config file and print what it would run",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true}},
+		Description: "Reads the file as run would, and fails where run would fail before serving:\n" +
+			"a bad key or value (FILE:LINE: key: message), or a syslog access log with no\n" +
+			"syslog socket. It binds nothing unless --bind-test is given.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true},
+			&cli.BoolFlag{Name: "bind-test", Usage: "also bind every frontend address and the stats address for an instant " +
+				"(addresses this config's running ringproxy holds pass: a reload takes them over)"},
+		},
 		Action: func(c *cli.Context) error {
-			cfg, err := config.Load(c.String("config"))
+			path := c.String("config")
+			cfg, err := config.Load(path)
 			if err != nil {
-				// FILE:LINE: message lines, as editors and CI parse them.
-				fmt.Fprintln(c.App.ErrWriter, err)
-				return cli.Exit("", 1)
+				return err // FILE:LINE: message lines, as editors and CI parse them
+			}
+			var notes []string
+			errs := checkSyslog(cfg)
+			if c.Bool("bind-test") {
+				var bindErrs []error
+				notes, bindErrs = bindTest(cfg)
+				errs = append(errs, bindErrs...)
+			}
+			if len(errs) > 0 {
+				return errors.Join(errs...)
 			}
 			fmt.Fprint(c.App.Writer, config.Summary(cfg))
-			fmt.Fprintf(c.App.Writer, "%s: OK\n", c.String("config"))
+			for _, n := range notes {
+				fmt.Fprintf(c.App.Writer, "bind test: %s\n", n)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: OK\n", path)
 			return nil
 		},
 	}
+}
+
+// checkSyslog fails as Start would when access lines go to a syslog
+// socket that is not there.
+func checkSyslog(cfg *session.Config) []error {
+	if !cfg.Log.Access || cfg.Log.Target != "syslog" {
+		return nil
+	}
+	w, err := session.DialSyslog()
+	if err != nil {
+		return []error{fmt.Errorf("access log to syslog: %w", err)}
+	}
+	w.Close()
+	return nil
 }
 
 func ctlCommand() *cli.Command {
@@ -72,17 +105,29 @@ func ctlCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return errors.New("ctl: which command? try: ringproxy ctl help")
 			}
-			out, err := admin.Send(c.String("socket"), strings.Join(c.Args().Slice(), " "))
+			command := strings.Join(c.Args().Slice(), " ")
+			out, err := admin.Send(c.String("socket"), command)
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(c.App.Writer, out)
-			if strings.HasPrefix(out, "error:") {
-				return cli.Exit("", 1)
+			if msg, failed := strings.CutPrefix(out, "error: "); failed {
+				return ctlError(command, msg)
 			}
+			fmt.Fprint(c.App.Writer, out)
 			return nil
 		},
 	}
+}
+
+// ctlError is an error answer of the admin socket, as an error of the
+// binary: "ctl COMMAND: message", its continuation lines (a reload's
+// config problems, indented by the socket) each a line of their own.
+func ctlError(command, answer string) error {
+	lines := strings.Split(strings.TrimRight(answer, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "  ")
+	}
+	return fmt.Errorf("ctl %s: %s", command, strings.Join(lines, "\n"))
 }
 
 func versionCommand() *cli.Command {

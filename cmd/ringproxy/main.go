@@ -6,8 +6,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,16 +56,33 @@ const usageLine = "usage: ringproxy run|check|demo|ctl|version [flags]  (ringpro
 
 func main() {
 	err := newApp().Run(os.Args)
-	stderrLog.Close() // the last lines, "stopped" among them
-	var exit cli.ExitCoder
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && err.Error() == "":
-		os.Exit(exit.ExitCode()) // already reported
-	default:
-		fmt.Fprintln(os.Stderr, "ringproxy:", err)
-		os.Exit(1)
+	stderrLog.Close() // the last log lines, "stopped" among them, before the error
+	os.Exit(report(os.Stderr, err))
+}
+
+// errPrefix begins every error line the binary prints, so that one can
+// be told from the output of the command around it in a script, a unit's
+// journal, or CI.
+const errPrefix = "ringproxy: "
+
+// report prints err, each of its lines after errPrefix (a config with
+// three problems is three "ringproxy: FILE:LINE: key: message" lines,
+// as editors and CI parse them), and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
 	}
+	code := 1
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	}
+	if msg := err.Error(); msg != "" {
+		for line := range strings.SplitSeq(strings.TrimRight(msg, "\n"), "\n") {
+			fmt.Fprintf(stderr, "%s%s\n", errPrefix, line)
+		}
+	}
+	return code
 }
 
 func newApp() *cli.App {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,6 +32,98 @@ func runCLI(args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
+// runMain runs the app with args as main does, errors reported, and
+// returns stdout, stderr and the exit code.
+func runMain(args ...string) (string, string, int) {
+	app := newApp()
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	code := report(&errOut, app.Run(append([]string{"ringproxy"}, args...)))
+	return out.String(), errOut.String(), code
+}
+
+// The test binary is the ringproxy binary when mainArgsEnv is set: its
+// words (separated by \x1f) are the command line, and mainSyslogEnv, if
+// set, is the syslog socket.
+const (
+	mainArgsEnv   = "RINGPROXY_TEST_MAIN"
+	mainSyslogEnv = "RINGPROXY_TEST_SYSLOG"
+)
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainArgsEnv); ok {
+		if p := os.Getenv(mainSyslogEnv); p != "" {
+			session.SyslogPath = p
+		}
+		os.Args = append([]string{"ringproxy"}, strings.Split(args, "\x1f")...)
+		main()
+		os.Exit(0) // main exits itself; this is for a main that returned
+	}
+	os.Exit(m.Run())
+}
+
+// runBinary runs the binary (main, in a process of its own) with args,
+// env added, and returns stdout, stderr and the exit code.
+func runBinary(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	// A command that should fail and serves instead is killed.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), append(env, mainArgsEnv+"="+strings.Join(args, "\x1f"))...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// Every error the binary prints begins with "ringproxy: ", one per line,
+// config problems in their FILE:LINE: key: message form after it; the
+// exit code is 1.
+func TestErrorsBeginWithRingproxy(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	writeFile(t, bad, "[global]\nmaxconn = 0\n\n[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:80\"]\nbackend = \"app\"\ntimeout_client = \"3x\"\n"+
+		"[[backend]]\nname = \"app\"\n[[backend.server]]\nname = \"s1\"\naddress = \"127.0.0.1:9000\"\n")
+	badLines := fmt.Sprintf("ringproxy: %s:2: global.maxconn: must be at least 1, got 0\n"+
+		"ringproxy: %s:8: frontend[0] (web).timeout_client: bad duration \"3x\": time: unknown unit \"x\" in duration \"3x\"\n", bad, bad)
+	syslogged := filepath.Join(dir, "syslog.toml")
+	writeFile(t, syslogged, strings.Replace(string(config.Default()), `target = "stdout"`, `target = "syslog"`, 1))
+	noLog := filepath.Join(dir, "no-log")
+	for _, c := range []struct {
+		args []string
+		env  []string
+		want string // the whole of stderr
+	}{
+		{[]string{"check", "-c", bad}, nil, badLines},
+		{[]string{"run", "-c", bad}, nil, badLines},
+		{[]string{"check", "-c", syslogged}, []string{mainSyslogEnv + "=" + noLog},
+			"ringproxy: access log to syslog: " + noLog + ": no such file or directory\n"},
+		{[]string{"run", "-c", syslogged}, []string{mainSyslogEnv + "=" + noLog},
+			"ringproxy: access log to syslog: " + noLog + ": no such file or directory\n"},
+		{[]string{"frobnicate"}, nil, "ringproxy: unknown command \"frobnicate\"\nringproxy: " + usageLine + "\n"},
+		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, nil,
+			"ringproxy: read config: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory\n"},
+		{[]string{"ctl", "--socket", filepath.Join(dir, "none.sock"), "show", "info"}, nil,
+			"ringproxy: admin socket " + filepath.Join(dir, "none.sock") + ": dial unix " + filepath.Join(dir, "none.sock") + ": connect: no such file or directory\n"},
+		{[]string{"ctl"}, nil, "ringproxy: ctl: which command? try: ringproxy ctl help\n"},
+		{[]string{"check"}, nil, "ringproxy: Required flag \"config\" not set\n"},
+		{[]string{"run", "--workers", "-1"}, nil, "ringproxy: --workers -1: want 0 (one per CPU) or more\n"},
+	} {
+		out, errOut, code := runBinary(t, c.env, c.args...)
+		if code != 1 || errOut != c.want {
+			t.Errorf("ringproxy %s: exit %d, stderr:\n%s\nwant exit 1, stderr:\n%s", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+		if strings.HasPrefix(c.args[0], "run") && out != "" {
+			t.Errorf("ringproxy %s: stdout %q", strings.Join(c.args, " "), out)
+		}
+	}
+}
+
 func TestCheckGoodConfigPrintsSummary(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "good.toml")
 	os.WriteFile(path, config.Default(), 0o644)
@@ -47,12 +141,12 @@ func TestCheckGoodConfigPrintsSummary(t *testing.T) {
 func TestCheckBadConfigNamesFileAndLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(path, []byte("[global]\nmaxconn = 10\n\n[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:80\"]\nbackend = \"app\"\ntimeout_client = \"3x\"\n"), 0o644)
-	_, errOut, err := runCLI("check", "-c", path)
-	if err == nil {
-		t.Fatal("check of a bad config succeeded")
+	out, errOut, code := runMain("check", "-c", path)
+	if code != 1 || out != "" {
+		t.Fatalf("check of a bad config: exit %d, stdout %q", code, out)
 	}
-	if want := path + ":8: frontend[0] (web).timeout_client: bad duration"; !strings.Contains(errOut, want) {
-		t.Fatalf("stderr %q lacks %q", errOut, want)
+	if want := "\nringproxy: " + path + ":8: frontend[0] (web).timeout_client: bad duration"; !strings.Contains("\n"+errOut, want) {
+		t.Fatalf("stderr %q lacks the line %q", errOut, want)
 	}
 }
 
@@ -241,8 +335,10 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 	if err != nil || !strings.Contains(out, " demo 1 demo1 127.0.0.1 2 0 ") {
 		t.Fatalf("ctl show servers state: %v\n%s", err, out)
 	}
-	if _, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "disable", "server", "demo/nope"); err == nil {
-		t.Fatal("ctl with an error answer exited 0")
+	// An error answer is an error of the binary: on stderr, prefixed.
+	out, errOut, code := runMain("ctl", "--socket", cfg.Admin.Socket, "disable", "server", "demo/nope")
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ringproxy: ctl disable server demo/nope: ") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("ctl with an error answer: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// help goes to the socket, whose list of commands comes back.
 	if out, _, err := runCLI("ctl", "--socket", cfg.Admin.Socket, "help"); err != nil || !strings.Contains(out, "show servers state") {
@@ -257,8 +353,10 @@ func TestCtlTalksToTheAdminSocket(t *testing.T) {
 	}
 }
 
-// Every example config in deploy/examples passes check.
+// Every example config in deploy/examples passes check (on a host with
+// a syslog socket: web-edge logs to it).
 func TestDeployExamplesPassCheck(t *testing.T) {
+	fakeSyslog(t)
 	files, err := filepath.Glob("../../deploy/examples/*.toml")
 	if err != nil || len(files) < 4 {
 		t.Fatalf("examples: %v %v", files, err)
@@ -328,4 +426,19 @@ func demoBackends(t *testing.T, cfg *session.Config) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
+}
+
+// fakeSyslog points the syslog access log at a datagram socket of the
+// test's, as journald's /dev/log is, for the rest of the test.
+func fakeSyslog(t *testing.T) *net.UnixConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "log.sock")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := session.SyslogPath
+	session.SyslogPath = path
+	t.Cleanup(func() { session.SyslogPath = saved; sock.Close() })
+	return sock
 }

@@ -194,7 +194,7 @@ func TestReloadAdminMoveFails(t *testing.T) {
 
 	writeFile(t, path, withStats(reloadTOML(sock, web, extra, echo.Addr()), busy.Addr().String()))
 	out, err := admin.Send(sock, "reload")
-	if err != nil || !strings.HasPrefix(out, "error: the new config serves, but admin stats listener") {
+	if want := "error: the new config serves, but admin stats: bind " + busy.Addr().String() + ": address already in use\n"; err != nil || out != want {
 		t.Errorf("ctl reload with the stats address taken: %q, %v", out, err)
 	}
 	if err := echoes(extra); err != nil {

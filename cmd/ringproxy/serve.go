@@ -418,8 +418,12 @@ func serveStats(cfg *session.Config, src *instance, log *slog.Logger) (*statsLis
 		return nil, nil
 	}
 	inner, err := net.Listen("tcp", cfg.Admin.Stats.String())
-	if err != nil {
-		return nil, fmt.Errorf("admin stats listener: %w", err)
+	var sysErr *os.SyscallError
+	switch {
+	case errors.As(err, &sysErr) && sysErr.Syscall == "bind":
+		return nil, statsBindError(cfg.Admin.Stats, sysErr.Err) // as check --bind-test says it
+	case err != nil:
+		return nil, fmt.Errorf("%s listener: %w", statsWhat, err)
 	}
 	ln := ctlnet.Wrap(inner, ctlnet.Options{Name: "stats listener", Log: log, MaxConns: statsMaxConns, Refusal: statsRefusal})
 	srv := &http.Server{

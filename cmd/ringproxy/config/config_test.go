@@ -728,10 +728,138 @@ func TestRoutesSummary(t *testing.T) {
 		"    inspect_timeout 2s, on_bad_hello default\n",
 		"frontend plain: bind 127.0.0.1:0 -> backend a when no route matches\n" +
 			"    maxconn global only, timeout_client 30s, tcp_nodelay on, keepalive off, nolinger off\n" +
+			"    accept_proxy off, rate_limit off, per_source_rate off\n" +
+			"    sources: allow all; deny none\n" +
 			"    route 1: source 10.0.0.0/8 -> b\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// everythingConfig turns on every feature the summary reports.
+const everythingConfig = `
+[global]
+reuseport_share = true
+
+[admin]
+stats = "127.0.0.1:9000"
+socket = "/run/ringproxy/admin.sock"
+socket_mode = "0660"
+
+[log]
+target = "syslog"
+format = "json"
+
+[[frontend]]
+name = "edge"
+bind = ["0.0.0.0:443"]
+backend = "pg"
+accept_proxy = true
+allow = ["10.0.0.0/8", "2001:db8::/32"]
+deny = ["10.1.0.0/16"]
+rate_limit = 2000
+per_source_rate = 50
+
+[[backend]]
+name = "pg"
+send_proxy = "v2"
+  [backend.check]
+  kind = "http"
+  path = "/healthz"
+  host = "pg.internal"
+  expect_status = 204
+  interval = "5s"
+  timeout = "2s"
+  rise = 3
+  fall = 4
+  [[backend.server]]
+  name = "pg1"
+  address = "10.0.2.11:5432"
+  weight = 50
+  maxconn = 450
+  [[backend.server]]
+  name = "sorry"
+  address = "10.0.2.99:5432"
+  backup = true
+
+[[backend]]
+name = "redis"
+send_proxy = "v1"
+  [backend.check]
+  kind = "expect"
+  send = "PING\r\n"
+  expect = "+PONG"
+  [[backend.server]]
+  name = "r1"
+  address = "10.0.1.11:6379"
+
+[[backend]]
+name = "plain"
+  [backend.check]
+  kind = "tcp"
+  [[backend.server]]
+  name = "p1"
+  address = "10.0.3.11:80"
+`
+
+// Every line check prints says what will run: checks, backups, PROXY in
+// and out, ACLs, rate limits, the admin endpoints, the log target.
+func TestSummaryLines(t *testing.T) {
+	s := Summary(parseOK(t, everythingConfig))
+	for _, want := range []string{
+		"        reuseport_share on: binds beside another process listening on an address, sharing its clients\n",
+		"admin: stats http://127.0.0.1:9000/ (/, /metrics, /stats.json); socket /run/ringproxy/admin.sock mode 0660\n",
+		"log: level info to stderr, access on to syslog /dev/log (facility daemon), format json\n",
+		"frontend edge: bind 0.0.0.0:443 -> backend pg\n",
+		"    accept_proxy on (a PROXY v1/v2 header first; ACLs and logs see its source), rate_limit 2000/s, per_source_rate 50/s\n",
+		"    sources: allow 10.0.0.0/8, 2001:db8::/32; deny 10.1.0.0/16\n",
+		"backend pg: balance roundrobin, 2 servers (1 backup, used only when no primary is usable)\n",
+		"    timeout connect 5s, server 30s, tunnel off; retries 3, redispatch on, send_proxy v2\n",
+		"    check http: GET /healthz (Host: pg.internal), expect status 204; every 5s, timeout 2s, rise 3, fall 4\n",
+		"    server pg1 10.0.2.11:5432 weight 50 maxconn 450\n",
+		"    server sorry 10.0.2.99:5432 weight 100 backup\n",
+		"backend redis: balance roundrobin, 1 server\n",
+		"    timeout connect 5s, server 30s, tunnel off; retries 3, redispatch on, send_proxy v1\n",
+		`    check expect: send "PING\r\n", expect "+PONG"; every 2s, timeout 1s, rise 2, fall 3` + "\n",
+		"    check tcp: connect; every 2s, timeout 1s, rise 2, fall 3\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+
+	s = Summary(parseOK(t, fe+be))
+	for _, want := range []string{
+		"        reuseport_share off: an address another process listens on is refused\n",
+		"admin: no stats listener; no admin socket\n",
+		"log: level info to stderr, access on to stdout, format tcplog\n",
+		"    accept_proxy off, rate_limit off, per_source_rate off\n",
+		"    sources: allow all; deny none\n",
+		"backend app: balance roundrobin, 1 server\n",
+		"    timeout connect 5s, server 30s, tunnel off; retries 3, redispatch on, send_proxy off\n",
+		"    check none: every server counts as UP\n",
+		"    server s1 127.0.0.1:9000 weight 100\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary of the minimal config lacks %q:\n%s", want, s)
+		}
+	}
+	if s := Summary(parseOK(t, "[log]\naccess = false\n"+fe+be)); !strings.Contains(s, "log: level info to stderr, access off\n") {
+		t.Errorf("summary with access off:\n%s", s)
+	}
+}
+
+func TestReuseportShare(t *testing.T) {
+	if c := parseOK(t, fe+be); c.Global.ReuseportShare {
+		t.Error("reuseport_share is on by default")
+	}
+	if c := parseOK(t, "[global]\nreuseport_share = true\n"+fe+be); !c.Global.ReuseportShare {
+		t.Error("reuseport_share = true read as off")
+	}
+	_, err := Parse("t.toml", []byte("[global]\nreuseport_share = \"yes\"\n"+fe+be))
+	if want := `t.toml:2: global.reuseport_share: expected boolean, got string`; err == nil || err.Error() != want {
+		t.Errorf("reuseport_share = \"yes\": %v, want %q", err, want)
 	}
 }

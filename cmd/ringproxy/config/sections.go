@@ -43,6 +43,10 @@ func readGlobal(t *table) session.Global {
 		Buffers:   readBuffers(t),
 		Grace:     t.duration("grace", 10*time.Second, false),
 		Splice:    readSplice(t),
+		// Off by default: a second ringproxy started on the same
+		// addresses by mistake is refused instead of taking half the
+		// clients (SO_REUSEPORT would let it).
+		ReuseportShare: t.boolean("reuseport_share", false),
 	}
 	g.HardStopAfter = readHardStopAfter(t)
 	g.MaxConnAuto = !t.has("maxconn")

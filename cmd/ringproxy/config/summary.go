@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +31,13 @@ func Summary(c *session.Config) string {
 	}
 	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, hard_stop_after %s, splice %s, batch_wait %s\n",
 		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, hardStop, splice, g.BatchWait)
-	fmt.Fprintf(&b, "log: level %s, access %s", c.Log.Level, onOff(c.Log.Access))
-	if c.Log.Access {
-		fmt.Fprintf(&b, " to %s, format %s", c.Log.Target, c.Log.Format)
+	if g.ReuseportShare {
+		b.WriteString("        reuseport_share on: binds beside another process listening on an address, sharing its clients\n")
+	} else {
+		b.WriteString("        reuseport_share off: an address another process listens on is refused\n")
 	}
-	fmt.Fprintln(&b)
+	writeAdmin(&b, c.Admin)
+	writeLog(&b, c.Log)
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)
 	}
@@ -41,6 +45,31 @@ func Summary(c *session.Config) string {
 		writeBackend(&b, be)
 	}
 	return b.String()
+}
+
+// writeAdmin says where the control endpoints listen.
+func writeAdmin(b *strings.Builder, a session.Admin) {
+	stats := "no stats listener"
+	if a.Stats.IsValid() {
+		stats = fmt.Sprintf("stats http://%s/ (/, /metrics, /stats.json)", a.Stats)
+	}
+	socket := "no admin socket"
+	if a.Socket != "" {
+		socket = fmt.Sprintf("socket %s mode %04o", a.Socket, a.SocketMode)
+	}
+	fmt.Fprintf(b, "admin: %s; %s\n", stats, socket)
+}
+
+func writeLog(b *strings.Builder, l session.Log) {
+	fmt.Fprintf(b, "log: level %s to stderr, access %s", l.Level, onOff(l.Access))
+	if l.Access {
+		target := l.Target
+		if target == "syslog" {
+			target = "syslog " + session.SyslogPath + " (facility daemon)"
+		}
+		fmt.Fprintf(b, " to %s, format %s", target, l.Format)
+	}
+	fmt.Fprintln(b)
 }
 
 func writeFrontend(b *strings.Builder, f *session.Frontend) {
@@ -58,6 +87,12 @@ func writeFrontend(b *strings.Builder, f *session.Frontend) {
 	fmt.Fprintf(b, "frontend %s: bind %s -> backend %s\n", f.Name, strings.Join(binds, ", "), backend)
 	fmt.Fprintf(b, "    maxconn %s, timeout_client %s, tcp_nodelay %s, keepalive %s, nolinger %s\n",
 		orAuto(f.MaxConn, "global only"), f.TimeoutClient, onOff(f.TCPNoDelay), onOff(f.KeepAlive), onOff(f.NoLinger))
+	proxy := "accept_proxy off"
+	if f.AcceptProxy {
+		proxy = "accept_proxy on (a PROXY v1/v2 header first; ACLs and logs see its source)"
+	}
+	fmt.Fprintf(b, "    %s, rate_limit %s, per_source_rate %s\n", proxy, perSecond(f.RateLimit), perSecond(f.PerSourceRate))
+	fmt.Fprintf(b, "    sources: allow %s; deny %s\n", prefixes(f.Allow, "all"), prefixes(f.Deny, "none"))
 	if f.Inspects() {
 		fmt.Fprintf(b, "    inspect_timeout %s", f.InspectTimeout)
 		if f.NeedsHello() {
@@ -75,19 +110,89 @@ func writeFrontend(b *strings.Builder, f *session.Frontend) {
 }
 
 func writeBackend(b *strings.Builder, be *session.Backend) {
-	fmt.Fprintf(b, "backend %s: balance %s, %d servers\n", be.Name, be.Balance, len(be.Servers))
-	fmt.Fprintf(b, "    timeout connect %s, server %s, tunnel %s; retries %d, redispatch %s\n",
-		be.TimeoutConnect, be.TimeoutServer, durOrOff(be.TimeoutTunnel), be.Retries, onOff(be.Redispatch))
+	fmt.Fprintf(b, "backend %s: balance %s, %s", be.Name, be.Balance, plural(len(be.Servers), "server"))
+	if n := backups(be); n > 0 {
+		fmt.Fprintf(b, " (%d backup, used only when no primary is usable)", n)
+	}
+	fmt.Fprintln(b)
+	sendProxy := be.SendProxy
+	if sendProxy == "" {
+		sendProxy = "off"
+	}
+	fmt.Fprintf(b, "    timeout connect %s, server %s, tunnel %s; retries %d, redispatch %s, send_proxy %s\n",
+		be.TimeoutConnect, be.TimeoutServer, durOrOff(be.TimeoutTunnel), be.Retries, onOff(be.Redispatch), sendProxy)
 	if be.TimeoutQueue > 0 {
 		fmt.Fprintf(b, "    timeout queue %s\n", be.TimeoutQueue)
 	}
+	writeCheck(b, be.Check)
 	for _, s := range be.Servers {
-		fmt.Fprintf(b, "    server %s %s", s.Name, s.Address)
+		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, s.Address, s.Weight)
 		if s.MaxConn > 0 {
 			fmt.Fprintf(b, " maxconn %d", s.MaxConn)
 		}
+		if s.Backup {
+			b.WriteString(" backup")
+		}
 		fmt.Fprintln(b)
 	}
+}
+
+// writeCheck says how the servers are checked: what is sent, what must
+// come back, and how often.
+func writeCheck(b *strings.Builder, c *session.Check) {
+	if c == nil {
+		b.WriteString("    check none: every server counts as UP\n")
+		return
+	}
+	var probe string
+	switch c.Kind {
+	case "http":
+		host := "the server's address"
+		if c.Host != "" {
+			host = c.Host
+		}
+		probe = fmt.Sprintf("GET %s (Host: %s), expect status %d", c.Path, host, c.ExpectStatus)
+	case "expect":
+		probe = fmt.Sprintf("send %s, expect %s", strconv.Quote(c.Send), strconv.Quote(c.Expect))
+	default:
+		probe = "connect"
+	}
+	fmt.Fprintf(b, "    check %s: %s; every %s, timeout %s, rise %d, fall %d\n", c.Kind, probe, c.Interval, c.Timeout, c.Rise, c.Fall)
+}
+
+func backups(be *session.Backend) int {
+	n := 0
+	for _, s := range be.Servers {
+		if s.Backup {
+			n++
+		}
+	}
+	return n
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func perSecond(n int) string {
+	if n == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%d/s", n)
+}
+
+func prefixes(ps []netip.Prefix, none string) string {
+	if len(ps) == 0 {
+		return none
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 func orAuto(n int, zero string) string {
