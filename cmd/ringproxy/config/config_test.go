@@ -747,6 +747,8 @@ reuseport_share = true
 stats = "127.0.0.1:9000"
 socket = "/run/ringproxy/admin.sock"
 socket_mode = "0660"
+stats_admin = true
+stats_admin_allow = ["10.9.0.0/16"]
 
 [log]
 target = "syslog"
@@ -810,7 +812,7 @@ func TestSummaryLines(t *testing.T) {
 	s := Summary(parseOK(t, everythingConfig))
 	for _, want := range []string{
 		"        reuseport_share on: binds beside another process listening on an address, sharing its clients\n",
-		"admin: stats http://127.0.0.1:9000/ (/, /metrics, /stats.json); socket /run/ringproxy/admin.sock mode 0660\n",
+		"admin: stats http://127.0.0.1:9000/ (/, /metrics, /stats.json), its buttons set server state for 10.9.0.0/16; socket /run/ringproxy/admin.sock mode 0660\n",
 		"log: level info to stderr, access on to syslog /dev/log (facility daemon), format json\n",
 		"frontend edge: bind 0.0.0.0:443 -> backend pg\n",
 		"    accept_proxy on (a PROXY v1/v2 header first; ACLs and logs see its source), rate_limit 2000/s, per_source_rate 50/s\n",
@@ -830,10 +832,11 @@ func TestSummaryLines(t *testing.T) {
 		}
 	}
 
-	s = Summary(parseOK(t, fe+be))
+	s = Summary(parseOK(t, fe+be)) + Summary(parseOK(t, fe+be+"[admin]\nstats = \"127.0.0.1:9000\"\n"))
 	for _, want := range []string{
 		"        reuseport_share off: an address another process listens on is refused\n",
 		"admin: no stats listener; no admin socket\n",
+		"admin: stats http://127.0.0.1:9000/ (/, /metrics, /stats.json), read-only; no admin socket\n",
 		"log: level info to stderr, access on to stdout, format tcplog\n",
 		"    accept_proxy off, rate_limit off, per_source_rate off\n",
 		"    sources: allow all; deny none\n",

@@ -51,7 +51,14 @@ func Summary(c *session.Config) string {
 func writeAdmin(b *strings.Builder, a session.Admin) {
 	stats := "no stats listener"
 	if a.Stats.IsValid() {
-		stats = fmt.Sprintf("stats http://%s/ (/, /metrics, /stats.json)", a.Stats)
+		stats = fmt.Sprintf("stats http://%s/ (/, /metrics, /stats.json), read-only", a.Stats)
+	}
+	if a.StatsAdmin {
+		allow := make([]string, len(a.StatsAdminAllow))
+		for i, p := range a.StatsAdminAllow {
+			allow[i] = p.String()
+		}
+		stats = fmt.Sprintf("stats http://%s/ (/, /metrics, /stats.json), its buttons set server state for %s", a.Stats, strings.Join(allow, ", "))
 	}
 	socket := "no admin socket"
 	if a.Socket != "" {
