@@ -22,14 +22,17 @@ import (
 // error), 'c' the client timeout, 'S' the server (reset, refused, none
 // usable), 's' a server-side timeout (server, connect, queue), 'P' the
 // proxy refused it (PROXY header, access list, no route, bad ClientHello),
-// 'K' killed at shutdown. The second says where it was: 'R' reading the
-// PROXY header or inspecting the first bytes, 'Q' queued
-// for a server slot, 'C' connecting, 'D' forwarding data, '-' normal end.
+// 'K' killed at shutdown or by an operator, 'D' closed as its server went
+// DOWN (on_down), 'U' closed on a backup as a primary came UP (on_up).
+// The second says where it was: 'R' reading the PROXY header or
+// inspecting the first bytes, 'Q' queued for a server slot, 'C'
+// connecting, 'D' forwarding data, '-' normal end.
 
 var termCause = [reasonCount]byte{
 	ReasonDone: '-', ReasonClientTimeout: 'c', ReasonServerTimeout: 's', ReasonConnectFailed: 'S',
 	ReasonClientError: 'C', ReasonServerError: 'S', ReasonKilled: 'K', ReasonQueueTimeout: 's',
 	ReasonNoServer: 'S', ReasonBadProxy: 'P', ReasonDenied: 'P', ReasonNoRoute: 'P', ReasonBadHello: 'P',
+	ReasonServerDown: 'D', ReasonServerUp: 'U',
 }
 
 // phaseOf is the second character for a session in state st.

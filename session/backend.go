@@ -48,6 +48,9 @@ type backend struct {
 	sticky  bool            // the algorithm fixes a client's server (source, consistent)
 	monitor *health.Monitor // nil without [backend.check]
 	queued  atomic.Int64    // sessions waiting for a slot, all workers
+	// current is, with failback = false, 1 + the index of the server new
+	// sessions stick to (0: none chosen yet); workers agree on it by CAS.
+	current atomic.Int32
 }
 
 // server is a Server with its sockaddr built once; connects read it
@@ -148,6 +151,40 @@ func (b *backend) setWeight(s *server, w int) error {
 // sessions at all. avoid, when another server can take the session, is
 // skipped: that is how a redispatch leaves a failing server.
 func (b *backend) pickFree(client netip.Addr, avoid *server) (srv *server, usable bool) {
+	if b.cfg.NoFailback {
+		return b.pickCurrent(client, avoid)
+	}
+	return b.pickBalanced(client, avoid)
+}
+
+// pickCurrent is pickFree with failback = false: the server new sessions
+// went to goes on taking them while it is usable (full, they queue for
+// it), whatever the balancer would prefer; only once it is out does the
+// balancer choose, and every worker then takes what the first chose, so
+// no two servers get new sessions at once.
+func (b *backend) pickCurrent(client netip.Addr, avoid *server) (*server, bool) {
+	for {
+		cur := b.current.Load()
+		if cur > 0 {
+			if s := b.servers[cur-1]; s.usable() && s != avoid {
+				if s.take() {
+					return s, true
+				}
+				return nil, true
+			}
+		}
+		s, usable := b.pickBalanced(client, avoid)
+		if s == nil {
+			return nil, usable
+		}
+		if b.current.CompareAndSwap(cur, int32(s.idx+1)) || b.current.Load() == int32(s.idx+1) {
+			return s, true
+		}
+		s.cur.Add(-1) // another worker moved it first: give the slot back, take theirs
+	}
+}
+
+func (b *backend) pickBalanced(client netip.Addr, avoid *server) (srv *server, usable bool) {
 	a := -1
 	if avoid != nil {
 		a = avoid.idx

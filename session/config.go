@@ -120,7 +120,17 @@ type Backend struct {
 	Redispatch     bool
 	Check          *Check // nil: no active checks, every server stays UP
 	SendProxy      string // "", "v1" or "v2": PROXY header to the server first
-	Servers        []*Server
+	// OnDown "shutdown-sessions" closes a server's sessions when it goes
+	// DOWN or into maint (HAProxy's on-marked-down shutdown-sessions);
+	// OnUp "shutdown-backup-sessions" closes the backups' sessions when a
+	// primary comes UP (on-marked-up shutdown-backup-sessions). "" = off.
+	OnDown string
+	OnUp   string
+	// NoFailback (failback = false) sends every new session to the server
+	// that took the last one while it stays usable, so a preferred server
+	// coming back takes nothing until that one fails or is drained.
+	NoFailback bool
+	Servers    []*Server
 }
 
 // Check is a backend's [backend.check]: how its servers are checked.

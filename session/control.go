@@ -124,8 +124,12 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		if b.monitor != nil {
 			b.monitor.Pause(s.idx)
 		}
+		wasUp := s.up.Load()
 		s.admin.Store(uint32(st))
 		s.up.Store(false)
+		if wasUp {
+			defer p.onDown(b, s) // HAProxy's on-marked-down applies to maint too
+		}
 	case was == AdminMaint:
 		s.admin.Store(uint32(st))
 		s.up.Store(true)
@@ -195,19 +199,25 @@ func (p *Proxy) ShutdownSessions(be, srv string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return p.closeSessionsOf(func(x *server) bool { return x == s }, ReasonKilled), nil
+}
+
+// closeSessionsOf ends every live session whose server is one of, with
+// why, in each worker's loop, and says how many.
+func (p *Proxy) closeSessionsOf(of func(*server) bool, why Reason) int {
 	n := 0
 	for _, w := range p.workers {
 		w.control(func() {
 			for i := 0; i < w.slab.Cap(); i++ {
 				ss := w.slab.At(uint32(i))
-				if ss.srv == s && ss.state != stFree && ss.state != stClosing {
-					w.closeSession(ss, ReasonKilled)
+				if ss.srv != nil && ss.state != stFree && ss.state != stClosing && of(ss.srv) {
+					w.closeSession(ss, why)
 					n++
 				}
 			}
 		})
 	}
-	return n, nil
+	return n
 }
 
 // SessionInfo is one live session, as `show sess` prints it.

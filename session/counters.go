@@ -19,10 +19,12 @@ const (
 	ReasonDenied                      // the address a PROXY header carried is refused
 	ReasonNoRoute                     // no route matched and the frontend has no default backend
 	ReasonBadHello                    // a malformed or truncated ClientHello, with on_bad_hello = "close"
+	ReasonServerDown                  // its server went DOWN or into maint, with on_down = "shutdown-sessions"
+	ReasonServerUp                    // on a backup when a primary came UP, with on_up = "shutdown-backup-sessions"
 	reasonCount
 )
 
-var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server", "bad-proxy", "denied", "no-route", "bad-hello"}
+var reasonNames = [...]string{"done", "client-timeout", "server-timeout", "connect-failed", "client-error", "server-error", "killed", "queue-timeout", "no-server", "bad-proxy", "denied", "no-route", "bad-hello", "server-down", "server-up"}
 
 func (r Reason) String() string { return reasonNames[r] }
 

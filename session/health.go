@@ -63,7 +63,8 @@ func (p *Proxy) stopChecks() {
 }
 
 // serverChanged applies a checker's verdict: a DOWN server leaves the
-// balancer, an UP one comes back.
+// balancer, an UP one comes back; on_down and on_up then close the
+// sessions they name.
 func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	s := b.servers[ev.Server]
 	s.up.Store(ev.Up)
@@ -72,10 +73,45 @@ func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	p.transitions.Add(1)
 	if ev.Up {
 		p.log.Info(ev.Message)
+		p.onUp(b, s)
 	} else {
 		p.log.Warn(ev.Message)
+		p.onDown(b, s)
 	}
 }
+
+// onDown closes s's sessions once it is out (DOWN or maint) with on_down
+// = "shutdown-sessions", so pooled clients reconnect to a server that
+// works instead of writing to one that may be demoted. It runs on a
+// goroutine of its own: the workers close them in their loops, and the
+// checker that called it must not wait for them.
+func (p *Proxy) onDown(b *backend, s *server) {
+	if b.cfg.OnDown != OnDownShutdownSessions {
+		return
+	}
+	go func() {
+		n := p.closeSessionsOf(func(x *server) bool { return x == s }, ReasonServerDown)
+		p.log.Warn("on_down: closed the sessions of a server that went out", "server", b.cfg.Name+"/"+s.cfg.Name, "sessions", n)
+	}()
+}
+
+// onUp closes the backups' sessions when primary s comes UP with on_up =
+// "shutdown-backup-sessions", so their clients come back to it.
+func (p *Proxy) onUp(b *backend, s *server) {
+	if b.cfg.OnUp != OnUpShutdownBackupSessions || s.cfg.Backup {
+		return
+	}
+	go func() {
+		n := p.closeSessionsOf(func(x *server) bool { return x.be == b && x.cfg.Backup }, ReasonServerUp)
+		p.log.Info("on_up: closed the backups' sessions as a primary came up", "server", b.cfg.Name+"/"+s.cfg.Name, "sessions", n)
+	}()
+}
+
+// The values of Backend.OnDown and OnUp that act.
+const (
+	OnDownShutdownSessions     = "shutdown-sessions"
+	OnUpShutdownBackupSessions = "shutdown-backup-sessions"
+)
 
 // connectReason names a connect failure for passive health observation:
 // constant strings, so the data path allocates nothing.

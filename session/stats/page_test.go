@@ -46,7 +46,7 @@ func fakeSnapshot() session.Snapshot {
 					Ended: [...]uint64{session.ReasonDone: 1230000, session.ReasonClientTimeout: 3120, session.ReasonServerTimeout: 877,
 						session.ReasonConnectFailed: 412, session.ReasonClientError: 31, session.ReasonServerError: 32,
 						session.ReasonKilled: 33, session.ReasonQueueTimeout: 34, session.ReasonNoServer: 21,
-						session.ReasonBadProxy: 35, session.ReasonDenied: 36, session.ReasonNoRoute: 37, session.ReasonBadHello: 38},
+						session.ReasonBadProxy: 35, session.ReasonDenied: 36, session.ReasonNoRoute: 37, session.ReasonBadHello: 38, session.ReasonServerDown: 39, session.ReasonServerUp: 40},
 					ConnAttempts: 1235000, ConnFailures: 433, ConnTimeouts: 12, Retries: 389, Redispatches: 77,
 					Queued: 5123, QueueWaitNs: 42_500_000_000, BufWaits: 51, SocketBackoffs: 52, HandedOver: 53, Spliced: 54, SpliceFailures: 55,
 					ProxyErrors: [...]uint64{session.ProxyNotProxy: 4, session.ProxyBadV1: 1, session.ProxyBadV2: 61,

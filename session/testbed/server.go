@@ -98,6 +98,11 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// StopListening closes the listener alone: the connections it accepted
+// go on, as a server that takes no new ones (its checks now fail) while
+// its clients stay connected, a demoted primary say.
+func (s *Server) StopListening() { s.ln.Close() }
+
 // closing reports whether Close has started, which lets handlers tell a
 // peer-initiated close apart from the one Close causes.
 func (s *Server) closing() bool {

@@ -175,6 +175,12 @@ timeout_client = "x"
 	{"stats_admin without stats", fe + be + "[admin]\nstats_admin = true\n", `t.toml:13: admin.stats_admin: needs stats: the page it acts from`},
 	{"stats_admin_allow alone", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\nstats_admin_allow = [\"10.0.0.0/8\"]\n", `t.toml:14: admin.stats_admin_allow: without stats_admin = true the page takes no action`},
 	{"stats_admin_allow bad", fe + be + "[admin]\nstats = \"127.0.0.1:9000\"\nstats_admin = true\nstats_admin_allow = [\"10.0.0.0/33\"]\n", `admin.stats_admin_allow`},
+	{"on_down unknown", "[[backend]]\nname = \"app\"\non_down = \"kill\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).on_down: unknown on_down "kill" (want "shutdown-sessions", or leave it out)`},
+	{"on_up unknown", "[[backend]]\nname = \"app\"\non_up = \"shutdown-sessions\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:3: backend[0] (app).on_up: unknown on_up "shutdown-sessions" (want "shutdown-backup-sessions", or leave it out)`},
+	{"on_up without failback", "[[backend]]\nname = \"app\"\nfailback = false\non_up = \"shutdown-backup-sessions\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
+		`t.toml:4: backend[0] (app).on_up: on_up = "shutdown-backup-sessions" brings clients back to a primary, which failback = false keeps them from`},
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},
@@ -826,6 +832,7 @@ func TestSummaryLines(t *testing.T) {
 		"    timeout connect 5s, server 30s, tunnel off; retries 3, redispatch on, send_proxy v1\n",
 		`    check expect: send "PING\r\n", expect "+PONG"; every 2s, timeout 1s, rise 2, fall 3` + "\n",
 		"    check tcp: connect; every 2s, timeout 1s, rise 2, fall 3\n",
+		"    a server going DOWN or into maint: sessions go on; a primary coming UP: off; failback on\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
@@ -864,5 +871,21 @@ func TestReuseportShare(t *testing.T) {
 	_, err := Parse("t.toml", []byte("[global]\nreuseport_share = \"yes\"\n"+fe+be))
 	if want := `t.toml:2: global.reuseport_share: expected boolean, got string`; err == nil || err.Error() != want {
 		t.Errorf("reuseport_share = \"yes\": %v, want %q", err, want)
+	}
+}
+
+func TestFailoverKeys(t *testing.T) {
+	c := parseOK(t, "[[backend]]\nname = \"app\"\non_down = \"shutdown-sessions\"\nfailback = false\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n"+fe)
+	be := c.Backends[0]
+	if be.OnDown != session.OnDownShutdownSessions || be.OnUp != "" || !be.NoFailback {
+		t.Errorf("on_down %q, on_up %q, no failback %v", be.OnDown, be.OnUp, be.NoFailback)
+	}
+	want := "    a server going DOWN or into maint: its sessions are closed; a primary coming UP: off; failback off: new sessions stay on the server that took the last one while it is usable\n"
+	if s := Summary(c); !strings.Contains(s, want) {
+		t.Errorf("summary lacks %q:\n%s", want, s)
+	}
+	c = parseOK(t, "[[backend]]\nname = \"app\"\non_up = \"shutdown-backup-sessions\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n"+fe)
+	if be := c.Backends[0]; be.OnUp != session.OnUpShutdownBackupSessions || be.NoFailback {
+		t.Errorf("on_up %q, no failback %v", be.OnUp, be.NoFailback)
 	}
 }

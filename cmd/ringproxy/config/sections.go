@@ -466,6 +466,12 @@ func readBackend(t *table) *session.Backend {
 		Retries:        t.integer("retries", 3, 0, 100),
 		Redispatch:     t.boolean("redispatch", true),
 		SendProxy:      readSendProxy(t),
+		OnDown:         readChoice(t, "on_down", session.OnDownShutdownSessions),
+		OnUp:           readChoice(t, "on_up", session.OnUpShutdownBackupSessions),
+		NoFailback:     !t.boolean("failback", true),
+	}
+	if b.OnUp != "" && b.NoFailback {
+		t.fail("on_up", nil, "on_up = %q brings clients back to a primary, which failback = false keeps them from", b.OnUp)
 	}
 	if t.has("check") {
 		b.Check = readCheck(t.sub("check"))
@@ -569,6 +575,18 @@ func readCheck(t *table) *session.Check {
 	}
 	t.done()
 	return c
+}
+
+// readChoice reads a key whose one value turns on what it names ("" is
+// off).
+func readChoice(t *table, k, on string) string {
+	switch v := t.str(k, ""); v {
+	case "", on:
+		return v
+	default:
+		t.fail(k, nil, "unknown %s %q (want %q, or leave it out)", k, v, on)
+	}
+	return ""
 }
 
 func readSendProxy(t *table) string {

@@ -132,6 +132,7 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		fmt.Fprintf(b, "    timeout queue %s\n", be.TimeoutQueue)
 	}
 	writeCheck(b, be.Check)
+	writeFailover(b, be)
 	for _, s := range be.Servers {
 		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, s.Address, s.Weight)
 		if s.MaxConn > 0 {
@@ -142,6 +143,22 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		}
 		fmt.Fprintln(b)
 	}
+}
+
+// writeFailover says what happens to sessions when a server goes or
+// comes back.
+func writeFailover(b *strings.Builder, be *session.Backend) {
+	down, up, failback := "sessions go on", "off", "on"
+	if be.OnDown != "" {
+		down = "its sessions are closed"
+	}
+	if be.OnUp != "" {
+		up = "the backups' sessions are closed"
+	}
+	if be.NoFailback {
+		failback = "off: new sessions stay on the server that took the last one while it is usable"
+	}
+	fmt.Fprintf(b, "    a server going DOWN or into maint: %s; a primary coming UP: %s; failback %s\n", down, up, failback)
 }
 
 // writeCheck says how the servers are checked: what is sent, what must
