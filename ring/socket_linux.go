@@ -259,6 +259,53 @@ func DupListener(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
+// BindProbe is how TryBind binds: as a frontend listener (SO_REUSEPORT
+// when ReusePort, IPv6 sockets IPV6_V6ONLY) or, with DualStack, as Go's
+// net.Listen does for the stats listener (no SO_REUSEPORT, a wildcard of
+// either family bound as a dual-stack "[::]").
+type BindProbe struct {
+	ReusePort bool
+	DualStack bool
+}
+
+// TryBind binds a fresh socket to ap as how says and closes it without
+// listening: whether a listener could bind there now. The error is the
+// bare errno when bind fails, which is what an operator reads.
+func TryBind(ap netip.AddrPort, how BindProbe) error {
+	a := ap.Addr().Unmap()
+	fam := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	switch {
+	case how.DualStack && a.IsUnspecified():
+		sa = &unix.SockaddrInet6{Port: int(ap.Port())}
+	case a.Is4():
+		fam, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	if how.ReusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fmt.Errorf("SO_REUSEPORT: %w", err)
+		}
+	}
+	if fam == unix.AF_INET6 {
+		v6only := 1
+		if how.DualStack {
+			v6only = 0
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
+			return fmt.Errorf("IPV6_V6ONLY: %w", err)
+		}
+	}
+	return unix.Bind(fd, sa)
+}
+
 // StopListening makes listening socket fd refuse connections while it
 // stays bound (HAProxy's pause: shutdown(SHUT_RD) unhashes a listener on
 // Linux, and resets the clients in its accept queue). Relisten undoes it.

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"ringproxy/ring"
 )
 
 // Every frontend socket is SO_REUSEPORT, so that each worker binds its
@@ -53,7 +55,7 @@ func (e *BindError) Unwrap() error { return e.Err }
 // local (EADDRNOTAVAIL), or a privileged port (EACCES). It binds and
 // closes sockets that never listen, so no client can reach them.
 func ProbeBind(ap netip.AddrPort, share bool, own func(netip.AddrPort) bool) (BindVerdict, error) {
-	err := tryBind(ap, false)
+	err := ring.TryBind(ap, ring.BindProbe{})
 	switch {
 	case err == nil:
 		return BindFree, nil
@@ -63,44 +65,13 @@ func ProbeBind(ap netip.AddrPort, share bool, own func(netip.AddrPort) bool) (Bi
 		return BindOwn, nil
 	}
 	// Someone listens there: would SO_REUSEPORT let us in beside it?
-	if tryBind(ap, true) != nil {
+	if ring.TryBind(ap, ring.BindProbe{ReusePort: true}) != nil {
 		return 0, &BindError{Addr: ap, Err: err} // another user's, or not SO_REUSEPORT
 	}
 	if !share {
 		return 0, &BindError{Addr: ap, Err: err, Shareable: true}
 	}
 	return BindShared, nil
-}
-
-// tryBind binds a fresh socket to ap with the options of a frontend
-// listener (SO_REUSEPORT only when reuseport) and closes it. The error
-// is the bare errno when bind fails, which is what the operator reads.
-func tryBind(ap netip.AddrPort, reuseport bool) error {
-	a := ap.Addr().Unmap()
-	fam := unix.AF_INET6
-	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-	if a.Is4() {
-		fam, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
-	}
-	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket: %w", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("SO_REUSEADDR: %w", err)
-	}
-	if reuseport {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return fmt.Errorf("SO_REUSEPORT: %w", err)
-		}
-	}
-	if fam == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			return fmt.Errorf("IPV6_V6ONLY: %w", err)
-		}
-	}
-	return unix.Bind(fd, sa)
 }
 
 // Overlaps says whether listeners on a and b would take some of the same

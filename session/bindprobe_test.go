@@ -8,14 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"ringproxy/session"
 	"ringproxy/session/testbed"
@@ -251,7 +248,7 @@ func TestProbeBindReasons(t *testing.T) {
 	if v, err := session.ProbeBind(testbed.FreeAddrs(t, 1)[0], false, nil); v != session.BindFree || err != nil {
 		t.Errorf("a free address: %v %v", v, err)
 	}
-	if err := withoutBindCapability(func() error {
+	if err := testbed.WithoutBindCapability(func() error {
 		_, err := session.ProbeBind(netip.MustParseAddrPort("127.0.0.1:1"), false, nil)
 		return err
 	}); err == nil || err.Error() != "bind 127.0.0.1:1: permission denied" {
@@ -309,30 +306,4 @@ func local(t *testing.T, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// withoutBindCapability runs f as an unprivileged process would bind:
-// on an OS thread of its own without CAP_NET_BIND_SERVICE (capabilities
-// are per thread; the thread ends with f, never to serve another
-// goroutine).
-func withoutBindCapability(f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if os.Geteuid() == 0 {
-			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-			var data [2]unix.CapUserData
-			if err := unix.Capget(&hdr, &data[0]); err != nil {
-				done <- fmt.Errorf("capget: %w", err)
-				return
-			}
-			data[0].Effective &^= 1 << unix.CAP_NET_BIND_SERVICE
-			if err := unix.Capset(&hdr, &data[0]); err != nil {
-				done <- fmt.Errorf("capset: %w", err)
-				return
-			}
-		}
-		done <- f()
-	}()
-	return <-done
 }

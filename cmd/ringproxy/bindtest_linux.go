@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"ringproxy/ring"
 	"ringproxy/session"
 )
 
@@ -88,7 +89,7 @@ func testFrontendBind(ap netip.AddrPort, share bool, run *running) (string, erro
 }
 
 func testStatsBind(ap netip.AddrPort, run *running) (string, error) {
-	err := tryStatsBind(ap)
+	err := ring.TryBind(ap, ring.BindProbe{DualStack: true})
 	switch {
 	case err == nil:
 		return "free", nil
@@ -104,36 +105,6 @@ func testStatsBind(ap netip.AddrPort, run *running) (string, error) {
 // statsBindError is the stats listener's bind error, run's and check's.
 func statsBindError(ap netip.AddrPort, err error) error {
 	return fmt.Errorf("%s: %w", statsWhat, &session.BindError{Addr: ap, Err: err})
-}
-
-// tryStatsBind binds ap as net.Listen("tcp", ap) binds the stats
-// listener (SO_REUSEADDR, no SO_REUSEPORT, a wildcard of either family
-// as a dual-stack "[::]") and closes it without listening. The error is
-// the bare errno.
-func tryStatsBind(ap netip.AddrPort) error {
-	a := ap.Addr().Unmap()
-	fam := unix.AF_INET6
-	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-	switch {
-	case a.IsUnspecified():
-		sa = &unix.SockaddrInet6{Port: int(ap.Port())}
-	case a.Is4():
-		fam, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
-	}
-	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket: %w", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("SO_REUSEADDR: %w", err)
-	}
-	if fam == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
-			return fmt.Errorf("IPV6_V6ONLY: %w", err)
-		}
-	}
-	return unix.Bind(fd, sa)
 }
 
 // running is what check knows of the ringproxy serving this config's

@@ -6,14 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"ringproxy/session/admin"
 	"ringproxy/session/testbed"
@@ -122,7 +119,7 @@ func TestCheckFailsWhereRunWould(t *testing.T) {
 	} {
 		wrap := direct
 		if c.noCaps {
-			wrap = withoutBindCapability
+			wrap = testbed.WithoutBindCapability
 		}
 		var checkOut, checkErr string
 		var code int
@@ -215,29 +212,4 @@ func TestParseProcAddr(t *testing.T) {
 			t.Errorf("parseProcAddr(%q) succeeded", bad)
 		}
 	}
-}
-
-// withoutBindCapability runs f as an unprivileged user would bind: on an
-// OS thread of its own without CAP_NET_BIND_SERVICE (capabilities are
-// per thread; the thread ends with f, never to run another goroutine).
-func withoutBindCapability(f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if os.Geteuid() == 0 {
-			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-			var data [2]unix.CapUserData
-			if err := unix.Capget(&hdr, &data[0]); err != nil {
-				done <- fmt.Errorf("capget: %w", err)
-				return
-			}
-			data[0].Effective &^= 1 << unix.CAP_NET_BIND_SERVICE
-			if err := unix.Capset(&hdr, &data[0]); err != nil {
-				done <- fmt.Errorf("capset: %w", err)
-				return
-			}
-		}
-		done <- f()
-	}()
-	return <-done
 }

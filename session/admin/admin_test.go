@@ -38,6 +38,13 @@ func twoServerProxy(t *testing.T) *session.Proxy {
 		BackendName: "app", Backend: be, TimeoutClient: 10 * time.Second, TCPNoDelay: true}
 	cfg := &session.Config{Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 100, MaxAccept: 16,
 		BufSize: 16 << 10, Grace: time.Second}, Frontends: []*session.Frontend{fe}, Backends: []*session.Backend{be}}
+	p := startProxy(t, cfg)
+	return p
+}
+
+// startProxy runs cfg, quietly, until the test ends.
+func startProxy(t *testing.T, cfg *session.Config) *session.Proxy {
+	t.Helper()
 	p, err := session.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

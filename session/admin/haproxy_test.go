@@ -3,7 +3,6 @@ package admin
 import (
 	"encoding/csv"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -183,14 +182,7 @@ func statProxy(t *testing.T) (*session.Proxy, netip.AddrPort, string) {
 		BackendName: "app", Backend: app, TimeoutClient: 10 * time.Second, RateLimit: 500}
 	cfg := &session.Config{Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 100, MaxAccept: 16,
 		BufSize: 16 << 10, Grace: time.Second}, Frontends: []*session.Frontend{fe}, Backends: []*session.Backend{app, spare}}
-	p, err := session.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Shutdown(time.Second) })
+	p := startProxy(t, cfg)
 	_, path := listen(t, p, nil)
 	return p, p.Addrs("web")[0], path
 }
@@ -534,14 +526,7 @@ func queueProxy(t *testing.T) (*session.Proxy, netip.AddrPort, netip.AddrPort, s
 	fe1 := &session.Frontend{Name: "fe1", Binds: bind, BackendName: "be1", Backend: be1, TimeoutClient: 5 * time.Second}
 	cfg := &session.Config{Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 1000, MaxAccept: 16,
 		BufSize: 16 << 10, Grace: time.Second}, Frontends: []*session.Frontend{fe2, fe1}, Backends: []*session.Backend{be2, be1}}
-	p, err := session.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Shutdown(time.Second) })
+	p := startProxy(t, cfg)
 	_, path := listen(t, p, nil)
 	return p, p.Addrs("fe2")[0], p.Addrs("fe1")[0], path
 }
