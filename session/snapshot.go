@@ -195,6 +195,11 @@ func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused}
 	if cfg != nil {
 		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
+		if len(cfg.Steps) > 0 {
+			// A tcp check with steps converses as an expect check does: its
+			// pass is layer 7's (L7OK), as HAProxy's tcp-check with rules.
+			cs.Kind = "expect"
+		}
 	}
 	return cs
 }
