@@ -131,9 +131,11 @@ func TestStepsSequence(t *testing.T) {
 	checkResult(t, stepSpec(expect("hello"), send("INFO\r\n"), within(expect("role:master"), 50*time.Millisecond)), banner.addr,
 		`step 3 expect: timeout after 50ms, got "role:slave\r\n", want "role:master"`, 50*time.Millisecond)
 
-	hangsUp := serve(t, func(c net.Conn) {
-		c.Read(make([]byte, 64))
+	hangsUp := serve(t, func(c net.Conn) { // answers AUTH, hangs up on PING once read (a close with unread bytes would be a reset)
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
 		io.WriteString(c, "+OK\r\n")
+		r.ReadString('\n')
 		c.Close()
 	})
 	checkResult(t, stepSpec(send("AUTH x\r\n"), expect("+OK"), send("PING\r\n"), expect("+PONG")), hangsUp.addr,
@@ -151,23 +153,24 @@ func TestStepsSequence(t *testing.T) {
 // step cannot outlast what is left of it.
 func TestStepsTimeouts(t *testing.T) {
 	t.Parallel()
-	slow := serve(t, func(c net.Conn) { // answers each line after 150ms
+	slow := serve(t, func(c net.Conn) { // answers each line after 200ms
 		buf := make([]byte, 64)
 		for {
 			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 			if _, err := io.WriteString(c, "+OK\r\n"); err != nil {
 				return
 			}
 		}
 	})
-	checkResult(t, stepSpec(send("A\n"), expect("+OK")), slow.addr, "", 150*time.Millisecond) // passes, after the answer
+	checkResult(t, stepSpec(send("A\n"), expect("+OK")), slow.addr, "", 200*time.Millisecond) // passes, after the answer
 	checkResult(t, stepSpec(send("A\n"), within(expect("+OK"), 100*time.Millisecond)), slow.addr,
 		`step 2 expect: timeout after 100ms, got "", want "+OK"`, 100*time.Millisecond)
-	// The second answer would come at 300ms, the check's deadline; the
-	// step's own 250ms reaches past it, so the check's timeout is what ends it.
+	// The second answer would come at 400ms, past the check's 300ms; the
+	// step's own 250ms from 200ms reaches past that too, so the check's
+	// timeout is what ends it.
 	checkResult(t, stepSpec(send("A\n"), expect("+OK"), send("B\n"), within(expect("+OK"), 250*time.Millisecond)), slow.addr,
 		`step 4 expect: timeout after 300ms, got "", want "+OK"`, 300*time.Millisecond)
 }
