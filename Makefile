@@ -38,6 +38,7 @@ vet:
 # fuzzes one target per run). Their seed corpora run in make test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLocate \
+	./cmd/ringproxy/config:FuzzUnescape ./cmd/ringproxy/config:FuzzHex \
 	./session/route:FuzzDetect \
 	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText \
 	./session/clienthello:FuzzParse

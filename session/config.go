@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"ringproxy/session/health"
 	"ringproxy/session/route"
 )
 
@@ -140,10 +141,18 @@ type Check struct {
 	Timeout      time.Duration
 	Rise, Fall   int
 	Path         string // http
-	Host         string // http Host header; "" = the server's address
+	Host         string // http Host header; "" = the address checked
 	ExpectStatus int    // http
-	Send         string // expect: bytes sent first ("" = wait for a banner)
+	Send         string // expect: bytes sent first
 	Expect       string // expect: bytes that must appear in the answer
+	// Steps is a tcp check's conversation once connected, in order
+	// ([[backend.check.step]]); empty: the connect alone decides.
+	Steps []health.Step
+	// Port and Address send every server's checks to another endpoint
+	// than its traffic (HAProxy's port and addr); 0 and the zero Addr
+	// keep the server's own. A server's CheckPort and CheckAddress win.
+	Port    uint16
+	Address netip.Addr
 }
 
 // Server is one [[backend.server]].
@@ -153,4 +162,8 @@ type Server struct {
 	Weight  int  // 0..256; 0 takes no new sessions
 	MaxConn int  // sessions at once, whole process; 0 = unlimited, above it sessions queue
 	Backup  bool // used only when no primary is usable
+	// CheckPort and CheckAddress send this server's checks elsewhere,
+	// over the check's Port and Address; 0 and the zero Addr: those.
+	CheckPort    uint16
+	CheckAddress netip.Addr
 }

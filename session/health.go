@@ -31,7 +31,28 @@ func HealthSpec(c *Check) health.Spec {
 		ExpectStatus: c.ExpectStatus,
 		Send:         []byte(c.Send),
 		Expect:       []byte(c.Expect),
+		Steps:        c.Steps,
 	}
+}
+
+// CheckAddr is where s's checks connect: its own address unless the
+// server's check_address/check_port or the check's address/port say
+// otherwise (port alone keeps the server's address).
+func CheckAddr(c *Check, s *Server) netip.AddrPort {
+	addr, port := s.Address.Addr(), s.Address.Port()
+	switch {
+	case s.CheckAddress.IsValid():
+		addr = s.CheckAddress
+	case c.Address.IsValid():
+		addr = c.Address
+	}
+	switch {
+	case s.CheckPort != 0:
+		port = s.CheckPort
+	case c.Port != 0:
+		port = c.Port
+	}
+	return netip.AddrPortFrom(addr, port)
 }
 
 // startChecks starts a monitor for every backend with [backend.check].
@@ -42,7 +63,8 @@ func (p *Proxy) startChecks() error {
 		}
 		targets := make([]health.Target, len(b.servers))
 		for i, s := range b.servers {
-			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
+			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Check: CheckAddr(b.cfg.Check, s.cfg),
+				Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
 		}
 		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
 		if err != nil {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"net/netip"
 	"time"
 
 	"ringproxy/session/health"
@@ -193,6 +194,8 @@ type CheckStats struct {
 	LastDuration    time.Duration `json:"-"`
 	LastErrorAt     time.Time     `json:"-"`
 	Paused          bool          `json:"-"` // in maintenance: not checked
+	Port            uint16        `json:"-"` // where checks go when not the server's own port; 0: its own
+	Address         netip.Addr    `json:"-"` // and address; invalid: its own
 }
 
 // Snapshot gathers the process's state. Each worker copies its counters
@@ -219,6 +222,7 @@ func (p *Proxy) Snapshot() Snapshot {
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
 				ss.Check = checkStats(&checks[i], b.cfg.Check)
+				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
 			}
 			hv.fillServer(&ss, s)
 			bs.Servers = append(bs.Servers, ss)
@@ -262,6 +266,20 @@ func serverStats(s *server, c *ServerCounters) ServerStats {
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }
 
+// checkEndpoint is the port and address s's checks go to when the config
+// sends them elsewhere than its own (0 and invalid when it does not), as
+// HAProxy's show servers state gives srv_check_port and srv_check_addr.
+func checkEndpoint(c *Check, s *Server) (uint16, netip.Addr) {
+	port, addr := c.Port, c.Address
+	if s.CheckPort != 0 {
+		port = s.CheckPort
+	}
+	if s.CheckAddress.IsValid() {
+		addr = s.CheckAddress
+	}
+	return port, addr
+}
+
 func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 	cs := &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
 		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions,
@@ -269,6 +287,11 @@ func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused}
 	if cfg != nil {
 		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
+		if len(cfg.Steps) > 0 {
+			// A tcp check with steps converses as an expect check does: its
+			// pass is layer 7's (L7OK), as HAProxy's tcp-check with rules.
+			cs.Kind = "expect"
+		}
 	}
 	return cs
 }

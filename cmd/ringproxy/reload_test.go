@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -217,18 +218,32 @@ func TestReloadAdminMoveFails(t *testing.T) {
 	stopServe(t, done)
 }
 
-// redisStandIn answers PING with +PONG, as the Redis example's check
-// wants, and echoes every other line: a pooled client's request and reply.
+// redisStandIn passes the Redis and PostgreSQL examples' checks (AUTH,
+// PING and INFO replication as a master; an SSLRequest answered N) and
+// echoes every other line: a pooled client's request and reply.
 func redisStandIn(t *testing.T) netip.AddrPort {
 	return testbed.StartFunc(t, func(c *net.TCPConn) {
 		r := bufio.NewReader(c)
+		// An SSLRequest begins with a zero byte, no Redis command does.
+		if b, err := r.Peek(1); err == nil && b[0] == 0 {
+			if first, err := r.Peek(len(testbed.SSLRequest)); err == nil && bytes.Equal(first, testbed.SSLRequest) {
+				r.Discard(len(first))
+				io.WriteString(c, "N")
+			}
+		}
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			if line == "PING\r\n" {
+			switch {
+			case line == "PING\r\n":
 				line = "+PONG\r\n"
+			case strings.HasPrefix(line, "AUTH "):
+				line = "+OK\r\n"
+			case line == "INFO replication\r\n":
+				const info = "# Replication\r\nrole:master\r\n"
+				line = fmt.Sprintf("$%d\r\n%s\r\n", len(info), info)
 			}
 			if _, err := io.WriteString(c, line); err != nil {
 				return

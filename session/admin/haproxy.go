@@ -492,6 +492,7 @@ func lastCheck(backend string, sv session.ServerStats) checkResult {
 // failedCheck classifies a failed check's reason, "PHASE: WHAT".
 func failedCheck(reason string) checkResult {
 	phase, what, _ := strings.Cut(reason, ": ")
+	phase = stepPhase(phase, what)
 	switch phase {
 	case "connect":
 		if strings.HasPrefix(what, "timeout after ") {
@@ -514,6 +515,25 @@ func failedCheck(reason string) checkResult {
 		return result("L7STS", reason, status)
 	}
 	return result("UNK", reason, 0)
+}
+
+// stepPhase maps the phase of a tcp check's step, "step 3 send" or
+// "step 3 expect", to the phase it fails like: a send's, a read's, or
+// an expect's when the answer filled the buffer without a match.
+func stepPhase(phase, what string) string {
+	f := strings.Fields(phase)
+	if len(f) != 3 || f[0] != "step" {
+		return phase
+	}
+	switch {
+	case f[2] == "send":
+		return "send"
+	case f[2] == "expect" && strings.HasPrefix(what, "no match "):
+		return "expect"
+	case f[2] == "expect":
+		return "read"
+	}
+	return phase
 }
 
 // haproxyInfo is show info: HAProxy's keys in HAProxy's order, each with

@@ -420,7 +420,14 @@ func TestCheckStatus(t *testing.T) {
 		{sv("expect", false, `read: connection closed by server, got "220 x", want "OK"`), "L7RSP", 0},
 		{sv("expect", false, `read: timeout after 1s, got "", want "OK"`), "L7TOUT", 0},
 		{sv("expect", false, `read: connection reset by peer, got "", want "OK"`), "L4CON", 0},
-		{sv("expect", false, `expect: "OK" not in the first 16384 bytes`), "L7RSP", 0},
+		{sv("expect", false, `expect: no match in the first 16384 bytes, got "----", want "OK"`), "L7RSP", 0},
+		// The steps of a tcp check (its pass reads as an expect's).
+		{sv("expect", false, "step 2 send: broken pipe"), "L4CON", 0},
+		{sv("expect", false, "step 2 send: timeout after 1s"), "L7TOUT", 0},
+		{sv("expect", false, `step 6 expect: timeout after 100ms, got "$581\r\nrole:slave\r\n"..., want "role:master"`), "L7TOUT", 0},
+		{sv("expect", false, `step 4 expect: connection closed by server, got "-ERR: x", want "+PONG"`), "L7RSP", 0},
+		{sv("expect", false, `step 4 expect: connection reset by peer, got "", want "+PONG"`), "L4CON", 0},
+		{sv("expect", false, `step 2 expect: no match in the first 16384 bytes, got "--", want regexp "^[SN]"`), "L7RSP", 0},
 	} {
 		got := lastCheck("app", c.sv)
 		if got.status != c.status || got.code != c.code || got.desc != checkDesc[c.status] || got.desc == "" {

@@ -91,9 +91,16 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			health, state = 0, state|chkPaused
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 0 - - 0\n",
+	checkPort, checkAddr := uint16(0), "-"
+	if c := sv.Check; c != nil {
+		checkPort = c.Port
+		if c.Address.IsValid() {
+			checkAddr = c.Address.String()
+		}
+	}
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 %d %s - 0\n",
 		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, ap.Port())
+		status, result, health, state, ap.Port(), checkPort, checkAddr)
 }
 
 // setServer is set server B/S state|weight VALUE.

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -125,5 +126,20 @@ func TestServerStateSinceLastChange(t *testing.T) {
 	sv := session.ServerStats{Name: "s1", Addr: "10.0.0.1:80", Up: true, Admin: "ready", Weight: 1, InitWeight: 1, LastChange: now.Add(-12500 * time.Millisecond)}
 	if f := strings.Fields(serverStateLine("be", 3, 1, sv, now)); f[9] != "12" {
 		t.Errorf("srv_time_since_last_change %s, want 12", f[9])
+	}
+}
+
+// srv_check_port and srv_check_addr: where the config sends the checks,
+// 0 and "-" when to the server itself, as HAProxy's.
+func TestServerStateCheckEndpoint(t *testing.T) {
+	now := time.Now()
+	sv := session.ServerStats{Name: "pg1", Addr: "10.0.0.1:5432", Up: true, Admin: "ready", Weight: 1, InitWeight: 1, LastChange: now,
+		Check: &session.CheckStats{Kind: "http", Rise: 2, Fall: 3, Port: 8008, Address: netip.MustParseAddr("10.0.9.1")}}
+	if f := strings.Fields(serverStateLine("pg", 2, 1, sv, now)); f[21] != "8008" || f[22] != "10.0.9.1" {
+		t.Errorf("srv_check_port %s srv_check_addr %s, want 8008 10.0.9.1", f[21], f[22])
+	}
+	sv.Check.Port, sv.Check.Address = 0, netip.Addr{}
+	if f := strings.Fields(serverStateLine("pg", 2, 1, sv, now)); f[21] != "0" || f[22] != "-" {
+		t.Errorf("srv_check_port %s srv_check_addr %s, want 0 -", f[21], f[22])
 	}
 }

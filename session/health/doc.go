@@ -1,5 +1,7 @@
 // Package health owns the health state of one backend's servers: active
-// checks (tcp, http, expect) run by one goroutine per server, passive
+// checks (tcp, with or without a sequence of send and expect steps; http;
+// expect) run by one goroutine per server, possibly against another
+// endpoint than the server's traffic address, passive
 // observation of connect results on live traffic, and the rise/fall state
 // machine that turns both into "server is UP / DOWN" events.
 //

@@ -13,9 +13,13 @@ import (
 
 // Target is one server to check.
 type Target struct {
-	Name string // "app/app1", as it appears in logs
-	Addr netip.AddrPort
-	Down bool // start DOWN: a reload carries over what earlier checks found
+	Name string         // "app/app1", as it appears in logs
+	Addr netip.AddrPort // the server's traffic address, which names it in reasons
+	// Check is where its checks connect when that is another endpoint
+	// (HAProxy's port and addr): Patroni's REST port beside PostgreSQL's.
+	// The zero value: Addr.
+	Check netip.AddrPort
+	Down  bool // start DOWN: a reload carries over what earlier checks found
 	// Paused starts it in maintenance, unchecked until Resume: a reload
 	// carries an operator's maint over.
 	Paused bool
@@ -32,10 +36,11 @@ type Event struct {
 
 // ServerState is a read-only view of one server, for stats pages.
 type ServerState struct {
-	Name   string
-	Addr   netip.AddrPort
-	Up     bool
-	Paused bool // in maintenance: not checked, DOWN until Resume
+	Name      string
+	Addr      netip.AddrPort
+	CheckAddr netip.AddrPort // where its checks connect: Addr unless the check has its own endpoint
+	Up        bool
+	Paused    bool // in maintenance: not checked, DOWN until Resume
 
 	Successes       int   // consecutive successful active checks
 	Failures        int   // consecutive failed active checks
@@ -113,16 +118,16 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		return nil, err
 	}
 	for i, t := range targets {
-		if !t.Addr.IsValid() || t.Addr.Port() == 0 {
-			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, t.Addr)
+		if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
+			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
 	for i, t := range targets {
-		s := &server{idx: i, target: t, probe: newProber(spec, t.Addr), pause: make(chan pauseReq)}
+		s := &server{idx: i, target: t, probe: newProber(spec, t.endpoint()), pause: make(chan pauseReq)}
 		s.obs.nudge = make(chan string, 1)
-		s.state = ServerState{Name: t.Name, Addr: t.Addr, Up: !t.Down && !t.Paused, Paused: t.Paused}
+		s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
 		m.servers = append(m.servers, s)
 	}
 	// The first check comes soon, at a random offset so a backend of many
@@ -133,6 +138,14 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		go m.run(s, rand.N(first))
 	}
 	return m, nil
+}
+
+// endpoint is where t's checks connect.
+func (t Target) endpoint() netip.AddrPort {
+	if t.Check.IsValid() {
+		return t.Check
+	}
+	return t.Addr
 }
 
 // Observe reports the result of a connect to server on live traffic. It is

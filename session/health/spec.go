@@ -3,6 +3,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 type Kind string
 
 const (
-	TCP    Kind = "tcp"    // a connect succeeds within Timeout
+	TCP    Kind = "tcp"    // a connect succeeds within Timeout, then Steps pass
 	HTTP   Kind = "http"   // GET Path answers ExpectStatus
 	Expect Kind = "expect" // Send, then Expect appears in what comes back
 )
@@ -30,6 +31,36 @@ type Spec struct {
 
 	Send   []byte // expect: written once connected
 	Expect []byte // expect: must appear in the first MaxRead bytes read
+
+	// Steps is a tcp check's conversation once connected, run in order;
+	// every step must pass. Empty: the connect alone decides. The expect
+	// kind is the shorthand for one send and one expect step.
+	Steps []Step
+}
+
+// Action is what a step does.
+type Action uint8
+
+const (
+	SendBytes    Action = iota + 1 // write Data
+	ExpectBytes                    // Data must appear in the answer
+	ExpectRegexp                   // Regexp must match the answer
+)
+
+// Step is one step of a tcp check, HAProxy's tcp-check send,
+// send-binary and expect string|rstring|binary. An expect looks at the
+// answer: what the server sent since the last send step (bytes left
+// from an earlier question answer nothing asked now). It reads until it
+// matches, the server closes, MaxRead bytes came, or the step's time is
+// up; a regexp is tried on the whole answer each time more arrives.
+type Step struct {
+	Action Action
+	Data   []byte         // SendBytes: the bytes written; ExpectBytes: the bytes wanted
+	Regexp *regexp.Regexp // ExpectRegexp
+	Hex    bool           // Data was configured in hex: failure reasons show bytes in hex
+	// Timeout bounds the step, at most the check's Timeout, which bounds
+	// the whole check; 0 = what is left of it.
+	Timeout time.Duration
 }
 
 // MaxRead caps what a check reads from a server: http status line and
@@ -85,6 +116,43 @@ func (s Spec) Validate() error {
 		if len(s.Expect) > MaxRead {
 			return fmt.Errorf("health: expect check: expect is %d bytes, more than the %d read", len(s.Expect), MaxRead)
 		}
+	}
+	if len(s.Steps) > 0 && s.Kind != TCP {
+		return fmt.Errorf("health: %s check: steps run on a tcp check only", s.Kind)
+	}
+	for i, st := range s.Steps {
+		if err := st.validate(s.Timeout); err != nil {
+			return fmt.Errorf("health: tcp check: step %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (st Step) validate(checkTimeout time.Duration) error {
+	switch st.Action {
+	case SendBytes:
+		if len(st.Data) == 0 {
+			return errors.New("send is empty")
+		}
+	case ExpectBytes:
+		if len(st.Data) == 0 {
+			return errors.New("expect is empty")
+		}
+		if len(st.Data) > MaxRead {
+			return fmt.Errorf("expect is %d bytes, more than the %d read", len(st.Data), MaxRead)
+		}
+	case ExpectRegexp:
+		if st.Regexp == nil {
+			return errors.New("expect regexp is missing")
+		}
+		if st.Regexp.Match(nil) {
+			return fmt.Errorf("expect regexp %q matches an empty answer: it would pass before the server said anything", st.Regexp)
+		}
+	default:
+		return fmt.Errorf("unknown action %d", st.Action)
+	}
+	if st.Timeout < 0 || st.Timeout > checkTimeout {
+		return fmt.Errorf("timeout %v out of 0..%v (the check's timeout, which bounds the whole check)", st.Timeout, checkTimeout)
 	}
 	return nil
 }

@@ -47,7 +47,13 @@ func StartFunc(t testing.TB, handle func(c *net.TCPConn)) *Server {
 // struct must finish building it before the first handler can run.
 func newServer(t testing.TB) *Server {
 	t.Helper()
-	const addr = "127.0.0.1:0"
+	return newServerOn(t, "127.0.0.1:0")
+}
+
+// newServerOn is newServer on addr: "127.0.0.12:8008" for a backend that
+// must share a port number with others on their own loopback addresses.
+func newServerOn(t testing.TB, addr string) *Server {
+	t.Helper()
 	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
 		t.Fatalf("start backend: listen %s: %v", addr, err)

@@ -168,6 +168,19 @@ func checkBackend(b *session.Backend) error {
 			return fmt.Errorf("backend %s: server %+v", b.Name, s)
 		}
 		names[s.Name] = true
+		if b.Check == nil && (s.CheckPort != 0 || s.CheckAddress.IsValid()) {
+			return fmt.Errorf("backend %s: server %s: a check endpoint without checks", b.Name, s.Name)
+		}
+		if b.Check != nil {
+			if ap := session.CheckAddr(b.Check, s); !ap.IsValid() || ap.Port() == 0 {
+				return fmt.Errorf("backend %s: server %s: checked at %v", b.Name, s.Name, ap)
+			}
+		}
+	}
+	if b.Check != nil {
+		if err := session.HealthSpec(b.Check).Validate(); err != nil {
+			return fmt.Errorf("backend %s: the checker refuses its check: %w", b.Name, err)
+		}
 	}
 	return nil
 }

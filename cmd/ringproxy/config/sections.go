@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"ringproxy/session"
@@ -478,7 +477,7 @@ func readBackend(t *table) *session.Backend {
 	}
 	names := map[string]string{}
 	for _, st := range t.list("server") {
-		s := readServer(st)
+		s := readServer(st, b.Check != nil)
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
 	}
@@ -513,7 +512,7 @@ func checkBalancer(t *table, b *session.Backend) {
 	}
 }
 
-func readServer(t *table) *session.Server {
+func readServer(t *table, checked bool) *session.Server {
 	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
@@ -523,6 +522,7 @@ func readServer(t *table) *session.Server {
 	s.Weight = t.integer("weight", 100, 0, balance.MaxWeight)
 	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
 	s.Backup = t.boolean("backup", false)
+	readServerCheck(t, s, checked)
 	t.done()
 	return s
 }
@@ -537,44 +537,6 @@ func readServerAddr(t *table, s string) netip.AddrPort {
 		t.fail("address", nil, "bad address %q: port 0 cannot be connected to", s)
 	}
 	return ap
-}
-
-// readCheck reads [backend.check]. Defaults follow HAProxy's: a check
-// every 2s, 1s to answer, 2 successes to rise and 3 failures to fall.
-func readCheck(t *table) *session.Check {
-	c := &session.Check{
-		Kind:         t.str("kind", "tcp"),
-		Interval:     t.duration("interval", 2*time.Second, true),
-		Timeout:      t.duration("timeout", time.Second, true),
-		Rise:         t.integer("rise", 2, 1, 100),
-		Fall:         t.integer("fall", 3, 1, 100),
-		Path:         t.str("path", "/"),
-		Host:         t.str("host", ""),
-		ExpectStatus: t.integer("expect_status", 200, 100, 599),
-		Send:         t.str("send", ""),
-		Expect:       t.str("expect", ""),
-	}
-	switch c.Kind {
-	case "tcp":
-	case "http":
-		if !strings.HasPrefix(c.Path, "/") {
-			t.fail("path", nil, "path %q must start with /", c.Path)
-		}
-	case "expect":
-		if c.Expect == "" {
-			t.failHere("expect", "kind = \"expect\" needs expect (the bytes the answer must contain)")
-		}
-	default:
-		t.fail("kind", nil, "unknown check kind %q (want tcp, http or expect)", c.Kind)
-	}
-	if c.Timeout > c.Interval {
-		t.fail("timeout", nil, "timeout %s is longer than interval %s", c.Timeout, c.Interval)
-	}
-	if err := session.HealthSpec(c).Validate(); err != nil && !t.failed() {
-		t.failHere("kind", "%v", err) // what the checker refuses beyond the rules above
-	}
-	t.done()
-	return c
 }
 
 // readChoice reads a key whose one value turns on what it names ("" is

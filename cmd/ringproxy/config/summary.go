@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/health"
 )
 
 // Summary renders c for `ringproxy check`: what the proxy would run with
@@ -131,7 +133,7 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 	if be.TimeoutQueue > 0 {
 		fmt.Fprintf(b, "    timeout queue %s\n", be.TimeoutQueue)
 	}
-	writeCheck(b, be.Check)
+	writeCheck(b, be)
 	writeFailover(b, be)
 	for _, s := range be.Servers {
 		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, s.Address, s.Weight)
@@ -161,9 +163,10 @@ func writeFailover(b *strings.Builder, be *session.Backend) {
 	fmt.Fprintf(b, "    a server going DOWN or into maint: %s; a primary coming UP: %s; failback %s\n", down, up, failback)
 }
 
-// writeCheck says how the servers are checked: what is sent, what must
-// come back, and how often.
-func writeCheck(b *strings.Builder, c *session.Check) {
+// writeCheck says how the servers are checked: where, what is sent,
+// what must come back, and how often.
+func writeCheck(b *strings.Builder, be *session.Backend) {
+	c := be.Check
 	if c == nil {
 		b.WriteString("    check none: every server counts as UP\n")
 		return
@@ -171,17 +174,77 @@ func writeCheck(b *strings.Builder, c *session.Check) {
 	var probe string
 	switch c.Kind {
 	case "http":
-		host := "the server's address"
+		host := "the address checked"
 		if c.Host != "" {
 			host = c.Host
 		}
 		probe = fmt.Sprintf("GET %s (Host: %s), expect status %d", c.Path, host, c.ExpectStatus)
 	case "expect":
 		probe = fmt.Sprintf("send %s, expect %s", strconv.Quote(c.Send), strconv.Quote(c.Expect))
-	default:
+	case "tcp":
 		probe = "connect"
+		if len(c.Steps) > 0 {
+			probe = "connect, then " + plural(len(c.Steps), "step")
+		}
 	}
-	fmt.Fprintf(b, "    check %s: %s; every %s, timeout %s, rise %d, fall %d\n", c.Kind, probe, c.Interval, c.Timeout, c.Rise, c.Fall)
+	fmt.Fprintf(b, "    check %s%s: %s; every %s, timeout %s, rise %d, fall %d\n",
+		c.Kind, checkEndpoint(c.Address, c.Port), probe, c.Interval, c.Timeout, c.Rise, c.Fall)
+	for i, st := range c.Steps {
+		fmt.Fprintf(b, "      step %d: %s", i+1, stepSummary(st))
+		if st.Timeout > 0 {
+			fmt.Fprintf(b, " within %s", st.Timeout)
+		}
+		fmt.Fprintln(b)
+	}
+	for _, s := range be.Servers {
+		if s.CheckAddress.IsValid() || s.CheckPort != 0 {
+			fmt.Fprintf(b, "    check of %s at %s\n", s.Name, session.CheckAddr(c, s))
+		}
+	}
+}
+
+// checkEndpoint says where a check connects when not to the server's
+// own address: " at port 8008", " at 10.0.0.5", " at 10.0.0.5:8008".
+func checkEndpoint(addr netip.Addr, port uint16) string {
+	switch {
+	case addr.IsValid() && port != 0:
+		return " at " + netip.AddrPortFrom(addr, port).String()
+	case addr.IsValid():
+		return " at " + addr.String()
+	case port != 0:
+		return fmt.Sprintf(" at port %d", port)
+	}
+	return ""
+}
+
+// stepSummary is a step in the config's words: its key and its value.
+func stepSummary(st health.Step) string {
+	switch {
+	case st.Action == health.ExpectRegexp:
+		return "expect_regex " + strconv.Quote(st.Regexp.String())
+	case st.Hex:
+		key := "expect_hex"
+		if st.Action == health.SendBytes {
+			key = "send_hex"
+		}
+		return key + " " + groupedHex(st.Data)
+	case st.Action == health.SendBytes:
+		return "send " + strconv.Quote(string(st.Data))
+	}
+	return "expect " + strconv.Quote(string(st.Data))
+}
+
+// groupedHex writes b in hex as send_hex reads it, in groups of four
+// bytes: "00000008 04d2162f".
+func groupedHex(b []byte) string {
+	var s strings.Builder
+	for i := 0; i < len(b); i += 4 {
+		if i > 0 {
+			s.WriteByte(' ')
+		}
+		s.WriteString(hex.EncodeToString(b[i:min(i+4, len(b))]))
+	}
+	return s.String()
 }
 
 func backups(be *session.Backend) int {
