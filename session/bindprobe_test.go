@@ -114,6 +114,9 @@ func TestReloadIsNotRefused(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var once sync.Once
+	end := func() { once.Do(func() { close(stop) }); wg.Wait() }
+	defer end() // a Fatal below must not leave clients running into later tests
 	var mu sync.Mutex
 	var failures []error
 	served := 0
@@ -144,8 +147,7 @@ func TestReloadIsNotRefused(t *testing.T) {
 	cfg.Frontends[0].Binds = append(cfg.Frontends[0].Binds, wildcard)
 	next := reloadTo(t, old, cfg)
 	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	end()
 	if len(failures) > 0 || served == 0 {
 		t.Fatalf("%d clients served, %d failed across the reload; first: %v", served, len(failures), failures)
 	}
