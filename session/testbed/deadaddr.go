@@ -34,17 +34,21 @@ func DeadAddr(t testing.TB) netip.AddrPort {
 
 // FreeAddrs returns n distinct loopback addresses nobody listens on now.
 // Each is chosen while the ones before it are still held, so the kernel
-// cannot hand the same port out twice.
+// cannot hand the same port out twice. The port is chosen on the wildcard,
+// so it is free on every address, not only on 127.0.0.1: a test may add
+// 0.0.0.0:P beside it, which a client bound to 127.1.x.y:P (or its
+// TIME_WAIT) would refuse.
 func FreeAddrs(t testing.TB, n int) []netip.AddrPort {
 	t.Helper()
 	var out []netip.AddrPort
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp4", "0.0.0.0:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		out = append(out, netip.MustParseAddrPort(ln.Addr().String()))
+		port := ln.Addr().(*net.TCPAddr).Port
+		out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)))
 	}
 	return out
 }

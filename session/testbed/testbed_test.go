@@ -341,3 +341,28 @@ func TestCleanupLeavesNoGoroutines(t *testing.T) {
 	}()
 	WaitFor(t, 2*time.Second, func() bool { return runtime.NumGoroutine() <= before }, "backend goroutines to exit")
 }
+
+// A port from FreeAddrs is free on every address, so a test may add the
+// wildcard beside it (a reload adding 0.0.0.0:P to 127.0.0.1:P). Client
+// sockets bound to other loopback addresses (the ACL and balance tests
+// dial from 127.1.x.y, and leave TIME_WAITs there) do not conflict with
+// 127.0.0.1:P but do with 0.0.0.0:P.
+func TestFreeAddrsAreFreeOnTheWildcard(t *testing.T) {
+	for range 4000 {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fd)
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 1, 0, 9}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range FreeAddrs(t, 50) {
+		ln, err := net.Listen("tcp4", netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port()).String())
+		if err != nil {
+			t.Fatalf("FreeAddrs gave %s, but its port is taken on another address: %v", a, err)
+		}
+		ln.Close()
+	}
+}
