@@ -41,16 +41,25 @@ type feRoute struct {
 // backend is a Backend's shared runtime state.
 type backend struct {
 	cfg     *Backend
-	idx     int // in Proxy.bes and worker.queues
-	servers []*server
-	lb      atomic.Value    // balance.Balancer; replaced whole when a weight changes
-	lbMu    sync.Mutex      // serializes balancer rebuilds and usability changes
-	sticky  bool            // the algorithm fixes a client's server (source, consistent)
-	monitor *health.Monitor // nil without [backend.check]
-	queued  atomic.Int64    // sessions waiting for a slot, all workers
+	idx     int                       // in Proxy.bes and worker.queues
+	set     atomic.Pointer[serverSet] // replaced whole when a weight changes or a server is added or deleted
+	lbMu    sync.Mutex                // serializes set rebuilds and usability changes
+	sticky  bool                      // the algorithm fixes a client's server (source, consistent)
+	monitor *health.Monitor           // nil without [backend.check]
+	queued  atomic.Int64              // sessions waiting for a slot, all workers
 	// current is, with failback = false, 1 + the index of the server new
 	// sessions stick to (0: none chosen yet); workers agree on it by CAS.
 	current atomic.Int32
+}
+
+// serverSet is a backend's servers and the balancer built over them,
+// published together so that the index a pick returns names a server of
+// the same set. Servers are only appended: a deleted server keeps its
+// place, out of the balancer (weight 0, unusable), so indexes held by
+// the health monitor, failback's current and live sessions stay valid.
+type serverSet struct {
+	servers []*server // by server.idx
+	lb      balance.Balancer
 }
 
 // server is a Server with its sockaddr built once; connects read it
@@ -65,6 +74,11 @@ type server struct {
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
 	weight atomic.Int32  // current weight (config, or set weight)
+	// deleted: del server took it out; it stays in the set for the
+	// indexes (see serverSet) but is never picked or listed again.
+	deleted atomic.Bool
+	dynamic bool         // added at runtime (add server), not from the config
+	peak    atomic.Int64 // most slots held at once (HAProxy's smax)
 }
 
 // take reserves a slot on s against its maxconn.
@@ -72,51 +86,87 @@ func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
 
 func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
-	views := make([]balance.Server, len(cfg.Servers))
+	var servers []*server
 	for i, s := range cfg.Servers {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
 		srv.sa.Set(s.Address)
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
-		b.servers = append(b.servers, srv)
-		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
+		servers = append(servers, srv)
 	}
-	if err := b.rebuild(views); err != nil {
+	if err := b.rebuild(servers, nil); err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
 	}
 	return b, nil
+}
+
+// all is every server of b's current set, deleted ones included: for
+// what indexes servers (the monitor, counters). Listings use servers.
+func (b *backend) all() []*server { return b.set.Load().servers }
+
+// servers is b's servers as an operator sees them: the deleted left out.
+// It allocates only when a server was deleted.
+func (b *backend) servers() []*server {
+	all := b.all()
+	for i, s := range all {
+		if s.deleted.Load() {
+			out := append([]*server(nil), all[:i]...)
+			for _, s := range all[i+1:] {
+				if !s.deleted.Load() {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+	}
+	return all
 }
 
 // sessions is how many sessions hold a slot on one of b's servers now
 // (the access log's beconn).
 func (b *backend) sessions() int64 {
 	var n int64
-	for _, s := range b.servers {
+	for _, s := range b.all() {
 		n += s.cur.Load()
 	}
 	return n
 }
 
-func (b *backend) balancer() balance.Balancer { return b.lb.Load().(balance.Balancer) }
+func (b *backend) balancer() balance.Balancer { return b.set.Load().lb }
 
-// rebuild makes a new balancer over views and carries the servers'
-// usability over. Callers hold lbMu (or own b alone, at start).
-func (b *backend) rebuild(views []balance.Server) error {
-	lb, err := balance.New(b.cfg.Balance, views, func(i int) int64 { return b.servers[i].cur.Load() })
+// rebuild publishes servers with a new balancer over them, each server
+// at its current weight (weights overrides some, by index) and with its
+// usability carried over. Callers hold lbMu (or own b alone, at start).
+func (b *backend) rebuild(servers []*server, weights map[int]int) error {
+	views := make([]balance.Server, len(servers))
+	for i, x := range servers {
+		c := x.cfg
+		w, ok := weights[i]
+		if !ok {
+			w = int(x.weight.Load())
+		}
+		if x.deleted.Load() {
+			w = 0
+		}
+		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: w, Backup: c.Backup, MaxConn: c.MaxConn}
+	}
+	lb, err := balance.New(b.cfg.Balance, views, func(i int) int64 { return servers[i].cur.Load() })
 	if err != nil {
 		return err
 	}
-	for _, s := range b.servers {
+	for _, s := range servers {
 		if !s.usable() {
 			lb.SetUsable(s.idx, false)
 		}
 	}
-	b.lb.Store(lb)
+	b.set.Store(&serverSet{servers: servers, lb: lb})
 	return nil
 }
 
-// usable says whether s takes new sessions: UP and ready.
-func (s *server) usable() bool { return s.up.Load() && s.adminState() == AdminReady }
+// usable says whether s takes new sessions: UP, ready, not deleted.
+func (s *server) usable() bool {
+	return s.up.Load() && s.adminState() == AdminReady && !s.deleted.Load()
+}
 
 func (s *server) adminState() AdminState { return AdminState(s.admin.Load()) }
 
@@ -131,13 +181,7 @@ func (b *backend) refresh(s *server) {
 func (b *backend) setWeight(s *server, w int) error {
 	b.lbMu.Lock()
 	defer b.lbMu.Unlock()
-	views := make([]balance.Server, len(b.servers))
-	for i, x := range b.servers {
-		c := x.cfg
-		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
-	}
-	views[s.idx].Weight = w
-	if err := b.rebuild(views); err != nil {
+	if err := b.rebuild(b.all(), map[int]int{s.idx: w}); err != nil {
 		return err
 	}
 	s.weight.Store(int32(w))
@@ -166,7 +210,7 @@ func (b *backend) pickCurrent(client netip.Addr, avoid *server) (*server, bool) 
 	for {
 		cur := b.current.Load()
 		if cur > 0 {
-			if s := b.servers[cur-1]; s.usable() && s != avoid {
+			if s := b.all()[cur-1]; s.usable() && s != avoid {
 				if s.take() {
 					return s, true
 				}
@@ -189,20 +233,21 @@ func (b *backend) pickBalanced(client netip.Addr, avoid *server) (srv *server, u
 	if avoid != nil {
 		a = avoid.idx
 	}
-	i, ok := b.balancer().Pick(client, a)
+	set := b.set.Load()
+	i, ok := set.lb.Pick(client, a)
 	if !ok {
 		return nil, false
 	}
-	picked := b.servers[i]
+	picked := set.servers[i]
 	if picked.take() {
 		return picked, true
 	}
 	if b.sticky {
 		return nil, true
 	}
-	n := len(b.servers)
+	n := len(set.servers)
 	for j := 1; j < n; j++ {
-		s := b.servers[(i+j)%n]
+		s := set.servers[(i+j)%n]
 		if s != avoid && s.cfg.Backup == picked.cfg.Backup && s.weight.Load() > 0 && s.usable() && s.take() {
 			return s, true
 		}

@@ -94,7 +94,7 @@ func (w *worker) connectFailed(s *Session, err error) {
 		return
 	}
 	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
-	if be.Redispatch && s.tries == be.Retries && len(s.be.servers) > 1 {
+	if be.Redispatch && s.tries == be.Retries && len(s.be.all()) > 1 {
 		w.cnt.Redispatches++
 		w.srvCnt[s.srv.gidx].Redispatches++ // on the server it leaves, as HAProxy counts it
 		failed := s.srv

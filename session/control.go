@@ -59,7 +59,7 @@ func (p *Proxy) server(be, srv string) (*backend, *server, error) {
 		if b.cfg.Name != be {
 			continue
 		}
-		for _, s := range b.servers {
+		for _, s := range b.servers() {
 			if s.cfg.Name == srv {
 				return b, s, nil
 			}

@@ -61,8 +61,9 @@ func (p *Proxy) startChecks() error {
 		if b.cfg.Check == nil {
 			continue
 		}
-		targets := make([]health.Target, len(b.servers))
-		for i, s := range b.servers {
+		all := b.all()
+		targets := make([]health.Target, len(all))
+		for i, s := range all {
 			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Check: CheckAddr(b.cfg.Check, s.cfg),
 				Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
 		}
@@ -88,7 +89,7 @@ func (p *Proxy) stopChecks() {
 // balancer, an UP one comes back; on_down and on_up then close the
 // sessions they name.
 func (p *Proxy) serverChanged(b *backend, ev health.Event) {
-	s := b.servers[ev.Server]
+	s := b.all()[ev.Server]
 	s.up.Store(ev.Up)
 	b.refresh(s)
 	p.hist.observe(b, time.Now())
@@ -168,10 +169,10 @@ func (p *Proxy) Servers() []ServerStatus {
 		if b.monitor != nil {
 			checks = b.monitor.Snapshot()
 		}
-		for i, s := range b.servers {
+		for _, s := range b.servers() {
 			st := ServerStatus{Backend: b.cfg.Name, Server: s.cfg.Name, Addr: s.cfg.Address, Up: s.up.Load(), Sessions: s.cur.Load()}
 			if checks != nil {
-				st.Check = &checks[i]
+				st.Check = &checks[s.idx]
 			}
 			out = append(out, st)
 		}

@@ -19,8 +19,7 @@ import (
 // callback, the sampler and Snapshot; they take mu, which the data path
 // never does.
 type history struct {
-	fePeak    []atomic.Int64 // most sessions open at once, by frontend.idx (HAProxy's smax)
-	srvPeak   []atomic.Int64 // most slots held at once, by server.gidx
+	fePeak    []atomic.Int64 // most sessions open at once, by frontend.idx (HAProxy's smax); a server's is server.peak
 	bePeak    []atomic.Int64 // most of load at once, by backend.idx
 	queuePeak []atomic.Int64 // longest queue, by backend.idx (qmax)
 	load      []paddedInt64  // sessions a backend holds: on one of its servers, or queued for one
@@ -31,7 +30,7 @@ type history struct {
 	counts   []uint64       // the counters the rates come from, laid out by ix
 	rates    []Rate         // per second between the last two readings, and the highest; laid out by ix
 	lastSess []time.Time    // the reading that first saw a server's sessions grow, by server.gidx
-	srvState []stateHistory // by server.gidx
+	srvState []stateHistory // by server.gidx; grows as servers are added (addServer)
 	beState  []stateHistory // by backend.idx
 }
 
@@ -57,20 +56,20 @@ const sampleEvery = time.Second
 
 // rateIndex lays out history.counts and rates: the process's sessions
 // and connections, then each frontend's sessions, each frontend's
-// connections, each server's sessions and each backend's.
-type rateIndex struct{ fe, feConn, srv, be, n int }
+// connections, each backend's sessions and each server's, last so that
+// a server added at runtime only lengthens them.
+type rateIndex struct{ fe, feConn, be, srv int }
 
 const (
 	rateSessions = 0 // sessions started, the whole process
 	rateConns    = 1 // connections the kernel handed over, the whole process
 )
 
-func newRateIndex(frontends, servers, backends int) rateIndex {
+func newRateIndex(frontends, backends int) rateIndex {
 	ix := rateIndex{fe: 2}
 	ix.feConn = ix.fe + frontends
-	ix.srv = ix.feConn + frontends
-	ix.be = ix.srv + servers
-	ix.n = ix.be + backends
+	ix.be = ix.feConn + frontends
+	ix.srv = ix.be + backends
 	return ix
 }
 
@@ -107,15 +106,15 @@ func (s *stateHistory) downtime(now time.Time) time.Duration {
 // init sizes the history for p's frontends, backends and servers.
 func (h *history) init(p *Proxy) {
 	h.fePeak = make([]atomic.Int64, len(p.fes))
-	h.srvPeak = make([]atomic.Int64, p.nServers)
 	h.bePeak = make([]atomic.Int64, len(p.bes))
 	h.queuePeak = make([]atomic.Int64, len(p.bes))
 	h.load = make([]paddedInt64, len(p.bes))
-	h.ix = newRateIndex(len(p.fes), p.nServers, len(p.bes))
-	h.counts = make([]uint64, h.ix.n)
-	h.rates = make([]Rate, h.ix.n)
-	h.lastSess = make([]time.Time, p.nServers)
-	h.srvState = make([]stateHistory, p.nServers)
+	n := int(p.nServers.Load())
+	h.ix = newRateIndex(len(p.fes), len(p.bes))
+	h.counts = make([]uint64, h.ix.srv+n)
+	h.rates = make([]Rate, h.ix.srv+n)
+	h.lastSess = make([]time.Time, n)
+	h.srvState = make([]stateHistory, n)
 	h.beState = make([]stateHistory, len(p.bes))
 	h.begin(p.bes, p.epoch)
 }
@@ -128,8 +127,9 @@ func (h *history) begin(bes []*backend, now time.Time) {
 	defer h.mu.Unlock()
 	h.sampled = now
 	for _, b := range bes {
-		serving := len(b.servers) == 0
-		for _, s := range b.servers {
+		servers := b.servers()
+		serving := len(servers) == 0
+		for _, s := range servers {
 			ok := s.usable()
 			h.srvState[s.gidx] = stateHistory{out: !ok, changed: now}
 			serving = serving || ok
@@ -146,8 +146,12 @@ func (h *history) begin(bes []*backend, now time.Time) {
 func (h *history) observe(b *backend, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	serving := len(b.servers) == 0
-	for _, s := range b.servers {
+	servers := b.servers()
+	serving := len(servers) == 0
+	for _, s := range servers {
+		if s.gidx >= len(h.srvState) {
+			continue // added since this generation's arrays last grew: addServer will
+		}
 		ok := s.usable()
 		h.srvState[s.gidx].set(!ok, now)
 		serving = serving || ok
@@ -170,7 +174,7 @@ func raise(m *atomic.Int64, n int64) {
 // it), so a peak another worker's release undoes within those few
 // nanoseconds can go unseen.
 func (h *history) slotTaken(srv *server) {
-	raise(&h.srvPeak[srv.gidx], srv.cur.Load())
+	raise(&srv.peak, srv.cur.Load())
 	h.hold(srv.be)
 }
 
@@ -178,6 +182,17 @@ func (h *history) slotTaken(srv *server) {
 func (h *history) queued(b *backend, n int64) {
 	raise(&h.queuePeak[b.idx], n)
 	h.hold(b)
+}
+
+// addServer makes room for s, just added at runtime: its gidx is the
+// next after every server's the history has.
+func (h *history) addServer(s *server, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastSess = append(h.lastSess, time.Time{})
+	h.srvState = append(h.srvState, stateHistory{out: !s.usable(), changed: now})
+	h.counts = append(h.counts, 0)
+	h.rates = append(h.rates, Rate{})
 }
 
 // hold and release count a session that holds, or stops holding, a slot
@@ -208,7 +223,7 @@ func (p *Proxy) sampleRates() {
 
 // readings are the counters the rates come from, laid out by h.ix.
 func (h *history) readings(st *Stats, g *gathered, bes []*backend) []uint64 {
-	r := make([]uint64, h.ix.n)
+	r := make([]uint64, h.ix.srv+len(g.srv))
 	r[rateSessions] = st.Accepted
 	for _, n := range st.AcceptOutcomes {
 		r[rateConns] += n
@@ -221,8 +236,10 @@ func (h *history) readings(st *Stats, g *gathered, bes []*backend) []uint64 {
 		r[h.ix.srv+i] = g.srv[i].Sessions
 	}
 	for _, b := range bes {
-		for _, s := range b.servers {
-			r[h.ix.be+b.idx] += g.srv[s.gidx].Sessions
+		for _, s := range b.all() {
+			if s.gidx < len(g.srv) {
+				r[h.ix.be+b.idx] += g.srv[s.gidx].Sessions
+			}
 		}
 	}
 	return r
@@ -237,7 +254,7 @@ func (h *history) sample(now time.Time, r []uint64) {
 	defer h.mu.Unlock()
 	dt := now.Sub(h.sampled).Seconds()
 	if dt <= 0 || len(r) != len(h.counts) {
-		return
+		return // a server was added between the reading and now: the next one will do
 	}
 	for i, n := range r {
 		if n < h.counts[i] {
@@ -294,8 +311,11 @@ func (v *historyView) fillFrontend(fs *FrontendStats, f *frontend) {
 // session the sampler has not seen yet came since its last reading,
 // less than a second ago: it is dated now.
 func (v *historyView) fillServer(ss *ServerStats, s *server) {
+	ss.MaxSessions = s.peak.Load()
+	if s.gidx >= len(v.srvState) {
+		return // added after the view was taken
+	}
 	st := &v.srvState[s.gidx]
-	ss.MaxSessions = v.h.srvPeak[s.gidx].Load()
 	ss.SessionRate = v.rates[v.ix.srv+s.gidx]
 	ss.LastChange, ss.Downtime, ss.LastSession = st.changed, Seconds(st.downtime(v.now)), v.lastSess[s.gidx]
 	if ss.Sessions > v.counts[v.ix.srv+s.gidx] {

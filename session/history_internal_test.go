@@ -46,7 +46,7 @@ func TestPeaksFollowSlotsAndQueue(t *testing.T) {
 	}
 	h := &w.p.hist
 	peaks := func() [4]int64 {
-		return [4]int64{h.fePeak[0].Load(), h.srvPeak[0].Load(), h.queuePeak[0].Load(), h.bePeak[0].Load()}
+		return [4]int64{h.fePeak[0].Load(), w.p.bes[0].all()[0].peak.Load(), h.queuePeak[0].Load(), h.bePeak[0].Load()}
 	}
 	if got, want := peaks(), [4]int64{2, 1, 1, 2}; got != want {
 		t.Errorf("frontend, server, queue and backend peaks %v, want %v", got, want)
@@ -101,12 +101,13 @@ func TestSessionLifeAllocatesNothing(t *testing.T) {
 // in time) is dropped, and the next one measured from the last good one.
 func TestSampleRates(t *testing.T) {
 	var h history
-	h.ix = newRateIndex(1, 1, 1)
-	h.counts, h.rates, h.lastSess = make([]uint64, h.ix.n), make([]Rate, h.ix.n), make([]time.Time, 1)
+	h.ix = newRateIndex(1, 1)
+	n := h.ix.srv + 1
+	h.counts, h.rates, h.lastSess = make([]uint64, n), make([]Rate, n), make([]time.Time, 1)
 	t0 := time.Unix(1000, 0)
 	h.sampled = t0
 	reading := func(sessions uint64) []uint64 {
-		r := make([]uint64, h.ix.n)
+		r := make([]uint64, n)
 		r[rateSessions], r[h.ix.fe], r[h.ix.srv], r[h.ix.be] = sessions, sessions, sessions, sessions
 		return r
 	}
@@ -152,7 +153,7 @@ func TestStateHistory(t *testing.T) {
 		change()
 		p.hist.observe(b, at(when))
 	}
-	a, bb := b.servers[0], b.servers[1]
+	a, bb := b.all()[0], b.all()[1]
 	step(10, func() { a.up.Store(false) })
 	step(20, func() { bb.admin.Store(uint32(AdminMaint)) }) // now none takes sessions
 	step(25, func() { a.up.Store(true) })

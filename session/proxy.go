@@ -40,8 +40,8 @@ type Proxy struct {
 	accessOut  io.Writer // overrides [log].target (tests)
 	fes        []*frontend
 	bes        []*backend
-	nServers   int // servers of all backends; ServerCounters index them
-	nRouteHits int // entries of worker.routeHits: every frontend's routes and default
+	nServers   atomic.Int32 // servers of all backends, deleted ones too; ServerCounters index them (server.gidx)
+	nRouteHits int          // entries of worker.routeHits: every frontend's routes and default
 	workers    []*worker
 	binds      map[string][]netip.AddrPort // frontend name → bound addresses
 	bound      map[netip.AddrPort][]int    // listening fds per address, for the next generation
@@ -60,11 +60,11 @@ func New(cfg *Config, log *slog.Logger) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: log, epoch: time.Now(), binds: map[string][]netip.AddrPort{}, done: make(chan struct{}), begin: make(chan struct{}), splice: cfg.Global.Splice}
 	bes := map[*Backend]*backend{}
 	for i, b := range cfg.Backends {
-		be, err := newBackend(b, i, p.nServers)
+		be, err := newBackend(b, i, int(p.nServers.Load()))
 		if err != nil {
 			return nil, err
 		}
-		p.nServers += len(be.servers)
+		p.nServers.Add(int32(len(be.all())))
 		bes[b] = be
 		p.bes = append(p.bes, be)
 	}

@@ -128,7 +128,7 @@ func (p *Proxy) newWorker(id, cpu int, ls []*listener) *worker {
 		statsCh:   make(chan workerStats, 1),
 		ctl:       make(chan func(), 16),
 		feCnt:     make([]FrontendCounters, len(p.fes)),
-		srvCnt:    make([]ServerCounters, p.nServers),
+		srvCnt:    make([]ServerCounters, p.nServers.Load()),
 		done:      make(chan struct{}),
 	}
 }

@@ -83,7 +83,7 @@ func (p *Proxy) inheritHealth() {
 		return
 	}
 	for _, b := range p.bes {
-		for _, s := range b.servers {
+		for _, s := range b.servers() {
 			_, old, err := p.prev.server(b.cfg.Name, s.cfg.Name)
 			if err != nil {
 				continue

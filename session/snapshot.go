@@ -218,10 +218,10 @@ func (p *Proxy) Snapshot() Snapshot {
 		if b.monitor != nil {
 			checks = b.monitor.Snapshot()
 		}
-		for i, s := range b.servers {
+		for _, s := range b.servers() {
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
-				ss.Check = checkStats(&checks[i], b.cfg.Check)
+				ss.Check = checkStats(&checks[s.idx], b.cfg.Check)
 				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
 			}
 			hv.fillServer(&ss, s)
@@ -315,7 +315,7 @@ func (p *Proxy) Stats() Stats {
 // and per scope.
 func (p *Proxy) gather() (Stats, gathered) {
 	var st Stats
-	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers), routes: make([]uint64, p.nRouteHits)}
+	g := gathered{fe: make([]FrontendCounters, len(p.fes)), srv: make([]ServerCounters, p.nServers.Load()), routes: make([]uint64, p.nRouteHits)}
 	for _, w := range p.workers {
 		c := w.counters()
 		st.add(&Stats{Counters: c.Counters})
