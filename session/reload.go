@@ -90,7 +90,43 @@ func (p *Proxy) inheritHealth() {
 			}
 			p.inheritServer(b, s, old)
 		}
+		p.inheritAdded(b)
 	}
+}
+
+// inheritAdded carries over the servers an operator added to b's
+// namesake at runtime, with their state, unless the config now declares
+// a server of that name: the config's wins. (HAProxy drops them at a
+// reload; here a reload loses no operator's work.)
+func (p *Proxy) inheritAdded(b *backend) {
+	ob := p.prev.backendNamed(b.cfg.Name)
+	if ob == nil {
+		return
+	}
+	for _, old := range ob.servers() {
+		if !old.dynamic {
+			continue
+		}
+		if _, _, err := p.server(b.cfg.Name, old.cfg.Name); err == nil {
+			continue
+		}
+		c := old.cfg
+		ns := NewServer{Name: c.Name, Address: c.Address, Weight: c.Weight, MaxConn: c.MaxConn, Backup: c.Backup}
+		s, err := b.carry(p, ns)
+		if err != nil {
+			p.log.Warn("reload: server added at runtime not carried over", "server", b.cfg.Name+"/"+c.Name, "err", err)
+			continue
+		}
+		p.inheritServer(b, s, old)
+	}
+}
+
+// carry adds ns to b before Start, as appendServer does at runtime.
+func (b *backend) carry(p *Proxy, ns NewServer) (*server, error) {
+	if err := b.validateNew(ns); err != nil {
+		return nil, err
+	}
+	return p.appendServer(b, ns, false)
 }
 
 func (p *Proxy) inheritServer(b *backend, s, old *server) {

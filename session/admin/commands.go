@@ -37,6 +37,10 @@ func Run(p *session.Proxy, line string) string {
 		return onServer(f[2:], func(b, s string) error { return p.SetServerState(b, s, session.AdminMaint) })
 	case match(f, "enable", "server") && len(f) <= 3:
 		return onServer(f[2:], func(b, s string) error { return p.SetServerState(b, s, session.AdminReady) })
+	case match(f, "add", "server"):
+		return addServer(p, f[2:])
+	case match(f, "del", "server") && len(f) <= 3:
+		return delServer(p, f[2:])
 	case match(f, "set", "server"):
 		return setServer(p, f[2:])
 	case match(f, "get", "weight") && len(f) <= 3:
@@ -66,6 +70,9 @@ show servers state [BACKEND]     HAProxy's server state dump (version 1): one li
 show sess [ID]                   current sessions, HAProxy's show sess line, with ringproxy's state and bytes
 shutdown session ID              close the session show sess names ID
 shutdown sessions server B/S     close every session of server S of backend B
+add server B/S IP:PORT [weight W] [maxconn N] [backup] [check]
+                                 a new server, in maint until enabled (backends balanced by source or static-rr refuse)
+del server B/S                   delete a server in maint that no session holds
 set server B/S state STATE       ready; drain (no new sessions, checks go on); maint (no new sessions, checks paused, DOWN)
 set server B/S weight W[%]       as set weight
 disable server B/S               set server B/S state maint

@@ -63,8 +63,9 @@ type ServerState struct {
 type Monitor struct {
 	spec     Spec
 	onChange func(Event)
-	servers  []*server
-	ctx      context.Context // cancelled by Stop; every check watches it
+	servers  atomic.Pointer[[]*server] // by index; Add appends, Remove keeps the place
+	addMu    sync.Mutex                // serializes Add
+	ctx      context.Context           // cancelled by Stop; every check watches it
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -86,7 +87,10 @@ type server struct {
 	idx    int
 	target Target
 	probe  *prober
-	pause  chan pauseReq // Pause and Resume, to the checker goroutine
+	pause  chan pauseReq      // Pause and Resume, to the checker goroutine
+	ctx    context.Context    // the monitor's, or ended sooner by Remove
+	remove context.CancelFunc // ends this server's checker alone
+	ended  chan struct{}      // closed when its checker goroutine has returned
 
 	mu    sync.Mutex
 	state ServerState
@@ -118,27 +122,72 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		return nil, err
 	}
 	for i, t := range targets {
-		if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
-			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
+		if err := t.validate(i); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
+	var servers []*server
 	for i, t := range targets {
-		s := &server{idx: i, target: t, probe: newProber(spec, t.endpoint()), pause: make(chan pauseReq)}
-		s.obs.nudge = make(chan string, 1)
-		s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
-		m.servers = append(m.servers, s)
+		servers = append(servers, m.newServer(i, t))
 	}
+	m.servers.Store(&servers)
 	// The first check comes soon, at a random offset so a backend of many
 	// servers does not open all its check connections at once.
 	first := min(spec.Interval, time.Second)
-	for _, s := range m.servers {
+	for _, s := range servers {
 		m.wg.Add(1)
 		go m.run(s, rand.N(first))
 	}
 	return m, nil
 }
+
+func (t Target) validate(i int) error {
+	if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
+		return fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
+	}
+	return nil
+}
+
+func (m *Monitor) newServer(i int, t Target) *server {
+	s := &server{idx: i, target: t, probe: newProber(m.spec, t.endpoint()), pause: make(chan pauseReq), ended: make(chan struct{})}
+	s.ctx, s.remove = context.WithCancel(m.ctx)
+	s.obs.nudge = make(chan string, 1)
+	s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
+	return s
+}
+
+// Add starts checking one more server (add server at runtime) and
+// returns its index, the next after every server's so far: its first
+// check comes at once.
+func (m *Monitor) Add(t Target) (int, error) {
+	m.addMu.Lock()
+	defer m.addMu.Unlock()
+	old := *m.servers.Load()
+	if err := t.validate(len(old)); err != nil {
+		return 0, err
+	}
+	if m.ctx.Err() != nil {
+		return 0, errors.New("health: monitor stopped")
+	}
+	s := m.newServer(len(old), t)
+	servers := append(old[:len(old):len(old)], s)
+	m.servers.Store(&servers)
+	m.wg.Add(1)
+	go m.run(s, 0)
+	return s.idx, nil
+}
+
+// Remove stops checking server i for good (del server) and waits for its
+// checker: no event for it follows. Its index is not reused.
+func (m *Monitor) Remove(i int) {
+	s := (*m.servers.Load())[i]
+	s.remove()
+	<-s.ended
+}
+
+func (m *Monitor) list() []*server { return *m.servers.Load() }
 
 // endpoint is where t's checks connect.
 func (t Target) endpoint() netip.AddrPort {
@@ -159,7 +208,7 @@ func (m *Monitor) Observe(server int, ok bool, reason string) {
 	if m == nil {
 		return
 	}
-	o := &m.servers[server].obs
+	o := &m.list()[server].obs
 	if ok {
 		if o.streak.Load() == 0 {
 			return
@@ -178,8 +227,9 @@ func (m *Monitor) Observe(server int, ok bool, reason string) {
 
 // Snapshot returns the state of every server, in target order.
 func (m *Monitor) Snapshot() []ServerState {
-	out := make([]ServerState, len(m.servers))
-	for i, s := range m.servers {
+	servers := m.list()
+	out := make([]ServerState, len(servers))
+	for i, s := range servers {
 		s.mu.Lock()
 		out[i] = s.state
 		s.mu.Unlock()
@@ -208,14 +258,15 @@ func (m *Monitor) Resume(i int) { m.setPaused(i, false) }
 
 func (m *Monitor) setPaused(i int, pause bool) {
 	req := pauseReq{pause: pause, done: make(chan struct{})}
+	s := m.list()[i]
 	select {
-	case m.servers[i].pause <- req:
-	case <-m.ctx.Done():
+	case s.pause <- req:
+	case <-s.ctx.Done():
 		return
 	}
 	select {
 	case <-req.done:
-	case <-m.ctx.Done():
+	case <-s.ctx.Done():
 	}
 }
 
@@ -234,6 +285,7 @@ type checker struct {
 // check waits on a slow server) and reports changes.
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
+	defer close(s.ended)
 	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down && !s.target.Paused), paused: s.target.Paused,
 		nextAt: time.Now().Add(first), timer: time.NewTimer(first)}
 	if c.paused {
@@ -244,7 +296,7 @@ func (m *Monitor) run(s *server, first time.Duration) {
 	lastReason := "connect failed" // if a reason was lost to a full nudge channel
 	for {
 		select {
-		case <-m.ctx.Done():
+		case <-s.ctx.Done():
 			if c.inFlight {
 				<-done // the check watches ctx and returns at once
 			}
@@ -253,7 +305,7 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			c.inFlight = true
 			go func() {
 				start := time.Now()
-				err := s.probe.check(m.ctx)
+				err := s.probe.check(s.ctx)
 				done <- result{start: start, dur: time.Since(start), err: err}
 			}()
 		case r := <-done:

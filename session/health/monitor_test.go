@@ -435,3 +435,36 @@ func TestTargetStartsPaused(t *testing.T) {
 	}
 	rec.none(t)
 }
+
+// A server added at runtime is checked at once, under the next index, and
+// reported as the others are; a removed one is checked no more.
+func TestAddAndRemove(t *testing.T) {
+	t.Parallel()
+	first := serve(t, hangUp)
+	m, rec := start(t, tcpSpec, Target{Name: "app/app1", Addr: first.addr})
+	added := serve(t, hangUp)
+	i, err := m.Add(Target{Name: "app/app2", Addr: added.addr})
+	if err != nil || i != 1 {
+		t.Fatalf("Add: %d, %v; want index 1", i, err)
+	}
+	if !waitFor(2*time.Second, func() bool { s := m.Snapshot(); return len(s) == 2 && s[1].Checks >= 2 }) {
+		t.Fatalf("the added server is not checked: %+v", m.Snapshot())
+	}
+	added.Close()
+	ev, _ := rec.next(t, 2*time.Second)
+	if ev.Up || ev.Server != 1 || ev.Name != "app/app2" {
+		t.Fatalf("after the added server closed: %+v, want server 1 DOWN", ev)
+	}
+	m.Remove(1)
+	checks := m.Snapshot()[1].Checks
+	time.Sleep(3 * tcpSpec.Interval)
+	if n := m.Snapshot()[1].Checks; n != checks {
+		t.Errorf("removed server checked %d more times", n-checks)
+	}
+	if !m.Snapshot()[0].Up {
+		t.Error("removing one server stopped the others' checks")
+	}
+	if _, err := m.Add(Target{Name: "app/bad"}); err == nil {
+		t.Error("Add took a target with no address")
+	}
+}
