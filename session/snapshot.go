@@ -112,6 +112,7 @@ type ServerStats struct {
 	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
 	Weight       int         `json:"weight"`
 	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
+	Dynamic      bool        `json:"-"` // added at runtime (add server)
 	Backup       bool        `json:"backup"`
 	MaxConn      int         `json:"maxconn"`
 	CurSessions  int64       `json:"current_sessions"`
@@ -219,6 +220,9 @@ func (p *Proxy) Snapshot() Snapshot {
 			checks = b.monitor.Snapshot()
 		}
 		for _, s := range b.servers() {
+			if s.gidx >= len(g.srv) {
+				continue // added since the counters were gathered: in the next snapshot
+			}
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
 				ss.Check = checkStats(&checks[s.idx], b.cfg.Check)
@@ -261,7 +265,7 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
-		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
+		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight, Dynamic: s.dynamic,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }

@@ -36,8 +36,11 @@ func TestAddDelServerAnswersAsHAProxy(t *testing.T) {
 	}
 	_, lines := serverState(t, path)
 	n1 := lines["spare/n1"]
-	if n1 == nil || n1[5] != "0" || n1[6] != "1" || n1[7] != "100" {
-		t.Fatalf("show servers state for the added server: %v, want op 0, admin 1 (maint), weight 100", n1)
+	// HAProxy 2.6.12: "2 be 2 s2 127.0.0.1 0 1 1 1 0 1 0 0 0 0 0 0 - 10 - 0 0 - - 0"
+	// for a server just added: op 0, admin 1 (maint), check status 1,
+	// result 0, health 0, check state 0.
+	if n1 == nil || n1[5] != "0" || n1[6] != "1" || n1[7] != "100" || strings.Join(n1[10:14], " ") != "1 0 0 0" {
+		t.Fatalf("show servers state for the added server: %v, want op 0, admin 1 (maint), weight 100, check 1 0 0 0", n1)
 	}
 	if _, ok := lines["spare/n3"]; ok {
 		t.Error("the deleted server is still in show servers state")

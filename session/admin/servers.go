@@ -77,6 +77,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		adm = admFDrain
 	}
 	status, result, health, state := checkStatusCode["INI"], resUnknown, defaultRise, 0
+	if sv.Dynamic {
+		health = 0 // HAProxy sets an unchecked server's health to rise only for the config's
+	}
 	if c := sv.Check; c != nil {
 		status = checkStatusCode[lastCheck(backend, sv).status]
 		switch {
