@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +104,46 @@ func sendOK(t *testing.T, sock, command string) {
 	}
 }
 
+// process is `ringproxy run -c FILE` in a process of its own (the test
+// binary as main, see TestMain).
+type process struct {
+	cmd  *exec.Cmd
+	logs *testbed.LogBuffer
+	done chan error
+}
+
+func startProcess(t *testing.T, path string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(os.Args[0]), logs: &testbed.LogBuffer{}, done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), mainArgsEnv+"="+strings.Join([]string{"run", "-c", path}, "\x1f"))
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and wants a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("ringproxy exited: %v\n%s", err, p.logs)
+		}
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("ringproxy did not stop within 15 s of SIGTERM\n%s", p.logs)
+	}
+}
+
 // A drained canary stays drained across a reload and across a restart
 // (the process stopped, a new one started: only the file carries it),
 // and so does a weight set at runtime; every client meanwhile goes to
@@ -114,8 +156,8 @@ func TestStateFileDrainSurvivesReloadAndRestart(t *testing.T) {
 			main, canary := testbed.StartNamed(t, "main"), testbed.StartNamed(t, "canary")
 			web := freePort(t)
 			writeFile(t, path, stateTOML(eng, sock, state, web, main.Addr(), canary.Addr(), ""))
-			done := serveFile(t, path)
-			waitAdmin(t, sock, done)
+			first := startProcess(t, path)
+			waitAdmin(t, sock, first.done)
 			sendOK(t, sock, "set server app/canary state drain")
 			sendOK(t, sock, "set weight app/main 7")
 			testbed.WaitFor(t, 5*time.Second, func() bool {
@@ -144,14 +186,17 @@ func TestStateFileDrainSurvivesReloadAndRestart(t *testing.T) {
 			}
 			wantState("after a reload")
 
-			stopServe(t, done)
+			first.stop(t)
 			if c, _ := inFile(state, "canary"); c.Admin != session.AdminDrain {
 				t.Fatalf("after a clean stop the file holds canary %+v", c)
 			}
-			done = serveFile(t, path)
-			waitAdmin(t, sock, done)
+			second := startProcess(t, path)
+			waitAdmin(t, sock, second.done)
 			wantState("after a restart")
-			stopServe(t, done)
+			if second.logs.Count("state file: server restored", "server=app/canary", "admin=drain") != 1 {
+				t.Errorf("the new process does not log what it restored:\n%s", second.logs)
+			}
+			second.stop(t)
 		})
 	}
 }
@@ -168,10 +213,10 @@ func TestStateFileDownStaysOutAfterRestart(t *testing.T) {
 			web, canary := freePort(t), freePort(t) // nothing listens at canary yet
 			check := "  [backend.check]\n  interval = \"%s\"\n  timeout = \"100ms\"\n  rise = 2\n  fall = 1\n"
 			writeFile(t, path, stateTOML(eng, sock, state, web, main.Addr(), canary, fmt.Sprintf(check, "200ms")))
-			done := serveFile(t, path)
-			waitAdmin(t, sock, done)
+			first := startProcess(t, path)
+			waitAdmin(t, sock, first.done)
 			testbed.WaitFor(t, 5*time.Second, func() bool { c, ok := inFile(state, "canary"); return ok && c.Down }, "the file to hold canary DOWN")
-			stopServe(t, done)
+			first.stop(t)
 
 			ln, err := net.Listen("tcp", canary.String())
 			if err != nil {
@@ -188,17 +233,18 @@ func TestStateFileDownStaysOutAfterRestart(t *testing.T) {
 					c.Close()
 				}
 			}()
-			// Its first check comes within a second, the second half an
-			// interval later: it cannot be UP sooner than 500ms after start.
+			// Its first check comes within a second, the second a quarter
+			// interval (500ms) later: it cannot be UP sooner than 500ms
+			// after start.
 			writeFile(t, path, stateTOML(eng, sock, state, web, main.Addr(), canary, fmt.Sprintf(check, "2s")))
 			start := time.Now()
-			done = serveFile(t, path)
-			waitAdmin(t, sock, done)
+			second := startProcess(t, path)
+			waitAdmin(t, sock, second.done)
 			if s := servers(t, sock); !s["canary"].Down && time.Since(start) < 400*time.Millisecond {
 				t.Fatal("canary, DOWN when the process stopped, starts UP")
 			}
 			testbed.WaitFor(t, 5*time.Second, func() bool { return !servers(t, sock)["canary"].Down }, "canary to come UP after its checks")
-			stopServe(t, done)
+			second.stop(t)
 		})
 	}
 }
