@@ -315,3 +315,54 @@ func TestCheckStateFile(t *testing.T) {
 		t.Errorf("a garbage file: exit %d:\n%s", code, out)
 	}
 }
+
+// A reload that moves state_file writes the new file at once and every
+// change after it there; one that removes the key stops the writes.
+func TestStateFileFollowsReload(t *testing.T) {
+	dir := t.TempDir()
+	sock, path := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "ringproxy.toml")
+	first, second := filepath.Join(dir, "first"), filepath.Join(dir, "second")
+	main, canary := testbed.StartNamed(t, "main"), testbed.StartNamed(t, "canary")
+	web := freePort(t)
+	conf := func(state string) string {
+		s := stateTOML("uring", sock, state, web, main.Addr(), canary.Addr(), "")
+		if state == "" {
+			s = strings.Replace(s, "state_file = \"\"\n", "", 1)
+		}
+		return s
+	}
+	writeFile(t, path, conf(first))
+	done := serveFile(t, path)
+	waitAdmin(t, sock, done)
+	if _, ok := inFile(first, "canary"); !ok {
+		t.Fatal("no state file written at start")
+	}
+	reload := func() {
+		t.Helper()
+		if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
+			t.Fatalf("reload: %q %v", out, err)
+		}
+	}
+	writeFile(t, path, conf(second))
+	reload()
+	if _, ok := inFile(second, "canary"); !ok {
+		t.Fatal("the state file the reload names is not written at once")
+	}
+	sendOK(t, sock, "set server app/canary state maint")
+	testbed.WaitFor(t, 5*time.Second, func() bool { c, _ := inFile(second, "canary"); return c.Admin == session.AdminMaint }, "the maint in the new file")
+	if c, _ := inFile(first, "canary"); c.Admin != session.AdminReady {
+		t.Errorf("the old file was written after the reload moved it: canary %v", c.Admin)
+	}
+
+	writeFile(t, path, conf(""))
+	reload()
+	sendOK(t, sock, "set server app/canary state drain")
+	time.Sleep(3 * statefile.Settle)
+	if c, _ := inFile(second, "canary"); c.Admin != session.AdminMaint {
+		t.Errorf("the file was written after a reload removed state_file: canary %v", c.Admin)
+	}
+	stopServe(t, done)
+	if c, _ := inFile(second, "canary"); c.Admin != session.AdminMaint {
+		t.Errorf("the file was written at the stop after a reload removed state_file: canary %v", c.Admin)
+	}
+}
