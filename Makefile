@@ -41,7 +41,7 @@ FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLoca
 	./cmd/ringproxy/config:FuzzUnescape ./cmd/ringproxy/config:FuzzHex \
 	./session/route:FuzzDetect \
 	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText \
-	./session/clienthello:FuzzParse
+	./session/clienthello:FuzzParse ./session/statefile:FuzzStateFile
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*} fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \

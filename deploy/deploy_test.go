@@ -75,6 +75,10 @@ func TestInstalledConfigIsCheckedAndLoopbackOnly(t *testing.T) {
 	if c.Admin.Socket != "" && !strings.HasPrefix(c.Admin.Socket, "/run/ringproxy/") {
 		t.Errorf("admin socket %s: outside the unit's RuntimeDirectory /run/ringproxy", c.Admin.Socket)
 	}
+	// and keep files across restarts only in its StateDirectory.
+	if f := c.Global.StateFile; f != "" && !strings.HasPrefix(f, "/var/lib/ringproxy/") {
+		t.Errorf("state_file %s: outside the unit's StateDirectory /var/lib/ringproxy", f)
+	}
 }
 
 // unitValue returns the value of key in the unit file, which must set it

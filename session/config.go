@@ -42,6 +42,9 @@ type Global struct {
 	// already listens on with SO_REUSEPORT, splitting its clients with
 	// it; by default Start refuses such an address.
 	ReuseportShare bool
+	// StateFile is where server states are kept across reloads and
+	// restarts (HAProxy's server-state-file); "" = nowhere.
+	StateFile string
 }
 
 // Admin holds [admin].

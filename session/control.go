@@ -142,6 +142,7 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 	b.refresh(s)
 	p.hist.observe(b, time.Now()) // dated now, not at the next sample
 	p.log.Info("server admin state", "server", be+"/"+srv, "from", was.String(), "to", st.String())
+	p.stateChanged()
 	return nil
 }
 
@@ -158,6 +159,7 @@ func (p *Proxy) SetServerWeight(be, srv string, weight int) error {
 		return fmt.Errorf("set weight %s/%s: %w", be, srv, err)
 	}
 	p.log.Info("server weight", "server", be+"/"+srv, "weight", weight)
+	p.stateChanged()
 	return nil
 }
 

@@ -94,6 +94,7 @@ func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	b.refresh(s)
 	p.hist.observe(b, time.Now())
 	p.transitions.Add(1)
+	p.stateChanged()
 	if ev.Up {
 		p.log.Info(ev.Message)
 		p.onUp(b, s)

@@ -46,6 +46,8 @@ type Proxy struct {
 	binds      map[string][]netip.AddrPort // frontend name → bound addresses
 	bound      map[netip.AddrPort][]int    // listening fds per address, for the next generation
 	prev       *Proxy                      // the generation to take over from (Inherit); nil after Start
+	saved      []SavedServer               // what a state file kept (Restore); nil after Start
+	stateHook  func()                      // OnStateChange's; nil: nobody keeps a state file
 	begin      chan struct{}               // closed when every worker is set up: only then do they accept
 
 	heir        atomic.Pointer[Proxy] // the generation that took over our sockets
@@ -103,6 +105,7 @@ func (p *Proxy) SetServerUp(be, srv string, up bool) error {
 	}
 	s.up.Store(up)
 	b.refresh(s)
+	p.stateChanged()
 	return nil
 }
 

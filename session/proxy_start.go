@@ -47,6 +47,7 @@ func (p *Proxy) start() error {
 		return err
 	}
 	prev := p.prev
+	p.restoreSaved()
 	p.inheritHealth()
 	p.hist.begin(p.bes, time.Now())
 	p.prev = nil // the old generation is not kept alive by the new

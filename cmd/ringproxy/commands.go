@@ -44,8 +44,10 @@ func checkCommand() *cli.Command {
 		Name:  "check",
 		Usage: "validate a config file and print what it would run",
 		Description: "Reads the file as run would, and fails where run would fail before serving:\n" +
-			"a bad key or value (FILE:LINE: key: message), or a syslog access log with no\n" +
-			"syslog socket. It binds nothing unless --bind-test is given.",
+			"a bad key or value (FILE:LINE: key: message), a syslog access log with no\n" +
+			"syslog socket, or a state_file in a directory it cannot write. It says which\n" +
+			"lines of the state file a start would ignore. It binds nothing unless\n" +
+			"--bind-test is given.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true},
 			&cli.BoolFlag{Name: "bind-test", Usage: "also bind every frontend address and the stats address for an instant " +
@@ -59,6 +61,8 @@ func checkCommand() *cli.Command {
 			}
 			var notes []string
 			errs := checkSyslog(cfg)
+			stateNotes, stateErrs := checkStateFile(cfg)
+			errs = append(errs, stateErrs...)
 			if c.Bool("bind-test") {
 				var bindErrs []error
 				notes, bindErrs = bindTest(cfg)
@@ -68,6 +72,9 @@ func checkCommand() *cli.Command {
 				return errors.Join(errs...)
 			}
 			fmt.Fprint(c.App.Writer, config.Summary(cfg))
+			for _, n := range stateNotes {
+				fmt.Fprintf(c.App.Writer, "state file: %s\n", n)
+			}
 			for _, n := range notes {
 				fmt.Fprintf(c.App.Writer, "bind test: %s\n", n)
 			}

@@ -21,6 +21,7 @@ import (
 	"ringproxy/session"
 	"ringproxy/session/admin"
 	"ringproxy/session/ctlnet"
+	"ringproxy/session/statefile"
 	"ringproxy/session/stats"
 )
 
@@ -44,6 +45,9 @@ type instance struct {
 	stats atomic.Pointer[statsListener] // nil: none
 	sock  atomic.Pointer[admin.Server]  // nil: none
 	admin session.Admin                 // where stats and sock serve now
+
+	state     atomic.Pointer[statefile.Writer] // [global].state_file's; nil: none
+	statePath string                           // where it writes
 }
 
 // serve runs the proxy until SIGTERM or SIGINT, then drains for up to the
@@ -63,10 +67,13 @@ func serve(cfg *session.Config, load func() (*session.Config, error), log *slog.
 	if err != nil {
 		return err
 	}
+	in.restoreState(p, cfg)
 	if err := p.Start(); err != nil {
 		return err
 	}
 	in.cur.Store(p)
+	in.keepState(cfg)
+	defer in.closeState() // the last write, however serve ends
 	logListening(log, cfg, p)
 	if err := in.openAdmin(cfg); err != nil {
 		p.Shutdown(0)
@@ -106,6 +113,9 @@ func (in *instance) stop(sig os.Signal, sigs <-chan os.Signal) error {
 	grace := in.cfg.Global.Grace
 	in.log.Info("stopping: draining sessions", "signal", sig.String(), "grace", grace, "draining_generations", in.drainingCount())
 	notify(in.log, daemon.SdNotifyStopping)
+	if w := in.state.Load(); w != nil {
+		w.Flush() // now too, in case the drain outlasts the service manager's patience
+	}
 	in.mu.Lock()
 	for old := range in.draining {
 		go old.Shutdown(grace) // a reload let it serve until its sessions end
@@ -199,11 +209,13 @@ func (in *instance) switchConfig(log *slog.Logger) (*session.Proxy, error) {
 	}
 	old := in.cur.Load()
 	next.Inherit(old)
+	in.restoreState(next, cfg)
 	if err := next.Start(); err != nil {
 		return nil, fmt.Errorf("start the new config: %w", err)
 	}
 	in.cur.Store(next)
 	in.cfg = cfg
+	in.keepState(cfg)
 	setLogLevel(cfg.Log.Level)
 	in.retire(old, cfg.Global.HardStopAfter, log)
 	return next, nil

@@ -43,12 +43,32 @@ var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7,
 // showServersState is show servers state [BACKEND]: HAProxy's dump, a
 // line per server, which HAProxy reads back as a server-state-file.
 func showServersState(p *session.Proxy, args []string) string {
-	s := p.Snapshot()
+	backend := ""
+	if len(args) > 0 {
+		backend = args[0]
+	}
+	out, found := serversState(p.Snapshot(), backend)
+	if !found {
+		return "error: Can't find backend.\n"
+	}
+	return out
+}
+
+// ServersState is show servers state of every backend in s: the text of
+// a state file ([global].state_file), format version 1.
+func ServersState(s session.Snapshot) string {
+	out, _ := serversState(s, "")
+	return out
+}
+
+// serversState is the dump of backend (every one when ""), and whether
+// s has that backend.
+func serversState(s session.Snapshot, backend string) (string, bool) {
 	var b strings.Builder
 	b.WriteString(serversStateHeader)
-	found := len(args) == 0
+	found := backend == ""
 	for i, be := range s.Backends {
-		if len(args) > 0 && args[0] != be.Name {
+		if backend != "" && backend != be.Name {
 			continue
 		}
 		found = true
@@ -57,10 +77,7 @@ func showServersState(p *session.Proxy, args []string) string {
 			b.WriteString(serverStateLine(be.Name, iid, j+1, sv, s.Time))
 		}
 	}
-	if !found {
-		return "error: Can't find backend.\n"
-	}
-	return b.String()
+	return b.String(), found
 }
 
 func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now time.Time) string {

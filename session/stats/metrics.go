@@ -55,6 +55,8 @@ var (
 	descCtlOpen       = desc("control_connections_current", "Connections open now on a control listener (admin socket, stats).", "listener")
 	descCtlErrors     = desc("control_accept_errors_total", "Failed accepts on a control listener, each retried after a pause.", "listener")
 	descCtlRefused    = desc("control_refused_total", "Connections a control listener closed at once, past its limit.", "listener")
+	descStateWrites   = desc("state_file_writes_total", "Times the state file was written and renamed into place.")
+	descStateFailures = desc("state_file_write_failures_total", "Writes of the state file that failed (each logged; the next change tries again).")
 )
 
 // processDescs are the families of session.ProcessCounters, by index:
@@ -81,7 +83,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descFeBytesIn, descFeBytesOut, descFeEnded, descFeRouteHits, descFeSessionsMax, descBeQueue, descBeQueueMax, descBeSessionsMax,
 		descBeDowntime, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures, descSrvBytesIn, descSrvBytesOut, descSrvSessMax,
 		descSrvRetries, descSrvRedisp, descSrvDowntime, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns,
-		descWkCompletions, descWkSessions, descCtlOpen, descCtlErrors, descCtlRefused} {
+		descWkCompletions, descWkSessions, descCtlOpen, descCtlErrors, descCtlRefused,
+		descStateWrites, descStateFailures} {
 		ch <- d
 	}
 	for _, d := range processDescs {
@@ -115,6 +118,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if cs, ok := c.src.(ControlSource); ok {
 		collectControl(ch, cs.ControlListeners())
+	}
+	if ss, ok := c.src.(StateFileSource); ok {
+		if writes, failures, on := ss.StateFile(); on {
+			ch <- counter(descStateWrites, writes)
+			ch <- counter(descStateFailures, failures)
+		}
 	}
 }
 

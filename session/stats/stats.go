@@ -30,6 +30,15 @@ type ControlSource interface {
 	ControlListeners() map[string]ctlnet.Counts
 }
 
+// StateFileSource is a Source that keeps a state file
+// ([global].state_file): /metrics counts its writes and failed writes
+// while it is on (ok). The file belongs to the process, like the control
+// listeners.
+type StateFileSource interface {
+	Source
+	StateFile() (writes, failures uint64, ok bool)
+}
+
 // Handler serves the human page at /, /metrics and /stats.json for src,
 // and POST /admin/server when src is an AdminSource that allows it.
 func Handler(src Source) http.Handler {

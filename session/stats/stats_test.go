@@ -196,3 +196,29 @@ func TestMetricsControlListeners(t *testing.T) {
 		t.Error("a Source without control listeners has control metrics")
 	}
 }
+
+type stateSource struct {
+	fakeSource
+	on bool
+}
+
+func (s stateSource) StateFile() (uint64, uint64, bool) { return 12, 3, s.on }
+
+// A Source keeping a state file has its writes and failed writes in
+// /metrics; one whose state file is off has neither.
+func TestMetricsStateFile(t *testing.T) {
+	srv := httptest.NewServer(Handler(stateSource{fakeSource{fakeSnapshot()}, true}))
+	defer srv.Close()
+	fams := scrape(t, srv)
+	if got := value(t, fams, "ringproxy_state_file_writes_total", nil); got != 12 {
+		t.Errorf("writes %v, want 12", got)
+	}
+	if got := value(t, fams, "ringproxy_state_file_write_failures_total", nil); got != 3 {
+		t.Errorf("failures %v, want 3", got)
+	}
+	off := httptest.NewServer(Handler(stateSource{fakeSource{fakeSnapshot()}, false}))
+	defer off.Close()
+	if _, ok := scrape(t, off)["ringproxy_state_file_writes_total"]; ok {
+		t.Error("a Source without a state file has state file metrics")
+	}
+}

@@ -888,6 +888,7 @@ func TestSummaryLines(t *testing.T) {
 	s = Summary(parseOK(t, fe+be)) + Summary(parseOK(t, fe+be+"[admin]\nstats = \"127.0.0.1:9000\"\n"))
 	for _, want := range []string{
 		"        reuseport_share off: an address another process listens on is refused\n",
+		"        state_file none: a restart starts every server from the config (a reload keeps their state)\n",
 		"admin: no stats listener; no admin socket\n",
 		"admin: stats http://127.0.0.1:9000/ (/, /metrics, /stats.json), read-only; no admin socket\n",
 		"log: level info to stderr, access on to stdout, format tcplog\n",
@@ -904,6 +905,31 @@ func TestSummaryLines(t *testing.T) {
 	}
 	if s := Summary(parseOK(t, "[log]\naccess = false\n"+fe+be)); !strings.Contains(s, "log: level info to stderr, access off\n") {
 		t.Errorf("summary with access off:\n%s", s)
+	}
+}
+
+// state_file is an absolute path to a file, cleaned; off by default.
+func TestStateFile(t *testing.T) {
+	if c := parseOK(t, fe+be); c.Global.StateFile != "" {
+		t.Errorf("state_file defaults to %q", c.Global.StateFile)
+	}
+	c := parseOK(t, "[global]\nstate_file = \"/var/lib/ringproxy//state\"\n"+fe+be)
+	if c.Global.StateFile != "/var/lib/ringproxy/state" {
+		t.Errorf("state_file read as %q", c.Global.StateFile)
+	}
+	if s := Summary(c); !strings.Contains(s, "        state_file /var/lib/ringproxy/state: servers' admin states, weights and UP/DOWN written on change, read at start and reload\n") {
+		t.Errorf("summary with a state file:\n%s", s)
+	}
+	for v, want := range map[string]string{
+		`"state"`:               `t.toml:2: global.state_file: "state" is relative: want an absolute path, such as "/var/lib/ringproxy/state"`,
+		`"/var/lib/ringproxy/"`: `t.toml:2: global.state_file: "/var/lib/ringproxy/" names a directory: want a file in it, such as "/var/lib/ringproxy/state"`,
+		`"/"`:                   `t.toml:2: global.state_file: "/" names a directory: want a file in it, such as "/var/lib/ringproxy/state"`,
+		`7`:                     `t.toml:2: global.state_file: expected string, got integer`,
+	} {
+		_, err := Parse("t.toml", []byte("[global]\nstate_file = "+v+"\n"+fe+be))
+		if err == nil || err.Error() != want {
+			t.Errorf("state_file = %s: %v, want %q", v, err, want)
+		}
 	}
 }
 

@@ -3,9 +3,11 @@ package config
 import (
 	"math"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"ringproxy/session"
@@ -48,6 +50,7 @@ func readGlobal(t *table) session.Global {
 		ReuseportShare: t.boolean("reuseport_share", false),
 	}
 	g.HardStopAfter = readHardStopAfter(t)
+	g.StateFile = readStateFile(t)
 	g.MaxConnAuto = !t.has("maxconn")
 	g.BatchWait = readBatchWait(t, g.Engine)
 	if g.Workers == 0 {
@@ -64,6 +67,26 @@ func readHardStopAfter(t *table) time.Duration {
 		return 0
 	}
 	return t.duration("hard_stop_after", 0, true)
+}
+
+// readStateFile reads global.state_file: an absolute path to a file
+// (its directory is checked by `check`, which runs where the service
+// does), or "" for none.
+func readStateFile(t *table) string {
+	p := t.str("state_file", "")
+	switch {
+	case p == "":
+		return ""
+	case !filepath.IsAbs(p):
+		t.fail("state_file", nil, "%q is relative: want an absolute path, such as \"/var/lib/ringproxy/state\"", p)
+	case strings.HasSuffix(p, "/") || filepath.Base(filepath.Clean(p)) == "/":
+		t.fail("state_file", nil, "%q names a directory: want a file in it, such as \"/var/lib/ringproxy/state\"", p)
+	case strings.ContainsRune(p, 0):
+		t.fail("state_file", nil, "the path holds a NUL byte")
+	default:
+		return filepath.Clean(p)
+	}
+	return ""
 }
 
 // readSplice reads global.splice: "auto" (long streams are spliced) or

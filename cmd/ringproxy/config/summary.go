@@ -38,6 +38,11 @@ func Summary(c *session.Config) string {
 	} else {
 		b.WriteString("        reuseport_share off: an address another process listens on is refused\n")
 	}
+	if g.StateFile != "" {
+		fmt.Fprintf(&b, "        state_file %s: servers' admin states, weights and UP/DOWN written on change, read at start and reload\n", g.StateFile)
+	} else {
+		b.WriteString("        state_file none: a restart starts every server from the config (a reload keeps their state)\n")
+	}
 	writeAdmin(&b, c.Admin)
 	writeLog(&b, c.Log)
 	for _, f := range c.Frontends {
