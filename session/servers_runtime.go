@@ -65,6 +65,7 @@ func (p *Proxy) AddServer(be string, ns NewServer) error {
 		return fmt.Errorf("add server %s/%s: %w", be, ns.Name, err)
 	}
 	p.log.Info("server added", "server", be+"/"+ns.Name, "addr", ns.Address, "weight", ns.Weight, "maxconn", ns.MaxConn, "backup", ns.Backup, "checked", b.monitor != nil)
+	p.stateChanged()
 	return nil
 }
 
@@ -188,5 +189,6 @@ func (p *Proxy) DelServer(be, srv string) error {
 	}
 	p.hist.observe(b, time.Now())
 	p.log.Info("server deleted", "server", be+"/"+srv, "addr", s.cfg.Address)
+	p.stateChanged()
 	return nil
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"net/netip"
 )
 
@@ -27,6 +28,9 @@ type SavedServer struct {
 	// server's address is the config's until names are resolved, and a
 	// resolver's init_addr "last" takes it from here.
 	Addr netip.AddrPort
+	// Added is how an operator added it at runtime (add server), for a
+	// server the config does not declare: Restore adds it again first.
+	Added *NewServer
 }
 
 // Restore makes p, which must not be started yet, begin from saved at
@@ -63,18 +67,35 @@ func (p *Proxy) stateChanged() {
 // that they begin from it.
 func (p *Proxy) restoreSaved() {
 	for _, sv := range p.saved {
-		b, s, err := p.server(sv.Backend, sv.Server)
-		if err != nil {
-			continue
-		}
 		if p.prev != nil {
 			if _, _, err := p.prev.server(sv.Backend, sv.Server); err == nil {
 				continue // inheritHealth carries the running state, which is newer
 			}
 		}
+		b, s, err := p.server(sv.Backend, sv.Server)
+		if err != nil && sv.Added != nil {
+			b, s, err = p.restoreAdded(sv)
+		}
+		if err != nil {
+			continue
+		}
 		p.restoreServer(b, s, sv)
 	}
 	p.saved = nil
+}
+
+// restoreAdded adds again a server an operator had added at runtime.
+func (p *Proxy) restoreAdded(sv SavedServer) (*backend, *server, error) {
+	b := p.backendNamed(sv.Backend)
+	if b == nil {
+		return nil, nil, fmt.Errorf("%w %q", ErrNoBackend, sv.Backend)
+	}
+	s, err := b.carry(p, *sv.Added)
+	if err != nil {
+		p.log.Warn("state file: server added at runtime not restored", "server", sv.Backend+"/"+sv.Server, "err", err)
+		return nil, nil, err
+	}
+	return b, s, nil
 }
 
 func (p *Proxy) restoreServer(b *backend, s *server, sv SavedServer) {

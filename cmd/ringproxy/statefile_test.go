@@ -366,3 +366,55 @@ func TestStateFileFollowsReload(t *testing.T) {
 		t.Errorf("the file was written at the stop after a reload removed state_file: canary %v", c.Admin)
 	}
 }
+
+// A server added at runtime and enabled is in the state file, and a new
+// process adds it again, at its runtime weight and state, and serves
+// through it; once deleted, it leaves the file. HAProxy skips the
+// comment line that keeps it. Both engines.
+func TestStateFileKeepsAddedServersAcrossRestart(t *testing.T) {
+	for _, eng := range ring.Engines {
+		t.Run(eng, func(t *testing.T) {
+			dir := t.TempDir()
+			sock, state, path := filepath.Join(dir, "admin.sock"), filepath.Join(dir, "state"), filepath.Join(dir, "ringproxy.toml")
+			main, canary, extra := testbed.StartNamed(t, "main"), testbed.StartNamed(t, "canary"), testbed.StartNamed(t, "extra")
+			web := freePort(t)
+			writeFile(t, path, stateTOML(eng, sock, state, web, main.Addr(), canary.Addr(), ""))
+			first := startProcess(t, path)
+			waitAdmin(t, sock, first.done)
+			if out, err := admin.Send(sock, "add server app/extra "+extra.Addr().String()+" weight 50 maxconn 9"); err != nil || out != "New server registered.\n" {
+				t.Fatalf("add server: %q %v", out, err)
+			}
+			sendOK(t, sock, "set server app/main state maint")
+			sendOK(t, sock, "set server app/canary state maint")
+			sendOK(t, sock, "enable server app/extra")
+			sendOK(t, sock, "set weight app/extra 40")
+			testbed.WaitFor(t, 5*time.Second, func() bool { s, ok := inFile(state, "extra"); return ok && s.Weight == 40 }, "the added server in the file")
+			first.stop(t)
+
+			second := startProcess(t, path)
+			waitAdmin(t, sock, second.done)
+			s := servers(t, sock)
+			if x, ok := s["extra"]; !ok || x.Weight != 40 || x.Admin != session.AdminReady || x.InitWeight != 50 {
+				t.Fatalf("after a restart the added server is %+v (present %v), want weight 40 of 50, ready", x, ok)
+			}
+			for range 4 {
+				if n := whoServes(t, web); n != "extra" {
+					t.Fatalf("after a restart a client reached %s, want extra (the others in maint)", n)
+				}
+			}
+			if out, _ := admin.Send(sock, "show stat"); !strings.Contains(out, "app,extra,") {
+				t.Errorf("show stat lacks the restored server:\n%s", out)
+			}
+			sendOK(t, sock, "disable server app/extra")
+			if out, err := admin.Send(sock, "del server app/extra"); err != nil || out != "Server deleted.\n" {
+				t.Fatalf("del server: %q %v", out, err)
+			}
+			testbed.WaitFor(t, 5*time.Second, func() bool {
+				_, ok := inFile(state, "extra")
+				b, _ := os.ReadFile(state)
+				return !ok && !strings.Contains(string(b), statefile.AddedPrefix)
+			}, "the deleted server out of the file")
+			second.stop(t)
+		})
+	}
+}

@@ -14,28 +14,53 @@ import (
 // [check], answered in HAProxy 2.6's words. The server starts in
 // maintenance, as HAProxy's do: `enable server B/S` puts it to work.
 func addServer(p *session.Proxy, args []string) string {
-	if len(args) == 0 {
-		return "error: Require 'backend/server'.\n"
-	}
-	be, name, ok := strings.Cut(args[0], "/")
-	if !ok || be == "" || name == "" {
-		return "error: Require 'backend/server'.\n"
-	}
-	if len(args) < 2 {
-		return "error: 'server' expects <name> and <addr>[:<port>] as arguments.\n"
-	}
-	ap, err := netip.ParseAddrPort(args[1])
-	if err != nil || ap.Port() == 0 {
-		return fmt.Sprintf("error: invalid address '%s': want IP:PORT (a name is resolved only for servers of the config).\n", args[1])
-	}
-	ns := session.NewServer{Name: name, Address: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Weight: defaultWeight}
-	if msg := parseServerKeywords(&ns, args[2:]); msg != "" {
+	be, ns, msg := ParseAddServer(args)
+	if msg != "" {
 		return "error: " + msg + "\n"
 	}
 	if err := p.AddServer(be, ns); err != nil {
 		return addFailure(err)
 	}
 	return "New server registered.\n"
+}
+
+// ParseAddServer reads add server's arguments (B/S IP:PORT [keywords]),
+// or says what is wrong with them in HAProxy's words. A state file
+// keeps a server added at runtime as these arguments (AddServerArgs).
+func ParseAddServer(args []string) (backend string, ns session.NewServer, msg string) {
+	if len(args) == 0 {
+		return "", ns, "Require 'backend/server'."
+	}
+	be, name, ok := strings.Cut(args[0], "/")
+	if !ok || be == "" || name == "" {
+		return "", ns, "Require 'backend/server'."
+	}
+	if len(args) < 2 {
+		return "", ns, "'server' expects <name> and <addr>[:<port>] as arguments."
+	}
+	ap, err := netip.ParseAddrPort(args[1])
+	if err != nil || ap.Port() == 0 {
+		return "", ns, fmt.Sprintf("invalid address '%s': want IP:PORT (a name is resolved only for servers of the config).", args[1])
+	}
+	ns = session.NewServer{Name: name, Address: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Weight: defaultWeight}
+	if msg := parseServerKeywords(&ns, args[2:]); msg != "" {
+		return "", ns, msg
+	}
+	return be, ns, ""
+}
+
+// AddServerArgs is the add server command line that recreates sv, a
+// server added at runtime, as it was added: its initial weight, maxconn,
+// backup (its runtime weight and state are in its state line).
+func AddServerArgs(backend string, sv session.ServerStats) string {
+	s := fmt.Sprintf("%s/%s %s weight %d", backend, sv.Name, sv.Addr, sv.InitWeight)
+	if sv.MaxConn > 0 {
+		s += fmt.Sprintf(" maxconn %d", sv.MaxConn)
+	}
+	if sv.Backup {
+		s += " backup"
+	}
+	return s
 }
 
 // defaultWeight is a new server's weight without `weight`: the config's

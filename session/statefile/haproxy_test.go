@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"ringproxy/session"
-	"ringproxy/session/admin"
 	"ringproxy/session/testbed"
 )
 
@@ -46,9 +45,18 @@ func TestHAProxyReadsWhatRingproxyWrites(t *testing.T) {
 	p.SetServerState("app", "a", session.AdminDrain)
 	p.SetServerState("app", "b", session.AdminMaint)
 	p.SetServerWeight("app", "c", 3)
+	// A server added at runtime: its state line names a server HAProxy's
+	// config lacks, and the comment that keeps it is skipped.
+	if err := p.AddServer("app", session.NewServer{Name: "dyn", Address: addrs[0], Weight: 5}); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	if err := WriteFile(state, []byte(admin.ServersState(p.Snapshot()))); err != nil {
+	text := Text(p.Snapshot())
+	if !strings.Contains(text, AddedPrefix+"app/dyn ") {
+		t.Fatalf("the file does not keep the added server:\n%s", text)
+	}
+	if err := WriteFile(state, []byte(text)); err != nil {
 		t.Fatal(err)
 	}
 	p.Shutdown(0)

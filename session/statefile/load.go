@@ -59,6 +59,10 @@ func Match(f *File, cfg *session.Config) ([]session.SavedServer, []Ignored) {
 		switch {
 		case !ok:
 			ignored = append(ignored, Ignored{l.Num, name, "no backend " + l.Saved.Backend + " in the config"})
+		case !servers[l.Saved.Server] && f.Added[[2]string{l.Saved.Backend, l.Saved.Server}] != (session.NewServer{}):
+			ns := f.Added[[2]string{l.Saved.Backend, l.Saved.Server}]
+			l.Saved.Added = &ns
+			saved = append(saved, l.Saved)
 		case !servers[l.Saved.Server]:
 			ignored = append(ignored, Ignored{l.Num, name, "no server " + l.Saved.Server + " in backend " + l.Saved.Backend})
 		default:

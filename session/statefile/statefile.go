@@ -20,8 +20,10 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"ringproxy/session"
+	"ringproxy/session/admin"
 )
 
 // Version is the only format version there is (HAProxy's
@@ -97,7 +99,15 @@ type File struct {
 	// Duplicates are lines naming a server an earlier line named; the
 	// first wins, as in HAProxy (a file edited by hand).
 	Duplicates []Line
+	// Added holds the servers an operator added at runtime, as their
+	// add server arguments in a comment (AddedPrefix) HAProxy skips, by
+	// backend and server name.
+	Added map[[2]string]session.NewServer
 }
+
+// AddedPrefix begins the comment line that keeps a server added at
+// runtime: the rest is its add server arguments.
+const AddedPrefix = "# ringproxy: add server "
 
 // Error is a state file that cannot be used, at the line that says so:
 // nothing of the file applies.
@@ -150,6 +160,17 @@ func Parse(name string, r io.Reader) (*File, error) {
 			if string(line) != strconv.Itoa(Version) {
 				return nil, &Error{name, num, fmt.Sprintf("first line %q: want the format version, %d", clip(line), Version)}
 			}
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte(AddedPrefix)); ok {
+			be, ns, msg := admin.ParseAddServer(strings.Fields(string(rest)))
+			if msg != "" {
+				return nil, &Error{name, num, "server added at runtime: " + msg}
+			}
+			if f.Added == nil {
+				f.Added = map[[2]string]session.NewServer{}
+			}
+			f.Added[[2]string{be, ns.Name}] = ns
 			continue
 		}
 		fields := bytes.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' }) // HAProxy's separators

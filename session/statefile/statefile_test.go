@@ -179,3 +179,26 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// A server added at runtime is kept as its add server arguments in a
+// comment; a comment that cannot be read that way refuses the file, as
+// any other line would.
+func TestParseAdded(t *testing.T) {
+	f, err := parse(t, header+line("dyn", nil)+AddedPrefix+"app/dyn 127.0.0.1:9000 weight 50 maxconn 9 backup\n# a comment\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := session.NewServer{Name: "dyn", Address: netip.MustParseAddrPort("127.0.0.1:9000"), Weight: 50, MaxConn: 9, Backup: true}
+	if got := f.Added[[2]string{"app", "dyn"}]; got != want {
+		t.Errorf("added server %+v, want %+v", got, want)
+	}
+	cfg := &session.Config{Backends: []*session.Backend{{Name: "app"}}}
+	saved, ignored := Match(f, cfg)
+	if len(saved) != 1 || saved[0].Added == nil || *saved[0].Added != want || len(ignored) != 0 {
+		t.Errorf("matched %+v, ignored %v; want dyn to be added again", saved, ignored)
+	}
+	var bad *Error
+	if _, err := parse(t, header+AddedPrefix+"app/dyn nowhere\n"); !errors.As(err, &bad) || bad.Line != 3 {
+		t.Errorf("a bad added server line: %v, want an error at line 3", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,7 @@ func (w *Writer) run() {
 func (w *Writer) write() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	text := admin.ServersState(w.source())
+	text := Text(w.source())
 	if err := WriteFile(w.path, []byte(text)); err != nil {
 		w.failures.Add(1)
 		if !w.failing {
@@ -137,6 +138,21 @@ func (w *Writer) write() error {
 	}
 	w.failing = false
 	return nil
+}
+
+// Text is what the file holds for snap: show servers state's dump, then
+// a comment per server added at runtime that says how to add it again.
+func Text(snap session.Snapshot) string {
+	var b strings.Builder
+	b.WriteString(admin.ServersState(snap))
+	for _, be := range snap.Backends {
+		for _, sv := range be.Servers {
+			if sv.Dynamic {
+				b.WriteString(AddedPrefix + admin.AddServerArgs(be.Name, sv) + "\n")
+			}
+		}
+	}
+	return b.String()
 }
 
 // WriteFile replaces the file at path with data atomically: a file
