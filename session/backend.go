@@ -53,19 +53,41 @@ type backend struct {
 	current atomic.Int32
 }
 
-// server is a Server with its sockaddr built once; connects read it
-// concurrently and never write it.
+// server is a Server and its runtime state. Its address can change at
+// runtime (set server addr, DNS): connects load the current one, and a
+// change publishes a new serverAddr, so no session takes a lock for it.
 type server struct {
 	cfg    *Server
 	be     *backend
 	idx    int // in backend.servers and the balancer
 	gidx   int // in worker.srvCnt: servers of all backends
-	sa     ring.Sockaddr
+	addr   atomic.Pointer[serverAddr]
 	cur    atomic.Int64  // slots held: sessions assigned to it, all workers
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
 	weight atomic.Int32  // current weight (config, or set weight)
+	// addrChanges counts the times addr changed at runtime.
+	addrChanges atomic.Uint64
 }
+
+// serverAddr is one address of a server with its sockaddr built once. It
+// is never written after it is published: a session keeps the one it
+// connected to (Session.srvAddr), because the kernel may read the
+// sockaddr after the connect was submitted, and the old address stays
+// valid for it while new sessions take the new one.
+type serverAddr struct {
+	ap netip.AddrPort
+	sa ring.Sockaddr
+}
+
+func newServerAddr(ap netip.AddrPort) *serverAddr {
+	a := &serverAddr{ap: ap}
+	a.sa.Set(ap)
+	return a
+}
+
+// address is where new sessions to s connect now.
+func (s *server) address() netip.AddrPort { return s.addr.Load().ap }
 
 // take reserves a slot on s against its maxconn.
 func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
@@ -75,7 +97,7 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	views := make([]balance.Server, len(cfg.Servers))
 	for i, s := range cfg.Servers {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
-		srv.sa.Set(s.Address)
+		srv.addr.Store(newServerAddr(s.Address))
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
 		b.servers = append(b.servers, srv)

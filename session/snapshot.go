@@ -106,7 +106,8 @@ type BackendStats struct {
 // ServerStats is one server.
 type ServerStats struct {
 	Name         string      `json:"name"`
-	Addr         string      `json:"address"`
+	Addr         string      `json:"address"`         // where new sessions go now (set server addr, DNS)
+	AddrChanges  uint64      `json:"address_changes"` // times that changed at runtime
 	Up           bool        `json:"up"`
 	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
 	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
@@ -260,7 +261,7 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 }
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
-	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
+	return ServerStats{Name: s.cfg.Name, Addr: s.address().String(), AddrChanges: s.addrChanges.Load(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
 		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}

@@ -180,7 +180,7 @@ func TestSetServerState(t *testing.T) {
 	}
 	for cmd, want := range map[string]string{
 		"set server app/a state busy":   "error: 'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n",
-		"set server app/a":              "error: 'set server <srv>' supports 'state' and 'weight' here.\n",
+		"set server app/a":              "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n",
 		"set server app/zz state maint": "error: No such server.\n",
 		"set server nope/a state maint": "error: No such backend.\n",
 		"set server a state maint":      "error: Require 'backend/server'.\n",

@@ -68,6 +68,7 @@ shutdown session ID              close the session show sess names ID
 shutdown sessions server B/S     close every session of server S of backend B
 set server B/S state STATE       ready; drain (no new sessions, checks go on); maint (no new sessions, checks paused, DOWN)
 set server B/S weight W[%]       as set weight
+set server B/S addr IP [port P]  new sessions go to IP (and port P); those on the old address go on; checks follow
 disable server B/S               set server B/S state maint
 enable server B/S                set server B/S state ready
 get weight B/S                   current weight and the config's: "3 (initial 1)"

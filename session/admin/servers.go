@@ -103,10 +103,10 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		status, result, health, state, ap.Port(), checkPort, checkAddr)
 }
 
-// setServer is set server B/S state|weight VALUE.
+// setServer is set server B/S state|weight|addr VALUE.
 func setServer(p *session.Proxy, args []string) string {
 	if len(args) < 2 {
-		return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+		return "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n"
 	}
 	target, what := args[:1], args[1]
 	value := ""
@@ -125,8 +125,10 @@ func setServer(p *session.Proxy, args []string) string {
 			return "error: Require <weight> or <weight%>.\n"
 		}
 		return onServer(target, func(b, s string) error { return setWeight(p, b, s, value) })
+	case "addr":
+		return setAddr(p, target, args[2:])
 	}
-	return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+	return "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n"
 }
 
 // getWeight is get weight B/S: "3 (initial 1)".
