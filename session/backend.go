@@ -68,6 +68,8 @@ type server struct {
 	weight atomic.Int32  // current weight (config, or set weight)
 	// addrChanges counts the times addr changed at runtime.
 	addrChanges atomic.Uint64
+	res         *resolution // nil unless named by DNS (cfg.FQDN)
+	inherited   bool        // its address came from the previous generation (reload)
 }
 
 // serverAddr is one address of a server with its sockaddr built once. It
@@ -98,10 +100,13 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	for i, s := range cfg.Servers {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
 		srv.addr.Store(newServerAddr(s.Address))
+		if s.FQDN != "" {
+			srv.res = &resolution{state: "ok"}
+		}
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
 		b.servers = append(b.servers, srv)
-		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
+		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Key: s.HashKey(), Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
 	if err := b.rebuild(views); err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
@@ -137,8 +142,17 @@ func (b *backend) rebuild(views []balance.Server) error {
 	return nil
 }
 
-// usable says whether s takes new sessions: UP and ready.
-func (s *server) usable() bool { return s.up.Load() && s.adminState() == AdminReady }
+// usable says whether s takes new sessions: UP, ready and, when named
+// by DNS, resolved.
+func (s *server) usable() bool {
+	return s.up.Load() && s.adminState() == AdminReady && (s.res == nil || !s.res.out.Load())
+}
+
+// inMaint says whether s is in maintenance, by an operator or by
+// resolution: DOWN, its checks paused.
+func (s *server) inMaint() bool {
+	return s.adminState() == AdminMaint || s.res != nil && s.res.out.Load()
+}
 
 func (s *server) adminState() AdminState { return AdminState(s.admin.Load()) }
 
@@ -156,7 +170,7 @@ func (b *backend) setWeight(s *server, w int) error {
 	views := make([]balance.Server, len(b.servers))
 	for i, x := range b.servers {
 		c := x.cfg
-		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
+		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Key: c.HashKey(), Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
 	}
 	views[s.idx].Weight = w
 	if err := b.rebuild(views); err != nil {

@@ -3,9 +3,11 @@ package session
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"ringproxy/session/health"
+	"ringproxy/session/resolve"
 	"ringproxy/session/route"
 )
 
@@ -18,6 +20,17 @@ type Config struct {
 	Admin     Admin
 	Frontends []*Frontend
 	Backends  []*Backend
+	// Resolvers says how servers named by DNS (Server.FQDN) are
+	// re-resolved; the loader sets it whenever a server has a name.
+	Resolvers *Resolvers
+}
+
+// Resolvers is [resolvers], HAProxy's resolvers section.
+type Resolvers struct {
+	resolve.Config
+	// ResolvConf is the file Start reads the nameservers from when
+	// Nameservers is empty ("/etc/resolv.conf").
+	ResolvConf string
 }
 
 // Global holds process-wide settings ([global]).
@@ -166,4 +179,21 @@ type Server struct {
 	// over the check's Port and Address; 0 and the zero Addr: those.
 	CheckPort    uint16
 	CheckAddress netip.Addr
+	// FQDN is the DNS name the server was given by ("app1.internal"),
+	// "" for an IP address. Address then has only its port: Start finds
+	// its first address by InitAddr, and resolution keeps it current.
+	FQDN string
+	// InitAddr lists how Start finds a named server's first address, in
+	// order (HAProxy's init-addr): InitLibc, InitNone or an IP literal.
+	InitAddr []string
+}
+
+// HashKey identifies s on a consistent-hash ring: its name and port when
+// it has a name, whose address may change; "" for an IP address, which
+// identifies it itself.
+func (s *Server) HashKey() string {
+	if s.FQDN == "" {
+		return ""
+	}
+	return s.FQDN + ":" + strconv.Itoa(int(s.Address.Port()))
 }

@@ -69,7 +69,7 @@ func (p *Proxy) startChecks() error {
 		for i, s := range b.servers {
 			cur := s.address()
 			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: cur, Check: checkAddrAt(b.cfg.Check, s.cfg, cur),
-				Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
+				Down: !s.up.Load(), Paused: s.inMaint()}
 		}
 		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
 		if err != nil {

@@ -25,7 +25,13 @@ func (p *Proxy) SetServerAddr(be, srv string, ap netip.AddrPort) (old netip.Addr
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	return p.moveServer(b, s, ap, ByStatsSocket), nil
+	old = p.moveServer(b, s, ap, ByStatsSocket)
+	if s.res != nil {
+		// As HAProxy, an address given by hand ends a maintenance by
+		// resolution; the next changed answer moves it again.
+		p.resolvedBack(b, s, "an address was set")
+	}
+	return old, nil
 }
 
 // moveServer publishes s's new address ap (unless it has it already),

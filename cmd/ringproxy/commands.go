@@ -45,7 +45,8 @@ func checkCommand() *cli.Command {
 		Usage: "validate a config file and print what it would run",
 		Description: "Reads the file as run would, and fails where run would fail before serving:\n" +
 			"a bad key or value (FILE:LINE: key: message), or a syslog access log with no\n" +
-			"syslog socket. It binds nothing unless --bind-test is given.",
+			"syslog socket. It binds nothing unless --bind-test is given. Server names are\n" +
+			"asked once of [resolvers]' nameservers: one that does not resolve is a warning.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true},
 			&cli.BoolFlag{Name: "bind-test", Usage: "also bind every frontend address and the stats address for an instant " +
@@ -70,6 +71,9 @@ func checkCommand() *cli.Command {
 			fmt.Fprint(c.App.Writer, config.Summary(cfg))
 			for _, n := range notes {
 				fmt.Fprintf(c.App.Writer, "bind test: %s\n", n)
+			}
+			for _, w := range checkNames(cfg) {
+				fmt.Fprintf(c.App.Writer, "warning: %s\n", w)
 			}
 			fmt.Fprintf(c.App.Writer, "%s: OK\n", path)
 			return nil

@@ -42,7 +42,11 @@ func applyAddr(p *session.Proxy, be, srv string, args []string) string {
 	if ip == cur.Addr() {
 		msg = append(msg, "no need to change the addr")
 	} else {
-		msg = append(msg, fmt.Sprintf("IP changed from '%s' to '%s'", cur.Addr(), ip))
+		was := "-" // a named server without an address yet, as show servers state says
+		if cur.Addr().IsValid() {
+			was = cur.Addr().String()
+		}
+		msg = append(msg, fmt.Sprintf("IP changed from '%s' to '%s'", was, ip))
 		next = netip.AddrPortFrom(ip, cur.Port())
 	}
 	if len(args) >= 2 && args[1] == "port" {

@@ -2,8 +2,14 @@ package admin
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"ringproxy/session"
+	"ringproxy/session/resolve"
+	"ringproxy/session/testbed"
 )
 
 // set server addr answers as HAProxy 2.6.12 does (each answer below is
@@ -66,5 +72,37 @@ func TestSetServerAddr(t *testing.T) {
 	}
 	if got, _ := p.ServerAddr("app", "a"); got.String() != "127.0.0.4:9001" {
 		t.Errorf("a is at %v, want 127.0.0.4:9001", got)
+	}
+}
+
+// A named server out by resolution, as HAProxy 2.6.12 shows one
+// (init-addr none, no answer yet): srv_addr "-", srv_admin_state 32
+// (SRV_ADMF_RMAINT), its fqdn and port; show stat status "MAINT
+// (resolution)" and no addr. set server addr brings it in, as HAProxy.
+func TestNamedServerState(t *testing.T) {
+	z := testbed.StartZone(t)
+	z.Silence("app.internal")
+	p := twoServerProxyWith(t, func(cfg *session.Config) {
+		s := cfg.Backends[0].Servers[1]
+		s.FQDN, s.InitAddr = "app.internal", []string{session.InitNone}
+		s.Address = netip.AddrPortFrom(netip.Addr{}, 8080)
+		rc := resolve.Defaults()
+		rc.Nameservers, rc.Timeout, rc.Retries = []netip.AddrPort{z.Addr()}, 100*time.Millisecond, 0
+		cfg.Resolvers = &session.Resolvers{Config: rc}
+	})
+	_, path := listen(t, p, nil)
+	f := stateLine(t, path, "b")
+	if got := strings.Join([]string{f[4], f[5], f[6], f[17], f[18]}, " "); got != "- 0 32 app.internal 8080" {
+		t.Errorf("show servers state: srv_addr srv_op_state srv_admin_state srv_fqdn srv_port = %q, want %q", got, "- 0 32 app.internal 8080")
+	}
+	_, rows := parseStat(t, ctl(t, path, "show stat"))
+	if r := byName(t, rows, "app", "b"); r["status"] != "MAINT (resolution)" || r["addr"] != "" {
+		t.Errorf("show stat: status %q addr %q", r["status"], r["addr"])
+	}
+	if out := ctl(t, path, "set server app/b addr 127.0.0.1"); out != "IP changed from '-' to '127.0.0.1' by 'stats socket command'\n" {
+		t.Errorf("set server addr: %q", out)
+	}
+	if f := stateLine(t, path, "b"); f[4] != "127.0.0.1" || f[5] != "2" || f[6] != "0" {
+		t.Errorf("after set server addr: %v", f[4:7])
 	}
 }

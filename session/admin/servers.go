@@ -24,6 +24,7 @@ const (
 
 	admFMaint = 0x01 // SRV_ADMF_FMAINT: set server state maint
 	admFDrain = 0x08 // SRV_ADMF_FDRAIN: set server state drain
+	admRMaint = 0x20 // SRV_ADMF_RMAINT: maintenance by resolution
 
 	chkConfigured = 0x02 // CHK_ST_CONFIGURED
 	chkEnabled    = 0x04 // CHK_ST_ENABLED
@@ -65,6 +66,13 @@ func showServersState(p *session.Proxy, args []string) string {
 
 func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now time.Time) string {
 	ap, _ := netip.ParseAddrPort(sv.Addr)
+	addr, fqdn, port := "-", "-", sv.Port // HAProxy's for none; a named server keeps its port
+	if ap.IsValid() {
+		addr, port = ap.Addr().String(), ap.Port()
+	}
+	if r := sv.Resolution; r != nil {
+		fqdn = r.FQDN
+	}
 	op := opStopped
 	if sv.Up {
 		op = opRunning
@@ -75,6 +83,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		adm = admFMaint
 	case "drain":
 		adm = admFDrain
+	}
+	if r := sv.Resolution; r != nil && r.Maint {
+		adm |= admRMaint
 	}
 	status, result, health, state := checkStatusCode["INI"], resUnknown, defaultRise, 0
 	if c := sv.Check; c != nil {
@@ -98,9 +109,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			checkAddr = c.Address.String()
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 %d %s - 0\n",
-		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, ap.Port(), checkPort, checkAddr)
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d - 0 %d %s - 0\n",
+		iid, backend, sid, sv.Name, addr, op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
+		status, result, health, state, fqdn, port, checkPort, checkAddr)
 }
 
 // setServer is set server B/S state|weight|addr VALUE.

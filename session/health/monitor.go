@@ -126,7 +126,7 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		return nil, err
 	}
 	for i, t := range targets {
-		if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
+		if ap := t.endpoint(); (!ap.IsValid() || ap.Port() == 0) && !t.Paused { // a paused one may wait for its address (SetAddr)
 			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
 		}
 	}
