@@ -185,14 +185,32 @@ type Server struct {
 	FQDN string
 	// InitAddr lists how Start finds a named server's first address, in
 	// order (HAProxy's init-addr): InitLibc, InitNone or an IP literal.
+	// Empty for a template's slot, which starts out until filled.
 	InitAddr []string
+	// Template is the server_template this server is a slot of; nil for
+	// a server of its own. FQDN is then the template's.
+	Template *Template
+}
+
+// Template is a [[backend.server_template]], HAProxy's server-template:
+// Count servers, its slots (Name1..NameCount), filled from one DNS
+// name's answer, one target each.
+type Template struct {
+	Name  string
+	Count int
+	FQDN  string // what is resolved
+	SRV   bool   // FQDN is an SRV name: targets, ports and weights
+	Port  uint16 // a host name's port (with SRV, each target has its own)
 }
 
 // HashKey identifies s on a consistent-hash ring: its name and port when
-// it has a name, whose address may change; "" for an IP address, which
-// identifies it itself.
+// it has a name, whose address may change, a template's slot by its
+// name; "" for an IP address, which identifies it itself.
 func (s *Server) HashKey() string {
-	if s.FQDN == "" {
+	switch {
+	case s.Template != nil:
+		return s.Template.FQDN + "/" + s.Name // the slot, whatever target fills it
+	case s.FQDN == "":
 		return ""
 	}
 	return s.FQDN + ":" + strconv.Itoa(int(s.Address.Port()))

@@ -49,6 +49,7 @@ type resolution struct {
 
 	mu      sync.Mutex
 	state   string // "ok" (it has an address), "held" (failing, the last answer kept), "out"
+	host    string // a template slot's target (the SRV target's name)
 	lastErr string // the latest failure, kept after recovery
 	lastAt  time.Time
 }
@@ -58,6 +59,12 @@ func (r *resolution) current() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state
+}
+
+func (r *resolution) setHost(h string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.host = h
 }
 
 func (r *resolution) set(state string, err error) {
@@ -73,17 +80,25 @@ func (r *resolution) set(state string, err error) {
 type ResolutionStats struct {
 	FQDN      string    `json:"fqdn"`
 	State     string    `json:"state"` // ok, held (failing, the last answer kept), out (no address, or failed past its hold)
-	Maint     bool      `json:"maint"` // out of service by resolution (HAProxy's MAINT (resolution)): no address, or it failed past its hold
+	Maint     bool      `json:"maint"`
+	Target    string    `json:"target,omitempty"`     // a template slot's: the SRV target (or the name) that fills it
+	Template  string    `json:"template,omitempty"`   // the server_template it is a slot of
+	SRV       bool      `json:"srv_record,omitempty"` // FQDN is an SRV name // out of service by resolution (HAProxy's MAINT (resolution)): no address, or it failed past its hold
 	Failures  uint64    `json:"failures"`
 	Outs      uint64    `json:"outs"`
 	LastError string    `json:"last_error,omitempty"`
 	LastAt    time.Time `json:"last_error_at,omitzero"`
 }
 
-func (r *resolution) stats(fqdn string) *ResolutionStats {
+func (r *resolution) stats(s *Server) *ResolutionStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &ResolutionStats{FQDN: fqdn, State: r.state, Maint: r.out.Load(), Failures: r.failures.Load(), Outs: r.outs.Load(), LastError: r.lastErr, LastAt: r.lastAt}
+	st := &ResolutionStats{FQDN: s.FQDN, State: r.state, Maint: r.out.Load(), Failures: r.failures.Load(), Outs: r.outs.Load(),
+		LastError: r.lastErr, LastAt: r.lastAt, Target: r.host}
+	if t := s.Template; t != nil {
+		st.Template, st.SRV = t.Name, t.SRV
+	}
+	return st
 }
 
 // ResolverConfig is the resolve.Config r describes, its nameservers
@@ -191,6 +206,12 @@ func (p *Proxy) initAddrs() error {
 
 // initAddr tries s's init_addr methods in order.
 func (p *Proxy) initAddr(b *backend, s *server) error {
+	if s.cfg.Template != nil {
+		s.res.out.Store(true)
+		s.up.Store(false)
+		s.res.set("out", errSlotEmpty)
+		return nil
+	}
 	var tried []string
 	for _, m := range s.cfg.InitAddr {
 		switch m {
@@ -262,9 +283,10 @@ func (p *Proxy) watchNames() {
 	if r == nil {
 		return
 	}
+	p.watchTemplates(r)
 	for _, b := range p.bes {
 		for _, s := range b.servers {
-			if s.res == nil {
+			if s.res == nil || s.cfg.Template != nil {
 				continue
 			}
 			q := resolve.Query{Name: s.cfg.FQDN, Port: s.cfg.Address.Port()}

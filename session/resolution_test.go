@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -216,4 +217,108 @@ func TestNamedServerChecked(t *testing.T) {
 	testbed.WaitFor(t, 5*time.Second, func() bool { s := server0(p); return s.Resolution.Maint && s.Check.Paused && !s.Up }, "out, checks paused")
 	z.Set(t, "app.internal", "app.internal. 0 IN A 127.0.0.1")
 	testbed.WaitFor(t, 5*time.Second, func() bool { s := server0(p); return s.Up && !s.Check.Paused }, "back, checked")
+}
+
+// templateConfig is testConfig with a server_template of count slots
+// filled from fqdn (SRV when port is 0) through zone.
+func templateConfig(eng string, z *testbed.Zone, fqdn string, port uint16, count int) *session.Config {
+	cfg := namedConfig(eng, z, "unused.internal", 1)
+	tpl := &session.Template{Name: "web", Count: count, FQDN: fqdn, SRV: port == 0, Port: port}
+	cfg.Backends[0].Servers = nil
+	for i := 1; i <= count; i++ {
+		cfg.Backends[0].Servers = append(cfg.Backends[0].Servers, &session.Server{Name: "web" + string(rune('0'+i)),
+			Address: netip.AddrPortFrom(netip.Addr{}, port), Weight: 100, FQDN: fqdn, Template: tpl})
+	}
+	return cfg
+}
+
+// slots says what each slot holds: its address and weight, or "-" when
+// it is empty (out by resolution).
+func slots(p *session.Proxy) string {
+	var out []string
+	for _, s := range p.Snapshot().Backends[0].Servers {
+		if s.Resolution.Maint {
+			out = append(out, "-")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s/%d", s.Addr, s.Weight))
+	}
+	return strings.Join(out, " ")
+}
+
+func waitSlots(t *testing.T, p *session.Proxy, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for slots(p) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("slots %q, want %q", slots(p), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An SRV template fills its slots with the records' targets, ports and
+// weights (HAProxy's (weight+255)/256), keeps a slot's target while the
+// answer has it, fills a free slot with a new one and empties the slot
+// of one that left, under traffic without a failed session.
+func TestTemplateSRV(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		e := []*testbed.Echo{testbed.StartEcho(t), testbed.StartEcho(t), testbed.StartEcho(t)}
+		rec := func(weight, i int) string {
+			return fmt.Sprintf("_app._tcp.web.internal. 0 IN SRV 10 %d %d node%d.internal.", weight, e[i].Addr().Port(), i)
+		}
+		z := testbed.StartZone(t)
+		for i := range e {
+			z.Set(t, fmt.Sprintf("node%d.internal", i), fmt.Sprintf("node%d.internal. 0 IN A 127.0.0.1", i))
+		}
+		z.Set(t, "_app._tcp.web.internal", rec(256, 0), rec(768, 1))
+		p, addr := startProxy(t, templateConfig(eng, z, "_app._tcp.web.internal", 0, 3))
+		// The heavier record first: SRV order is priority, then weight.
+		waitSlots(t, p, fmt.Sprintf("%v/3 %v/1 -", e[1].Addr(), e[0].Addr()))
+		tr := startTraffic(addr, 2, 64<<10)
+		tr.waitRuns(t, 10)
+		z.Set(t, "_app._tcp.web.internal", rec(256, 0), rec(768, 1), rec(65535, 2))
+		waitSlots(t, p, fmt.Sprintf("%v/3 %v/1 %v/256", e[1].Addr(), e[0].Addr(), e[2].Addr()))
+		tr.waitRuns(t, 10)
+		z.Set(t, "_app._tcp.web.internal", rec(256, 0), rec(65535, 2))
+		waitSlots(t, p, fmt.Sprintf("- %v/1 %v/256", e[0].Addr(), e[2].Addr()))
+		tr.waitRuns(t, 10)
+		before := e[1].Accepted()
+		tr.waitRuns(t, 10)
+		tr.end(t)
+		if e[1].Accepted() != before {
+			t.Errorf("sessions reached the target that left the answer")
+		}
+		if e[2].Accepted() == 0 {
+			t.Error("the slot filled later took no session")
+		}
+		st := p.Snapshot().Backends[0].Servers[2].Resolution
+		if st.Target != "node2.internal" || st.Template != "web" || !st.SRV {
+			t.Errorf("web3's resolution: %+v", st)
+		}
+	})
+}
+
+// A template on a host name fills a slot per address (one port), keeps
+// them while they stay, and empties slots as the answer shrinks.
+func TestTemplateHostName(t *testing.T) {
+	e1 := testbed.StartEcho(t)
+	port := e1.Addr().Port()
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		testbed.StartEchoOn(t, netip.AddrPortFrom(netip.MustParseAddr(ip), port).String())
+	}
+	at := func(ip string) string { return fmt.Sprintf("%s:%d/100", ip, port) }
+	z := testbed.StartZone(t)
+	z.Set(t, "web.internal", "web.internal. 0 IN A 127.0.0.3", "web.internal. 0 IN A 127.0.0.1", "web.internal. 0 IN A 127.0.0.2")
+	p, addr := startProxy(t, templateConfig("epoll", z, "web.internal", port, 2))
+	waitSlots(t, p, at("127.0.0.1")+" "+at("127.0.0.2"))
+	z.Set(t, "web.internal", "web.internal. 0 IN A 127.0.0.3", "web.internal. 0 IN A 127.0.0.2")
+	waitSlots(t, p, at("127.0.0.3")+" "+at("127.0.0.2"))
+	z.Set(t, "web.internal", "web.internal. 0 IN A 127.0.0.2")
+	waitSlots(t, p, "- "+at("127.0.0.2"))
+	if err := echoOnce(addr, rand.New(rand.NewPCG(2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	z.Set(t, "web.internal")
+	waitSlots(t, p, "- -")
 }

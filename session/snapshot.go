@@ -229,7 +229,7 @@ func (p *Proxy) Snapshot() Snapshot {
 				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
 			}
 			if s.res != nil {
-				ss.Resolution = s.res.stats(s.cfg.FQDN)
+				ss.Resolution = s.res.stats(s.cfg)
 			}
 			hv.fillServer(&ss, s)
 			bs.Servers = append(bs.Servers, ss)

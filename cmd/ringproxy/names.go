@@ -29,12 +29,22 @@ func checkNames(cfg *session.Config) []string {
 	var warns []string
 	for _, b := range cfg.Backends {
 		for _, s := range b.Servers {
-			if s.FQDN == "" {
-				continue
-			}
-			if _, err := r.Resolve(context.Background(), resolve.Query{Name: s.FQDN, Port: s.Address.Port()}); err != nil {
-				warns = append(warns, fmt.Sprintf("backend %s server %s: %v (start would try init_addr %s)",
-					b.Name, s.Name, err, strings.Join(s.InitAddr, ",")))
+			q := resolve.Query{Name: s.FQDN, Port: s.Address.Port()}
+			switch t := s.Template; {
+			case s.FQDN == "" || t != nil && s.Name != t.Name+"1":
+				continue // one question per template
+			case t != nil:
+				if t.SRV {
+					q.Kind = resolve.SRV
+				}
+				if _, err := r.Resolve(context.Background(), q); err != nil {
+					warns = append(warns, fmt.Sprintf("backend %s server_template %s: %v (its slots start empty, and stay so until it resolves)", b.Name, t.Name, err))
+				}
+			default:
+				if _, err := r.Resolve(context.Background(), q); err != nil {
+					warns = append(warns, fmt.Sprintf("backend %s server %s: %v (start would try init_addr %s)",
+						b.Name, s.Name, err, strings.Join(s.InitAddr, ",")))
+				}
 			}
 		}
 	}

@@ -106,3 +106,34 @@ func TestNamedServerState(t *testing.T) {
 		t.Errorf("after set server addr: %v", f[4:7])
 	}
 }
+
+// An SRV template's slots, as HAProxy 2.6.12 shows them: srv_fqdn the
+// target, srvrecord the SRV name; an empty slot "-", port 0, admin 32.
+func TestTemplateServersState(t *testing.T) {
+	z := testbed.StartZone(t)
+	z.Set(t, "_app._tcp.web.internal", "_app._tcp.web.internal. 0 IN SRV 10 256 8081 node1.internal.")
+	z.Set(t, "node1.internal", "node1.internal. 0 IN A 127.0.0.9")
+	p := twoServerProxyWith(t, func(cfg *session.Config) {
+		tpl := &session.Template{Name: "web", Count: 2, FQDN: "_app._tcp.web.internal", SRV: true}
+		be := cfg.Backends[0]
+		be.Servers = be.Servers[:1]
+		for _, n := range []string{"web1", "web2"} {
+			be.Servers = append(be.Servers, &session.Server{Name: n, Weight: 100, FQDN: tpl.FQDN, Template: tpl})
+		}
+		rc := resolve.Defaults()
+		rc.Nameservers, rc.Timeout, rc.Retries = []netip.AddrPort{z.Addr()}, 100*time.Millisecond, 0
+		rc.TTLMin = 20 * time.Millisecond
+		cfg.Resolvers = &session.Resolvers{Config: rc}
+	})
+	_, path := listen(t, p, nil)
+	testbed.WaitFor(t, 5*time.Second, func() bool { return stateLine(t, path, "web1")[4] == "127.0.0.9" }, "web1 filled")
+	for name, want := range map[string]string{
+		"web1": "127.0.0.9 2 0 1 node1.internal 8081 _app._tcp.web.internal",
+		"web2": "- 0 32 100 - 0 _app._tcp.web.internal",
+	} {
+		f := stateLine(t, path, name)
+		if got := strings.Join([]string{f[4], f[5], f[6], f[7], f[17], f[18], f[19]}, " "); got != want {
+			t.Errorf("%s: srv_addr op admin uweight srv_fqdn srv_port srvrecord = %q, want %q", name, got, want)
+		}
+	}
+}

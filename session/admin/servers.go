@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -70,8 +71,12 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 	if ap.IsValid() {
 		addr, port = ap.Addr().String(), ap.Port()
 	}
+	srvRecord := "-"
 	if r := sv.Resolution; r != nil {
 		fqdn = r.FQDN
+		if r.SRV { // HAProxy: the record in srvrecord, the target it gave in srv_fqdn
+			fqdn, srvRecord = cmp.Or(r.Target, "-"), r.FQDN
+		}
 	}
 	op := opStopped
 	if sv.Up {
@@ -109,9 +114,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			checkAddr = c.Address.String()
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d - 0 %d %s - 0\n",
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d %s 0 %d %s - 0\n",
 		iid, backend, sid, sv.Name, addr, op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, fqdn, port, checkPort, checkAddr)
+		status, result, health, state, fqdn, port, srvRecord, checkPort, checkAddr)
 }
 
 // setServer is set server B/S state|weight|addr VALUE.

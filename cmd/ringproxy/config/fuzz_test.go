@@ -164,7 +164,8 @@ func checkBackend(b *session.Backend) error {
 	}
 	names := map[string]bool{}
 	for _, s := range b.Servers {
-		if !validName(s.Name) || names[s.Name] || s.Address.Port() == 0 || s.Address.Addr().IsValid() == (s.FQDN != "") {
+		srv := s.Template != nil && s.Template.SRV // its port comes with its records
+		if !validName(s.Name) || names[s.Name] || s.Address.Port() == 0 && !srv || s.Address.Addr().IsValid() == (s.FQDN != "") {
 			return fmt.Errorf("backend %s: server %+v", b.Name, s)
 		}
 		names[s.Name] = true

@@ -86,3 +86,85 @@ address = "app1.internal:8080"
 		t.Errorf("summary:\n%s", got)
 	}
 }
+
+// server_template expands into count servers, each with the template's
+// keys; an SRV name has no port and takes no weight.
+func TestServerTemplate(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:8080"]
+backend = "app"
+[[backend]]
+name = "app"
+balance = "consistent"
+[backend.check]
+[[backend.server]]
+name = "static"
+address = "10.0.0.1:80"
+[[backend.server_template]]
+name = "web"
+count = 3
+address = "_http._tcp.web.service.consul"
+maxconn = 50
+check_port = 8008
+[[backend.server_template]]
+name = "api"
+count = 2
+address = "api.internal:9000"
+weight = 10
+backup = true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Backends[0].Servers
+	var names []string
+	for _, x := range s {
+		names = append(names, x.Name)
+	}
+	if got := strings.Join(names, " "); got != "static web1 web2 web3 api1 api2" {
+		t.Fatalf("servers %s", got)
+	}
+	web, api := s[1].Template, s[4].Template
+	if web == nil || !web.SRV || web.FQDN != "_http._tcp.web.service.consul" || web.Count != 3 || s[3].Template != web {
+		t.Errorf("web template %+v", web)
+	}
+	if s[2].MaxConn != 50 || s[2].CheckPort != 8008 || s[2].Address.Port() != 0 || s[2].FQDN != web.FQDN || s[2].InitAddr != nil {
+		t.Errorf("web2 %+v", s[2])
+	}
+	if api == nil || api.SRV || api.FQDN != "api.internal" || api.Port != 9000 || s[5].Weight != 10 || !s[5].Backup || s[5].Address.Port() != 9000 {
+		t.Errorf("api template %+v, api2 %+v", api, s[5])
+	}
+	if s[1].HashKey() == s[2].HashKey() {
+		t.Errorf("two slots share the hash key %q", s[1].HashKey())
+	}
+	sum := Summary(c)
+	for _, want := range []string{"server_template web1..web3 from _http._tcp.web.service.consul (SRV: targets, ports, weights) maxconn 50; unfilled slots in maintenance",
+		"server_template api1..api2 from api.internal:9000 (the addresses of the name) weight 10 backup", "names: app/web1..3 _http._tcp.web.service.consul, app/api1..2 api.internal"} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+	if strings.Contains(sum, "server web2") {
+		t.Errorf("the summary lists slots one by one:\n%s", sum)
+	}
+}
+
+func TestServerTemplateRefused(t *testing.T) {
+	head := "[[frontend]]\nname = \"web\"\nbind = [\"127.0.0.1:8080\"]\nbackend = \"app\"\n[[backend]]\nname = \"app\"\n[[backend.server_template]]\nname = \"web\"\n"
+	for _, c := range []struct{ body, want string }{
+		{"count = 2\naddress = \"10.0.0.1:80\"\n", `t.toml:10: backend[0] (app).server_template[0] (web).address: bad address "10.0.0.1:80": a template fills from a DNS name (an SRV name, or name:port), not an IP`},
+		{"address = \"web.internal:80\"\n", `backend[0] (app).server_template[0] (web): missing count`},
+		{"count = 0\naddress = \"web.internal:80\"\n", `t.toml:9: backend[0] (app).server_template[0] (web).count: must be between 1 and 1024, got 0`},
+		{"count = 2\naddress = \"_http._tcp.web.consul\"\nweight = 5\n", `t.toml:11: backend[0] (app).server_template[0] (web).weight: an SRV template's slots take their records' weights`},
+		{"count = 2\naddress = \"web.internal\"\n", `t.toml:10: backend[0] (app).server_template[0] (web).address: bad address "web.internal": want IP:port or name:port`},
+		{"count = 2\naddress = \"web.internal:80\"\ninit_addr = \"none\"\n", `t.toml:11: unknown key backend.server_template.init_addr`},
+		{"count = 2\naddress = \"web.internal:80\"\n[[backend.server]]\nname = \"web2\"\naddress = \"10.0.0.1:80\"\n", `duplicate server name "web2"`},
+	} {
+		_, err := Parse("t.toml", []byte(head+c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}

@@ -486,11 +486,12 @@ func readBackend(t *table) *session.Backend {
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
 	}
-	if t.has("init_addr") && !slices.ContainsFunc(b.Servers, func(s *session.Server) bool { return s.FQDN != "" }) {
-		t.fail("init_addr", nil, "init_addr applies to servers named by DNS, and this backend has none")
+	b.Servers = append(b.Servers, readTemplates(t, b.Check != nil, names)...)
+	if t.has("init_addr") && !slices.ContainsFunc(b.Servers, func(s *session.Server) bool { return s.FQDN != "" && s.Template == nil }) {
+		t.fail("init_addr", nil, "init_addr applies to servers named by DNS, and this backend has none (a template's slots start empty, filled by its first answer)")
 	}
-	if len(b.Servers) == 0 {
-		t.failHere("server", "no servers")
+	if len(b.Servers) == 0 && !t.bad["server_template"] {
+		t.failHere("server", "no servers (a [[backend.server]] or a [[backend.server_template]])")
 	} else {
 		checkBalancer(t, b)
 	}

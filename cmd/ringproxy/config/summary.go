@@ -137,6 +137,12 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 	writeCheck(b, be)
 	writeFailover(b, be)
 	for _, s := range be.Servers {
+		if t := s.Template; t != nil {
+			if s.Name == t.Name+"1" {
+				writeTemplate(b, s)
+			}
+			continue
+		}
 		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, serverAddr(s), s.Weight)
 		if s.MaxConn > 0 {
 			fmt.Fprintf(b, " maxconn %d", s.MaxConn)
@@ -169,7 +175,10 @@ func writeResolvers(b *strings.Builder, c *session.Config) {
 	var names []string
 	for _, be := range c.Backends {
 		for _, s := range be.Servers {
-			if s.FQDN != "" {
+			switch t := s.Template; {
+			case t != nil && s.Name == t.Name+"1":
+				names = append(names, fmt.Sprintf("%s/%s1..%d %s", be.Name, t.Name, t.Count, t.FQDN))
+			case t == nil && s.FQDN != "":
 				names = append(names, be.Name+"/"+s.Name+" "+s.FQDN)
 			}
 		}
@@ -179,6 +188,24 @@ func writeResolvers(b *strings.Builder, c *session.Config) {
 		return
 	}
 	fmt.Fprintf(b, "    names: %s\n", strings.Join(names, ", "))
+}
+
+// writeTemplate describes the template first, a slot of it, stands for.
+func writeTemplate(b *strings.Builder, first *session.Server) {
+	t := first.Template
+	what := fmt.Sprintf("%s:%d (the addresses of the name)", t.FQDN, t.Port)
+	weight := fmt.Sprintf(" weight %d", first.Weight)
+	if t.SRV {
+		what, weight = t.FQDN+" (SRV: targets, ports, weights)", ""
+	}
+	fmt.Fprintf(b, "    server_template %s1..%s%d from %s%s", t.Name, t.Name, t.Count, what, weight)
+	if first.MaxConn > 0 {
+		fmt.Fprintf(b, " maxconn %d", first.MaxConn)
+	}
+	if first.Backup {
+		b.WriteString(" backup")
+	}
+	b.WriteString("; unfilled slots in maintenance\n")
 }
 
 // serverAddr is s's address as configured: a name says so, with its
