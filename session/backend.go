@@ -62,14 +62,15 @@ type serverSet struct {
 	lb      balance.Balancer
 }
 
-// server is a Server with its sockaddr built once; connects read it
-// concurrently and never write it.
+// server is a Server and its runtime state. Its address can change at
+// runtime (set server addr, DNS): connects load the current one, and a
+// change publishes a new serverAddr, so no session takes a lock for it.
 type server struct {
 	cfg    *Server
 	be     *backend
 	idx    int // in backend.servers and the balancer
 	gidx   int // in worker.srvCnt: servers of all backends
-	sa     ring.Sockaddr
+	addr   atomic.Pointer[serverAddr]
 	cur    atomic.Int64  // slots held: sessions assigned to it, all workers
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
@@ -79,7 +80,30 @@ type server struct {
 	deleted atomic.Bool
 	dynamic bool         // added at runtime (add server), not from the config
 	peak    atomic.Int64 // most slots held at once (HAProxy's smax)
+	// addrChanges counts the times addr changed at runtime.
+	addrChanges atomic.Uint64
+	res         *resolution // nil unless named by DNS (cfg.FQDN)
+	inherited   bool        // its address came from the previous generation (reload)
 }
+
+// serverAddr is one address of a server with its sockaddr built once. It
+// is never written after it is published: a session keeps the one it
+// connected to (Session.srvAddr), because the kernel may read the
+// sockaddr after the connect was submitted, and the old address stays
+// valid for it while new sessions take the new one.
+type serverAddr struct {
+	ap netip.AddrPort
+	sa ring.Sockaddr
+}
+
+func newServerAddr(ap netip.AddrPort) *serverAddr {
+	a := &serverAddr{ap: ap}
+	a.sa.Set(ap)
+	return a
+}
+
+// address is where new sessions to s connect now.
+func (s *server) address() netip.AddrPort { return s.addr.Load().ap }
 
 // take reserves a slot on s against its maxconn.
 func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
@@ -89,7 +113,10 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	var servers []*server
 	for i, s := range cfg.Servers {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
-		srv.sa.Set(s.Address)
+		srv.addr.Store(newServerAddr(s.Address))
+		if s.FQDN != "" {
+			srv.res = &resolution{state: "ok"}
+		}
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
 		servers = append(servers, srv)
@@ -138,19 +165,7 @@ func (b *backend) balancer() balance.Balancer { return b.set.Load().lb }
 // at its current weight (weights overrides some, by index) and with its
 // usability carried over. Callers hold lbMu (or own b alone, at start).
 func (b *backend) rebuild(servers []*server, weights map[int]int) error {
-	views := make([]balance.Server, len(servers))
-	for i, x := range servers {
-		c := x.cfg
-		w, ok := weights[i]
-		if !ok {
-			w = int(x.weight.Load())
-		}
-		if x.deleted.Load() {
-			w = 0
-		}
-		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: w, Backup: c.Backup, MaxConn: c.MaxConn}
-	}
-	lb, err := balance.New(b.cfg.Balance, views, func(i int) int64 { return servers[i].cur.Load() })
+	lb, err := balance.New(b.cfg.Balance, views(servers, weights), func(i int) int64 { return servers[i].cur.Load() })
 	if err != nil {
 		return err
 	}
@@ -163,9 +178,34 @@ func (b *backend) rebuild(servers []*server, weights map[int]int) error {
 	return nil
 }
 
-// usable says whether s takes new sessions: UP, ready, not deleted.
+// views is what the balancer knows of servers: each at its current
+// weight (weights overrides some, by index), a deleted one at 0.
+func views(servers []*server, weights map[int]int) []balance.Server {
+	out := make([]balance.Server, len(servers))
+	for i, x := range servers {
+		c := x.cfg
+		w, ok := weights[i]
+		if !ok {
+			w = int(x.weight.Load())
+		}
+		if x.deleted.Load() {
+			w = 0
+		}
+		out[i] = balance.Server{Name: c.Name, Addr: c.Address, Key: c.HashKey(), Weight: w, Backup: c.Backup, MaxConn: c.MaxConn}
+	}
+	return out
+}
+
+// usable says whether s takes new sessions: UP, ready, not deleted and,
+// when named by DNS, resolved.
 func (s *server) usable() bool {
-	return s.up.Load() && s.adminState() == AdminReady && !s.deleted.Load()
+	return s.up.Load() && s.adminState() == AdminReady && !s.deleted.Load() && (s.res == nil || !s.res.out.Load())
+}
+
+// inMaint says whether s is in maintenance, by an operator or by
+// resolution: DOWN, its checks paused.
+func (s *server) inMaint() bool {
+	return s.adminState() == AdminMaint || s.res != nil && s.res.out.Load()
 }
 
 func (s *server) adminState() AdminState { return AdminState(s.admin.Load()) }

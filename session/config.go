@@ -3,9 +3,11 @@ package session
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"ringproxy/session/health"
+	"ringproxy/session/resolve"
 	"ringproxy/session/route"
 )
 
@@ -18,6 +20,17 @@ type Config struct {
 	Admin     Admin
 	Frontends []*Frontend
 	Backends  []*Backend
+	// Resolvers says how servers named by DNS (Server.FQDN) are
+	// re-resolved; the loader sets it whenever a server has a name.
+	Resolvers *Resolvers
+}
+
+// Resolvers is [resolvers], HAProxy's resolvers section.
+type Resolvers struct {
+	resolve.Config
+	// ResolvConf is the file Start reads the nameservers from when
+	// Nameservers is empty ("/etc/resolv.conf").
+	ResolvConf string
 }
 
 // Global holds process-wide settings ([global]).
@@ -169,4 +182,39 @@ type Server struct {
 	// over the check's Port and Address; 0 and the zero Addr: those.
 	CheckPort    uint16
 	CheckAddress netip.Addr
+	// FQDN is the DNS name the server was given by ("app1.internal"),
+	// "" for an IP address. Address then has only its port: Start finds
+	// its first address by InitAddr, and resolution keeps it current.
+	FQDN string
+	// InitAddr lists how Start finds a named server's first address, in
+	// order (HAProxy's init-addr): InitLibc, InitNone or an IP literal.
+	// Empty for a template's slot, which starts out until filled.
+	InitAddr []string
+	// Template is the server_template this server is a slot of; nil for
+	// a server of its own. FQDN is then the template's.
+	Template *Template
+}
+
+// Template is a [[backend.server_template]], HAProxy's server-template:
+// Count servers, its slots (Name1..NameCount), filled from one DNS
+// name's answer, one target each.
+type Template struct {
+	Name  string
+	Count int
+	FQDN  string // what is resolved
+	SRV   bool   // FQDN is an SRV name: targets, ports and weights
+	Port  uint16 // a host name's port (with SRV, each target has its own)
+}
+
+// HashKey identifies s on a consistent-hash ring: its name and port when
+// it has a name, whose address may change, a template's slot by its
+// name; "" for an IP address, which identifies it itself.
+func (s *Server) HashKey() string {
+	switch {
+	case s.Template != nil:
+		return s.Template.FQDN + "/" + s.Name // the slot, whatever target fills it
+	case s.FQDN == "":
+		return ""
+	}
+	return s.FQDN + ":" + strconv.Itoa(int(s.Address.Port()))
 }

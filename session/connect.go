@@ -16,8 +16,9 @@ var serverOpts = ring.SockOpts{NoDelay: true}
 // connect starts the next connect attempt of s on s.srv, whose slot s
 // holds.
 func (w *worker) connect(s *Session) {
-	srv := s.srv
-	fd, err := ring.StreamSocket(&srv.sa)
+	a := s.srv.addr.Load()
+	s.srvAddr = a
+	fd, err := ring.StreamSocket(&a.sa)
 	if health.IsLocalShortage(err) {
 		w.backOff(s)
 		return
@@ -41,7 +42,7 @@ func (w *worker) connect(s *Session) {
 	s.timedCn = false
 	s.inflight++
 	w.cnt.ConnAttempts++
-	w.eng.Connect(fd, &srv.sa, s.tag(ring.OpConnect, serverSide))
+	w.eng.Connect(fd, &a.sa, s.tag(ring.OpConnect, serverSide))
 	w.schedule(s)
 }
 
@@ -89,11 +90,11 @@ func (w *worker) connectFailed(s *Session, err error) {
 	w.srvCnt[s.srv.gidx].ConnFailures++
 	be := s.be.cfg
 	if s.tries > be.Retries {
-		w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "tries", s.tries)
+		w.log.Warn("connect failed", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srvAddr.ap, "err", err, "tries", s.tries)
 		w.closeSession(s, ReasonConnectFailed)
 		return
 	}
-	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srv.cfg.Address, "err", err, "try", s.tries)
+	w.log.Debug("connect failed, retrying", "server", be.Name+"/"+s.srv.cfg.Name, "addr", s.srvAddr.ap, "err", err, "try", s.tries)
 	if be.Redispatch && s.tries == be.Retries && len(s.be.all()) > 1 {
 		w.cnt.Redispatches++
 		w.srvCnt[s.srv.gidx].Redispatches++ // on the server it leaves, as HAProxy counts it

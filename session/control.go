@@ -121,7 +121,7 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 	}
 	switch {
 	case st == AdminMaint:
-		if b.monitor != nil {
+		if b.monitor != nil && !s.inMaint() {
 			b.monitor.Pause(s.idx)
 		}
 		wasUp := s.up.Load()
@@ -132,9 +132,11 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		}
 	case was == AdminMaint:
 		s.admin.Store(uint32(st))
-		s.up.Store(true)
-		if b.monitor != nil {
-			b.monitor.Resume(s.idx)
+		if !s.inMaint() { // else it stays out until its name resolves
+			s.up.Store(true)
+			if b.monitor != nil {
+				b.monitor.Resume(s.idx)
+			}
 		}
 	default:
 		s.admin.Store(uint32(st))

@@ -38,8 +38,12 @@ func HealthSpec(c *Check) health.Spec {
 // CheckAddr is where s's checks connect: its own address unless the
 // server's check_address/check_port or the check's address/port say
 // otherwise (port alone keeps the server's address).
-func CheckAddr(c *Check, s *Server) netip.AddrPort {
-	addr, port := s.Address.Addr(), s.Address.Port()
+func CheckAddr(c *Check, s *Server) netip.AddrPort { return checkAddrAt(c, s, s.Address) }
+
+// checkAddrAt is CheckAddr with s at traffic address cur (its address
+// now, which may not be the config's).
+func checkAddrAt(c *Check, s *Server, cur netip.AddrPort) netip.AddrPort {
+	addr, port := cur.Addr(), cur.Port()
 	switch {
 	case s.CheckAddress.IsValid():
 		addr = s.CheckAddress
@@ -64,8 +68,9 @@ func (p *Proxy) startChecks() error {
 		all := b.all()
 		targets := make([]health.Target, len(all))
 		for i, s := range all {
-			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: s.cfg.Address, Check: CheckAddr(b.cfg.Check, s.cfg),
-				Down: !s.up.Load(), Paused: s.adminState() == AdminMaint}
+			cur := s.address()
+			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: cur, Check: checkAddrAt(b.cfg.Check, s.cfg, cur),
+				Down: !s.up.Load(), Paused: s.inMaint()}
 		}
 		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
 		if err != nil {
@@ -171,7 +176,7 @@ func (p *Proxy) Servers() []ServerStatus {
 			checks = b.monitor.Snapshot()
 		}
 		for _, s := range b.servers() {
-			st := ServerStatus{Backend: b.cfg.Name, Server: s.cfg.Name, Addr: s.cfg.Address, Up: s.up.Load(), Sessions: s.cur.Load()}
+			st := ServerStatus{Backend: b.cfg.Name, Server: s.cfg.Name, Addr: s.address(), Up: s.up.Load(), Sessions: s.cur.Load()}
 			if checks != nil {
 				st.Check = &checks[s.idx]
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ringproxy/ring"
+	"ringproxy/session/resolve"
 )
 
 // Proxy is the whole process's data path: its workers and the state they
@@ -25,16 +26,17 @@ type Proxy struct {
 	// every accepted socket.
 	optsOnListener bool
 
-	maxPipes    int64         // splice pipes the budget allows (fdbudget.go)
-	sockets     int           // listening sockets of all workers and frontends (see roomy)
-	pipes       atomic.Int64  // splice pipes open now, all workers
-	actconn     atomic.Int64  // sessions open now, all workers
-	maxSeen     atomic.Int64  // highest actconn seen
-	stopping    atomic.Bool   // stop accepting
-	transitions atomic.Uint64 // server UP/DOWN changes
-	adminMu     sync.Mutex    // serializes operators' server state changes (SetServerState)
-	killing     atomic.Bool   // abort every session
-	hist        history       // peaks, rates and state changes for the stats (history.go)
+	maxPipes    int64             // splice pipes the budget allows (fdbudget.go)
+	sockets     int               // listening sockets of all workers and frontends (see roomy)
+	pipes       atomic.Int64      // splice pipes open now, all workers
+	actconn     atomic.Int64      // sessions open now, all workers
+	maxSeen     atomic.Int64      // highest actconn seen
+	stopping    atomic.Bool       // stop accepting
+	transitions atomic.Uint64     // server UP/DOWN changes
+	adminMu     sync.Mutex        // serializes operators' server state changes (SetServerState)
+	resolver    *resolve.Resolver // re-resolves servers named by DNS; nil when none is
+	killing     atomic.Bool       // abort every session
+	hist        history           // peaks, rates and state changes for the stats (history.go)
 
 	access     *LogSink  // access log lines; nil when [log].access is off
 	accessOut  io.Writer // overrides [log].target (tests)

@@ -42,8 +42,12 @@ func (p *Proxy) start() error {
 	p.maxPipes = maxPipes(&cfg.Global)
 	n := p.cfg.Global.Workers
 	p.optsOnListener = ring.InheritsSockOpts()
+	if err := p.prepareNames(); err != nil {
+		return err
+	}
 	fds, err := p.bindAll(n)
 	if err != nil {
+		p.stopResolver()
 		return err
 	}
 	prev := p.prev
@@ -52,6 +56,7 @@ func (p *Proxy) start() error {
 	p.hist.begin(p.bes, time.Now())
 	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
+		p.stopResolver()
 		for _, ls := range fds {
 			for _, l := range ls {
 				ring.CloseNow(l.fd)
@@ -59,6 +64,7 @@ func (p *Proxy) start() error {
 		}
 		return err
 	}
+	p.watchNames()
 	cpus := ring.CPUs()
 	for i := 0; i < n; i++ {
 		cpu := -1
@@ -155,6 +161,7 @@ func (p *Proxy) waitWorkers() {
 	}
 	p.adopted = nil
 	p.adoptMu.Unlock()
+	p.stopResolver()
 	p.stopChecks()
 	if p.access != nil {
 		p.access.Close()

@@ -133,7 +133,7 @@ func (w *worker) releaseServer(s *Session) {
 	if srv == nil {
 		return
 	}
-	s.srv = nil
+	s.srv, s.srvAddr = nil, nil
 	srv.cur.Add(-1)
 	w.p.hist.release(srv.be)
 	waiting := srv.be.queued.Load()

@@ -132,7 +132,7 @@ func (b *backend) carry(p *Proxy, ns NewServer) (*server, error) {
 func (p *Proxy) inheritServer(b *backend, s, old *server) {
 	st := old.adminState()
 	s.admin.Store(uint32(st))
-	if st == AdminMaint || b.cfg.Check != nil && old.cfg.Address == s.cfg.Address && !old.up.Load() {
+	if st == AdminMaint || b.cfg.Check != nil && old.address() == s.address() && !old.up.Load() {
 		s.up.Store(false)
 	}
 	if w := int(old.weight.Load()); old.cfg.Weight == s.cfg.Weight && w != s.cfg.Weight {

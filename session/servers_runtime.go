@@ -106,7 +106,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 	defer b.lbMu.Unlock()
 	all := b.all()
 	s := &server{cfg: cfg, be: b, idx: len(all), dynamic: true}
-	s.sa.Set(cfg.Address)
+	s.addr.Store(newServerAddr(cfg.Address))
 	s.weight.Store(int32(cfg.Weight))
 	if maint {
 		s.admin.Store(uint32(AdminMaint))
@@ -146,14 +146,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 
 // rebuildCheck says whether a balancer can be built over servers.
 func (b *backend) rebuildCheck(servers []*server) error {
-	views := make([]balance.Server, len(servers))
-	for i, x := range servers {
-		views[i] = balance.Server{Name: x.cfg.Name, Addr: x.cfg.Address, Weight: int(x.weight.Load()), Backup: x.cfg.Backup, MaxConn: x.cfg.MaxConn}
-		if x.deleted.Load() {
-			views[i].Weight = 0
-		}
-	}
-	_, err := balance.New(b.cfg.Balance, views, nil)
+	_, err := balance.New(b.cfg.Balance, views(servers, nil), nil)
 	return err
 }
 

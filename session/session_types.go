@@ -200,10 +200,11 @@ type Session struct {
 	fe      *frontend
 	be      *backend
 	srv     *server
-	tries   int    // connect attempts made
-	inQueue bool   // counted in its backend's queue
-	reason  Reason // why the session ended (set once)
-	timedCn bool   // the connect in flight was cancelled by its timeout
+	srvAddr *serverAddr // the address of srv its last connect went to
+	tries   int         // connect attempts made
+	inQueue bool        // counted in its backend's queue
+	reason  Reason      // why the session ended (set once)
+	timedCn bool        // the connect in flight was cancelled by its timeout
 
 	accepted     int64  // monotonic ns at accept
 	connAt       int64  // monotonic ns the current connect started

@@ -106,7 +106,9 @@ type BackendStats struct {
 // ServerStats is one server.
 type ServerStats struct {
 	Name         string      `json:"name"`
-	Addr         string      `json:"address"`
+	Addr         string      `json:"address"`         // where new sessions go now (set server addr, DNS)
+	AddrChanges  uint64      `json:"address_changes"` // times that changed at runtime
+	Port         uint16      `json:"-"`               // the config's port, which a named server has before any address
 	Up           bool        `json:"up"`
 	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
 	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
@@ -121,10 +123,12 @@ type ServerStats struct {
 	BytesIn      uint64      `json:"bytes_in"`
 	BytesOut     uint64      `json:"bytes_out"`
 	Check        *CheckStats `json:"check,omitempty"`
-	MaxSessions  int64       `json:"max_sessions"` // most slots held at once (HAProxy's smax)
-	SessionRate  Rate        `json:"session_rate"` // sessions that reached it, per second
-	Retries      uint64      `json:"retries"`      // failed connects retried on it (wretr)
-	Redispatches uint64      `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
+	// Resolution is a named server's DNS state; nil for an IP address.
+	Resolution   *ResolutionStats `json:"resolution,omitempty"`
+	MaxSessions  int64            `json:"max_sessions"` // most slots held at once (HAProxy's smax)
+	SessionRate  Rate             `json:"session_rate"` // sessions that reached it, per second
+	Retries      uint64           `json:"retries"`      // failed connects retried on it (wretr)
+	Redispatches uint64           `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
 	// LastChange is when it last started or stopped taking new sessions
 	// (see TakesSessions), the generation's start before that; Downtime
 	// the time it spent not taking them in all.
@@ -228,6 +232,9 @@ func (p *Proxy) Snapshot() Snapshot {
 				ss.Check = checkStats(&checks[s.idx], b.cfg.Check)
 				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
 			}
+			if s.res != nil {
+				ss.Resolution = s.res.stats(s.cfg)
+			}
 			hv.fillServer(&ss, s)
 			bs.Servers = append(bs.Servers, ss)
 		}
@@ -264,10 +271,18 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 }
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
-	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
+	return ServerStats{Name: s.cfg.Name, Addr: addrString(s.address()), Port: s.cfg.Address.Port(), AddrChanges: s.addrChanges.Load(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
 		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight, Dynamic: s.dynamic,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
+}
+
+// addrString is ap as stats show it: "" while a named server has none.
+func addrString(ap netip.AddrPort) string {
+	if !ap.Addr().IsValid() {
+		return ""
+	}
+	return ap.String()
 }
 
 // checkEndpoint is the port and address s's checks go to when the config

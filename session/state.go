@@ -24,9 +24,8 @@ type SavedServer struct {
 	Weight     int
 	InitWeight int
 	Down       bool // its checks had it DOWN
-	// Addr is the address it last ran with. Restore does not apply it: a
-	// server's address is the config's until names are resolved, and a
-	// resolver's init_addr "last" takes it from here.
+	// Addr is the address it last ran with. Restore does not apply it:
+	// only a server named by DNS with init_addr "last" starts there.
 	Addr netip.AddrPort
 	// Added is how an operator added it at runtime (add server), for a
 	// server the config does not declare: Restore adds it again first.
@@ -82,6 +81,25 @@ func (p *Proxy) restoreSaved() {
 		p.restoreServer(b, s, sv)
 	}
 	p.saved = nil
+}
+
+// savedAddr is the address the state file saved for server srv of
+// backend be (init_addr last), with the config's port if it saved none.
+func (p *Proxy) savedAddr(be, srv string) (netip.AddrPort, bool) {
+	for _, sv := range p.saved {
+		if sv.Backend != be || sv.Server != srv || !sv.Addr.IsValid() {
+			continue
+		}
+		if sv.Addr.Port() == 0 {
+			_, s, err := p.server(be, srv)
+			if err != nil {
+				return netip.AddrPort{}, false
+			}
+			return netip.AddrPortFrom(sv.Addr.Addr(), s.cfg.Address.Port()), true
+		}
+		return sv.Addr, true
+	}
+	return netip.AddrPort{}, false
 }
 
 // restoreAdded adds again a server an operator had added at runtime.

@@ -213,3 +213,50 @@ func TestParseProcAddr(t *testing.T) {
 		}
 	}
 }
+
+// check asks the nameservers for every server name: one that does not
+// resolve is a warning, and check still passes; the summary lists the
+// resolvers and the names.
+func TestCheckWarnsForNamesItCannotResolve(t *testing.T) {
+	z := testbed.StartZone(t)
+	z.Set(t, "app1.internal", "app1.internal. 30 IN A 10.0.0.1")
+	path := filepath.Join(t.TempDir(), "names.toml")
+	conf := fmt.Sprintf(`[resolvers]
+nameservers = [%q]
+timeout = "200ms"
+retries = 1
+[[frontend]]
+name = "web"
+bind = ["127.0.0.1:8080"]
+backend = "app"
+[[backend]]
+name = "app"
+init_addr = "none"
+[[backend.server]]
+name = "s1"
+address = "app1.internal:8080"
+[[backend.server]]
+name = "s2"
+address = "app2.internal:8080"
+`, z.Addr())
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runMain("check", "-c", path)
+	if code != 0 || errOut != "" {
+		t.Fatalf("check: exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		"resolvers: nameservers " + z.Addr().String(),
+		"names: app/s1 app1.internal, app/s2 app2.internal",
+		"warning: backend app server s2: resolve app2.internal: nameserver " + z.Addr().String() + ": no such name (NXDOMAIN) (start would try init_addr none)",
+		path + ": OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check's output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "server s1: resolve") {
+		t.Errorf("a name that resolves was warned about:\n%s", out)
+	}
+}

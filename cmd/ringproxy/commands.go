@@ -47,7 +47,8 @@ func checkCommand() *cli.Command {
 			"a bad key or value (FILE:LINE: key: message), a syslog access log with no\n" +
 			"syslog socket, or a state_file in a directory it cannot write. It says which\n" +
 			"lines of the state file a start would ignore. It binds nothing unless\n" +
-			"--bind-test is given.",
+			"--bind-test is given. Server names are asked once of [resolvers]' nameservers:\n" +
+			"one that does not resolve is a warning.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "TOML config `FILE`", Required: true},
 			&cli.BoolFlag{Name: "bind-test", Usage: "also bind every frontend address and the stats address for an instant " +
@@ -77,6 +78,9 @@ func checkCommand() *cli.Command {
 			}
 			for _, n := range notes {
 				fmt.Fprintf(c.App.Writer, "bind test: %s\n", n)
+			}
+			for _, w := range checkNames(cfg) {
+				fmt.Fprintf(c.App.Writer, "warning: %s\n", w)
 			}
 			fmt.Fprintf(c.App.Writer, "%s: OK\n", path)
 			return nil

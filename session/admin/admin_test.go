@@ -27,7 +27,10 @@ func twoServers(t *testing.T) (*session.Proxy, netip.AddrPort, string) {
 }
 
 // twoServerProxy runs a proxy over "who served" backends a and b.
-func twoServerProxy(t *testing.T) *session.Proxy {
+func twoServerProxy(t *testing.T) *session.Proxy { return twoServerProxyWith(t, nil) }
+
+// twoServerProxyWith is twoServerProxy with cfg changed by mut first.
+func twoServerProxyWith(t *testing.T, mut func(cfg *session.Config)) *session.Proxy {
 	var servers []*session.Server
 	for _, n := range []string{"a", "b"} {
 		servers = append(servers, &session.Server{Name: n, Address: testbed.StartNamed(t, n).Addr(), Weight: 100})
@@ -38,8 +41,10 @@ func twoServerProxy(t *testing.T) *session.Proxy {
 		BackendName: "app", Backend: be, TimeoutClient: 10 * time.Second, TCPNoDelay: true}
 	cfg := &session.Config{Global: session.Global{Engine: "uring", Workers: 2, MaxConn: 100, MaxAccept: 16,
 		BufSize: 16 << 10, Grace: time.Second}, Frontends: []*session.Frontend{fe}, Backends: []*session.Backend{be}}
-	p := startProxy(t, cfg)
-	return p
+	if mut != nil {
+		mut(cfg)
+	}
+	return startProxy(t, cfg)
 }
 
 // startProxy runs cfg, quietly, until the test ends.
@@ -180,7 +185,7 @@ func TestSetServerState(t *testing.T) {
 	}
 	for cmd, want := range map[string]string{
 		"set server app/a state busy":   "error: 'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n",
-		"set server app/a":              "error: 'set server <srv>' supports 'state' and 'weight' here.\n",
+		"set server app/a":              "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n",
 		"set server app/zz state maint": "error: No such server.\n",
 		"set server nope/a state maint": "error: No such backend.\n",
 		"set server a state maint":      "error: Require 'backend/server'.\n",

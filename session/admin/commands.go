@@ -75,6 +75,7 @@ add server B/S IP:PORT [weight W] [maxconn N] [backup] [check]
 del server B/S                   delete a server in maint that no session holds
 set server B/S state STATE       ready; drain (no new sessions, checks go on); maint (no new sessions, checks paused, DOWN)
 set server B/S weight W[%]       as set weight
+set server B/S addr IP [port P]  new sessions go to IP (and port P); those on the old address go on; checks follow
 disable server B/S               set server B/S state maint
 enable server B/S                set server B/S state ready
 get weight B/S                   current weight and the config's: "3 (initial 1)"

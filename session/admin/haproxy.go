@@ -398,6 +398,8 @@ func serverStatus(sv session.ServerStats) string {
 	switch {
 	case sv.Admin == "maint":
 		return "MAINT"
+	case sv.Resolution != nil && sv.Resolution.Maint:
+		return "MAINT (resolution)"
 	case sv.Admin == "drain" && sv.Up:
 		return "DRAIN"
 	case c == nil && sv.Up:

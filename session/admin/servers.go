@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -24,6 +25,7 @@ const (
 
 	admFMaint = 0x01 // SRV_ADMF_FMAINT: set server state maint
 	admFDrain = 0x08 // SRV_ADMF_FDRAIN: set server state drain
+	admRMaint = 0x20 // SRV_ADMF_RMAINT: maintenance by resolution
 
 	chkConfigured = 0x02 // CHK_ST_CONFIGURED
 	chkEnabled    = 0x04 // CHK_ST_ENABLED
@@ -82,6 +84,17 @@ func serversState(s session.Snapshot, backend string) (string, bool) {
 
 func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now time.Time) string {
 	ap, _ := netip.ParseAddrPort(sv.Addr)
+	addr, fqdn, port := "-", "-", sv.Port // HAProxy's for none; a named server keeps its port
+	if ap.IsValid() {
+		addr, port = ap.Addr().String(), ap.Port()
+	}
+	srvRecord := "-"
+	if r := sv.Resolution; r != nil {
+		fqdn = r.FQDN
+		if r.SRV { // HAProxy: the record in srvrecord, the target it gave in srv_fqdn
+			fqdn, srvRecord = cmp.Or(r.Target, "-"), r.FQDN
+		}
+	}
 	op := opStopped
 	if sv.Up {
 		op = opRunning
@@ -92,6 +105,9 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		adm = admFMaint
 	case "drain":
 		adm = admFDrain
+	}
+	if r := sv.Resolution; r != nil && r.Maint {
+		adm |= admRMaint
 	}
 	status, result, health, state := checkStatusCode["INI"], resUnknown, defaultRise, 0
 	if sv.Dynamic {
@@ -118,15 +134,15 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			checkAddr = c.Address.String()
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 %d %s - 0\n",
-		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, ap.Port(), checkPort, checkAddr)
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d %s 0 %d %s - 0\n",
+		iid, backend, sid, sv.Name, addr, op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
+		status, result, health, state, fqdn, port, srvRecord, checkPort, checkAddr)
 }
 
-// setServer is set server B/S state|weight VALUE.
+// setServer is set server B/S state|weight|addr VALUE.
 func setServer(p *session.Proxy, args []string) string {
 	if len(args) < 2 {
-		return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+		return "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n"
 	}
 	target, what := args[:1], args[1]
 	value := ""
@@ -145,8 +161,10 @@ func setServer(p *session.Proxy, args []string) string {
 			return "error: Require <weight> or <weight%>.\n"
 		}
 		return onServer(target, func(b, s string) error { return setWeight(p, b, s, value) })
+	case "addr":
+		return setAddr(p, target, args[2:])
 	}
-	return "error: 'set server <srv>' supports 'state' and 'weight' here.\n"
+	return "error: 'set server <srv>' supports 'state', 'weight' and 'addr' here.\n"
 }
 
 // getWeight is get weight B/S: "3 (initial 1)".

@@ -8,11 +8,15 @@ import (
 
 // Server is what an algorithm knows of one server, fixed at construction.
 type Server struct {
-	Name    string
-	Addr    netip.AddrPort // identifies the server for hashing (consistent), so independent proxies agree
-	Weight  int            // 0..256; 0 = takes no new sessions
-	Backup  bool           // only used when no primary is usable
-	MaxConn int            // 0 = unlimited; used by "first" to know when a server is full
+	Name string
+	Addr netip.AddrPort // identifies the server for hashing (consistent), so independent proxies agree
+	// Key, when set, identifies it for hashing instead of Addr: a
+	// server named by DNS ("app1.internal:8080"), whose address may
+	// change while its clients should stay with it.
+	Key     string
+	Weight  int  // 0..256; 0 = takes no new sessions
+	Backup  bool // only used when no primary is usable
+	MaxConn int  // 0 = unlimited; used by "first" to know when a server is full
 }
 
 // MaxWeight is the largest accepted Server.Weight (HAProxy's limit).

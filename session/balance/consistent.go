@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -45,21 +46,22 @@ func (c *consistent) init(servers []Server, load Load) error {
 		srv int32
 	}
 	var pts []point
-	seen := make(map[netip.AddrPort]int, len(servers))
+	seen := make(map[string]int, len(servers))
 	for i, s := range servers {
 		if s.Weight == 0 {
 			continue // never a candidate, and its points would only cost memory
 		}
-		if !s.Addr.IsValid() {
+		if !s.Addr.IsValid() && s.Key == "" {
 			return fmt.Errorf("balance: consistent: server %d (%s) has no address to hash", i, s.Name)
 		}
-		if j, dup := seen[s.Addr]; dup {
+		id := s.ident()
+		if j, dup := seen[id]; dup {
 			return fmt.Errorf("balance: consistent: servers %d (%s) and %d (%s) share address %v: their points would coincide",
-				j, servers[j].Name, i, s.Name, s.Addr)
+				j, servers[j].Name, i, s.Name, id)
 		}
-		seen[s.Addr] = i
+		seen[id] = i
 		for j := range s.Weight * PointsPerWeight {
-			pts = append(pts, point{hashPoint(s.Addr, j), int32(i)})
+			pts = append(pts, point{s.hashPoint(j), int32(i)})
 		}
 	}
 	// Ties between two servers' points (2^-64 each) are broken by address,
@@ -71,7 +73,7 @@ func (c *consistent) init(servers []Server, load Load) error {
 		case a.h > b.h:
 			return 1
 		}
-		return servers[a.srv].Addr.Compare(servers[b.srv].Addr)
+		return strings.Compare(servers[a.srv].ident(), servers[b.srv].ident())
 	})
 	c.all = ring{hash: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
 	for k, pt := range pts {

@@ -50,6 +50,25 @@ func hashPoint(ap netip.AddrPort, j int) uint64 {
 	return fmix64(fnv1a(fnvOffset, b[:]))
 }
 
+// hashPoint hashes the j-th ring point of s: by its Key when it has one,
+// else by its address.
+func (s *Server) hashPoint(j int) uint64 {
+	if s.Key == "" {
+		return hashPoint(s.Addr, j)
+	}
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(j))
+	return fmix64(fnv1a(fnv1a(fnvOffset, []byte(s.Key)), n[:]))
+}
+
+// ident is what identifies s on a hash ring, as a string.
+func (s *Server) ident() string {
+	if s.Key != "" {
+		return s.Key
+	}
+	return s.Addr.String()
+}
+
 // reduce maps a uniform 64-bit h onto [0, n) without a division (Lemire's
 // multiply-shift: the high word of h·n).
 func reduce(h uint64, n int) int {

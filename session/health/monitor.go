@@ -88,6 +88,7 @@ type server struct {
 	target Target
 	probe  *prober
 	pause  chan pauseReq      // Pause and Resume, to the checker goroutine
+	moves  chan moveReq       // SetAddr, to the checker goroutine
 	ctx    context.Context    // the monitor's, or ended sooner by Remove
 	remove context.CancelFunc // ends this server's checker alone
 	ended  chan struct{}      // closed when its checker goroutine has returned
@@ -102,6 +103,13 @@ type server struct {
 type pauseReq struct {
 	pause bool
 	done  chan struct{}
+}
+
+// moveReq gives a checker its server's new address; done is closed once
+// it is published and checks go there.
+type moveReq struct {
+	addr, check netip.AddrPort // the target's new Addr and Check
+	done        chan struct{}
 }
 
 // result is one finished check, handed from the check's goroutine to the
@@ -144,14 +152,14 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 }
 
 func (t Target) validate(i int) error {
-	if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
+	if ap := t.endpoint(); (!ap.IsValid() || ap.Port() == 0) && !t.Paused { // a paused one may wait for its address (SetAddr)
 		return fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
 	}
 	return nil
 }
 
 func (m *Monitor) newServer(i int, t Target) *server {
-	s := &server{idx: i, target: t, probe: newProber(m.spec, t.endpoint()), pause: make(chan pauseReq), ended: make(chan struct{})}
+	s := &server{idx: i, target: t, probe: newProber(m.spec, t.endpoint()), pause: make(chan pauseReq), moves: make(chan moveReq), ended: make(chan struct{})}
 	s.ctx, s.remove = context.WithCancel(m.ctx)
 	s.obs.nudge = make(chan string, 1)
 	s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
@@ -256,6 +264,26 @@ func (m *Monitor) Pause(i int) { m.setPaused(i, true) }
 // one failed check from DOWN, and checked again right away.
 func (m *Monitor) Resume(i int) { m.setPaused(i, false) }
 
+// SetAddr moves server i's checks to its new traffic address addr and
+// check endpoint check (the zero value: addr), as the server's address
+// changed at runtime. Its health stays what it was, but a check in
+// flight to the old address is dropped and the new one is checked right
+// away, so the verdict soon says what the new address does. When it
+// returns, every later check goes to the new address.
+func (m *Monitor) SetAddr(i int, addr, check netip.AddrPort) {
+	s := m.list()[i]
+	req := moveReq{addr: addr, check: check, done: make(chan struct{})}
+	select {
+	case s.moves <- req:
+	case <-s.ctx.Done():
+		return
+	}
+	select {
+	case <-req.done:
+	case <-s.ctx.Done():
+	}
+}
+
 func (m *Monitor) setPaused(i int, pause bool) {
 	req := pauseReq{pause: pause, done: make(chan struct{})}
 	s := m.list()[i]
@@ -275,7 +303,7 @@ type checker struct {
 	t        tracker
 	paused   bool // in maintenance: no check scheduled
 	inFlight bool // a check runs; its result comes on done
-	stale    bool // the check in flight began before a pause or resume: drop its result
+	stale    bool // the check in flight began before a pause, resume or move: drop its result
 	nextAt   time.Time
 	timer    *time.Timer
 }
@@ -303,15 +331,21 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			return
 		case <-c.timer.C:
 			c.inFlight = true
+			probe := s.probe // SetAddr may replace it while this check runs
 			go func() {
 				start := time.Now()
-				err := s.probe.check(s.ctx)
+				err := probe.check(s.ctx)
 				done <- result{start: start, dur: time.Since(start), err: err}
 			}()
 		case r := <-done:
 			m.finished(s, c, r)
 		case req := <-s.pause:
 			m.setMaint(s, c, req.pause)
+			close(req.done)
+		case req := <-s.moves:
+			t := s.target // the checker goroutine's own: written only here
+			t.Addr, t.Check = req.addr, req.check
+			m.move(s, c, t)
 			close(req.done)
 		case reason := <-s.obs.nudge:
 			if reason != "" {
@@ -379,6 +413,26 @@ func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	st := &s.state
 	st.Paused, st.Up, st.Successes, st.Failures = pause, c.t.up, c.t.succ, c.t.fail
 	s.mu.Unlock()
+}
+
+// move points s's checks at t's endpoint. A check in flight went to the
+// old one: its result is dropped (stale) and the next check comes now.
+func (m *Monitor) move(s *server, c *checker, t Target) {
+	s.target = t
+	s.probe = newProber(m.spec, t.endpoint())
+	s.obs.streak.Store(0) // failures on the old address say nothing of the new
+	s.mu.Lock()
+	s.state.Addr, s.state.CheckAddr = t.Addr, t.endpoint()
+	s.mu.Unlock()
+	if c.paused {
+		return // checked from the new address once resumed
+	}
+	if c.inFlight {
+		c.stale = true
+		return
+	}
+	c.nextAt = time.Now()
+	c.timer.Reset(0)
 }
 
 // interval is the base delay before the next check.

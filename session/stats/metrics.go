@@ -47,6 +47,9 @@ var (
 	descSrvRedisp     = desc("server_redispatches_total", "Sessions that left the server for another one after failed connects.", "backend", "server")
 	descSrvDowntime   = desc("server_downtime_seconds_total", "Time the server spent taking no new sessions (DOWN, or out by an operator).", "backend", "server")
 	descSrvChecks     = desc("server_checks_total", "Health checks run.", "backend", "server")
+	descSrvAddrChange = desc("server_address_changes_total", "Times the server's address changed at runtime (set server addr, DNS).", "backend", "server")
+	descSrvResFails   = desc("server_resolution_failures_total", "Times the server's name started failing to resolve.", "backend", "server")
+	descSrvResOuts    = desc("server_resolution_outs_total", "Times the server was taken out by resolution (MAINT (resolution)).", "backend", "server")
 	descSrvCheckFails = desc("server_check_failures_total", "Health checks that failed.", "backend", "server")
 	descSrvCheckSkips = desc("server_checks_skipped_total", "Health checks not run for a local shortage (no fd, memory or port); not counted against the server.", "backend", "server")
 	descWkTurns       = desc("worker_loop_turns_total", "Passes of a worker loop.", "worker")
@@ -82,7 +85,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessionsCur, descSessionsMax, descQueueCur, descFeSessions, descFeCur, descFeRefused,
 		descFeBytesIn, descFeBytesOut, descFeEnded, descFeRouteHits, descFeSessionsMax, descBeQueue, descBeQueueMax, descBeSessionsMax,
 		descBeDowntime, descSrvUp, descSrvCur, descSrvSessions, descSrvFailures, descSrvBytesIn, descSrvBytesOut, descSrvSessMax,
-		descSrvRetries, descSrvRedisp, descSrvDowntime, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descWkTurns,
+		descSrvRetries, descSrvRedisp, descSrvDowntime, descSrvChecks, descSrvCheckFails, descSrvCheckSkips, descSrvAddrChange,
+		descSrvResFails, descSrvResOuts, descWkTurns,
 		descWkCompletions, descWkSessions, descCtlOpen, descCtlErrors, descCtlRefused,
 		descStateWrites, descStateFailures} {
 		ch <- d
@@ -207,6 +211,11 @@ func collectServer(ch chan<- prometheus.Metric, backend string, s *session.Serve
 	ch <- counter(descSrvRetries, s.Retries, backend, s.Name)
 	ch <- counter(descSrvRedisp, s.Redispatches, backend, s.Name)
 	ch <- seconds(descSrvDowntime, s.Downtime, backend, s.Name)
+	ch <- counter(descSrvAddrChange, s.AddrChanges, backend, s.Name)
+	if r := s.Resolution; r != nil {
+		ch <- counter(descSrvResFails, r.Failures, backend, s.Name)
+		ch <- counter(descSrvResOuts, r.Outs, backend, s.Name)
+	}
 	if s.Check != nil {
 		ch <- counter(descSrvChecks, s.Check.Checks, backend, s.Name)
 		ch <- counter(descSrvCheckFails, s.Check.CheckFailures, backend, s.Name)

@@ -248,3 +248,13 @@ func (s *ClosesFirst) serve(c *net.TCPConn) {
 	n, err := io.Copy(h, c)
 	s.res.add(Result{Bytes: n, SHA256: hexSum(h), Err: err})
 }
+
+// StartEchoOn starts an echo backend on addr ("127.0.0.2:8080"): servers
+// a DNS name gives by IP alone share one port on their own loopback
+// addresses.
+func StartEchoOn(t testing.TB, addr string) *Echo {
+	t.Helper()
+	s := newServerOn(t, addr)
+	s.start(EchoConn)
+	return &Echo{s}
+}

@@ -47,6 +47,9 @@ type problems struct {
 	file string
 	loc  *locator
 	list []*Error
+	// stateFile: [global] state_file is set, which init_addr "last"
+	// needs (read before the backends).
+	stateFile bool
 }
 
 // add records a problem at the indexed path at (used to find the line),

@@ -164,14 +164,15 @@ func checkBackend(b *session.Backend) error {
 	}
 	names := map[string]bool{}
 	for _, s := range b.Servers {
-		if !validName(s.Name) || names[s.Name] || !s.Address.IsValid() || s.Address.Port() == 0 {
+		srv := s.Template != nil && s.Template.SRV // its port comes with its records
+		if !validName(s.Name) || names[s.Name] || s.Address.Port() == 0 && !srv || s.Address.Addr().IsValid() == (s.FQDN != "") {
 			return fmt.Errorf("backend %s: server %+v", b.Name, s)
 		}
 		names[s.Name] = true
 		if b.Check == nil && (s.CheckPort != 0 || s.CheckAddress.IsValid()) {
 			return fmt.Errorf("backend %s: server %s: a check endpoint without checks", b.Name, s.Name)
 		}
-		if b.Check != nil {
+		if b.Check != nil && s.FQDN == "" {
 			if ap := session.CheckAddr(b.Check, s); !ap.IsValid() || ap.Port() == 0 {
 				return fmt.Errorf("backend %s: server %s: checked at %v", b.Name, s.Name, ap)
 			}

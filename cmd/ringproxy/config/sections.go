@@ -24,9 +24,14 @@ func build(pr *problems, doc map[string]any) *session.Config {
 		Global: readGlobal(root.sub("global")),
 		Log:    readLog(root.sub("log")),
 	}
+	pr.stateFile = c.Global.StateFile != ""
 	c.Admin = readAdmin(root)
+	c.Resolvers = readResolvers(root)
 	c.Backends = readBackends(root)
 	c.Frontends = readFrontends(root, c.Backends)
+	if c.Resolvers == nil && named(c) {
+		c.Resolvers = defaultResolvers()
+	}
 	root.done()
 	return c
 }
@@ -498,14 +503,19 @@ func readBackend(t *table) *session.Backend {
 	if t.has("check") {
 		b.Check = readCheck(t.sub("check"))
 	}
+	initAddr := readInitAddr(t, DefaultInitAddr)
 	names := map[string]string{}
 	for _, st := range t.list("server") {
-		s := readServer(st, b.Check != nil)
+		s := readServer(st, b.Check != nil, initAddr)
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
 	}
-	if len(b.Servers) == 0 {
-		t.failHere("server", "no servers")
+	b.Servers = append(b.Servers, readTemplates(t, b.Check != nil, names)...)
+	if t.has("init_addr") && !slices.ContainsFunc(b.Servers, func(s *session.Server) bool { return s.FQDN != "" && s.Template == nil }) {
+		t.fail("init_addr", nil, "init_addr applies to servers named by DNS, and this backend has none (a template's slots start empty, filled by its first answer)")
+	}
+	if len(b.Servers) == 0 && !t.bad["server_template"] {
+		t.failHere("server", "no servers (a [[backend.server]] or a [[backend.server_template]])")
 	} else {
 		checkBalancer(t, b)
 	}
@@ -528,19 +538,26 @@ func readBalance(t *table) string {
 func checkBalancer(t *table, b *session.Backend) {
 	views := make([]balance.Server, len(b.Servers))
 	for i, s := range b.Servers {
-		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
+		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Key: s.HashKey(), Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
 	if _, err := balance.New(b.Balance, views, nil); err != nil {
 		t.fail("balance", err, "%v", err)
 	}
 }
 
-func readServer(t *table, checked bool) *session.Server {
+func readServer(t *table, checked bool, initAddr []string) *session.Server {
 	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
 	} else if str := t.str("address", ""); str != "" {
-		s.Address = readServerAddr(t, str)
+		s.Address, s.FQDN = readServerAddr(t, str)
+	}
+	s.InitAddr = readInitAddr(t, initAddr)
+	if s.FQDN == "" {
+		if t.has("init_addr") {
+			t.fail("init_addr", nil, "init_addr applies to a server named by DNS; this one's address is an IP")
+		}
+		s.InitAddr = nil
 	}
 	s.Weight = t.integer("weight", 100, 0, balance.MaxWeight)
 	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
@@ -550,16 +567,16 @@ func readServer(t *table, checked bool) *session.Server {
 	return s
 }
 
-func readServerAddr(t *table, s string) netip.AddrPort {
-	ap, err := parseAddr(s)
-	if err != nil {
-		t.fail("address", errCause(err), "%v", err)
-		return ap
+// named says whether some server of c is named by DNS.
+func named(c *session.Config) bool {
+	for _, b := range c.Backends {
+		for _, s := range b.Servers {
+			if s.FQDN != "" {
+				return true
+			}
+		}
 	}
-	if ap.Port() == 0 {
-		t.fail("address", nil, "bad address %q: port 0 cannot be connected to", s)
-	}
-	return ap
+	return false
 }
 
 // readChoice reads a key whose one value turns on what it names ("" is

@@ -45,6 +45,7 @@ func Summary(c *session.Config) string {
 	}
 	writeAdmin(&b, c.Admin)
 	writeLog(&b, c.Log)
+	writeResolvers(&b, c)
 	for _, f := range c.Frontends {
 		writeFrontend(&b, f)
 	}
@@ -141,7 +142,13 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 	writeCheck(b, be)
 	writeFailover(b, be)
 	for _, s := range be.Servers {
-		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, s.Address, s.Weight)
+		if t := s.Template; t != nil {
+			if s.Name == t.Name+"1" {
+				writeTemplate(b, s)
+			}
+			continue
+		}
+		fmt.Fprintf(b, "    server %s %s weight %d", s.Name, serverAddr(s), s.Weight)
 		if s.MaxConn > 0 {
 			fmt.Fprintf(b, " maxconn %d", s.MaxConn)
 		}
@@ -150,6 +157,78 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		}
 		fmt.Fprintln(b)
 	}
+}
+
+// writeResolvers says how server names are resolved, and which.
+func writeResolvers(b *strings.Builder, c *session.Config) {
+	r := c.Resolvers
+	if r == nil {
+		return
+	}
+	ns := "from " + r.ResolvConf
+	if len(r.Nameservers) > 0 {
+		list := make([]string, len(r.Nameservers))
+		for i, a := range r.Nameservers {
+			list[i] = a.String()
+		}
+		ns = strings.Join(list, ", ")
+	}
+	fmt.Fprintf(b, "resolvers: nameservers %s; timeout %s, retries %d, accepted_payload_size %d\n",
+		ns, r.Timeout, r.Retries+1, r.PayloadSize)
+	fmt.Fprintf(b, "    re-resolved on their TTL within %s..%s; a failing name keeps its last answer %s (hold_valid), an NXDOMAIN %s (hold_nx), then its server is out\n",
+		r.TTLMin, r.TTLMax, r.HoldValid, r.HoldNX)
+	var names []string
+	for _, be := range c.Backends {
+		for _, s := range be.Servers {
+			switch t := s.Template; {
+			case t != nil && s.Name == t.Name+"1":
+				names = append(names, fmt.Sprintf("%s/%s1..%d %s", be.Name, t.Name, t.Count, t.FQDN))
+			case t == nil && s.FQDN != "":
+				names = append(names, be.Name+"/"+s.Name+" "+s.FQDN)
+			}
+		}
+	}
+	if len(names) == 0 {
+		b.WriteString("    unused: no server is named by DNS\n")
+		return
+	}
+	fmt.Fprintf(b, "    names: %s\n", strings.Join(names, ", "))
+}
+
+// writeTemplate describes the template first, a slot of it, stands for.
+func writeTemplate(b *strings.Builder, first *session.Server) {
+	t := first.Template
+	what := fmt.Sprintf("%s:%d (the addresses of the name)", t.FQDN, t.Port)
+	weight := fmt.Sprintf(" weight %d", first.Weight)
+	if t.SRV {
+		what, weight = t.FQDN+" (SRV: targets, ports, weights)", ""
+	}
+	fmt.Fprintf(b, "    server_template %s1..%s%d from %s%s", t.Name, t.Name, t.Count, what, weight)
+	if first.MaxConn > 0 {
+		fmt.Fprintf(b, " maxconn %d", first.MaxConn)
+	}
+	if first.Backup {
+		b.WriteString(" backup")
+	}
+	b.WriteString("; unfilled slots in maintenance\n")
+}
+
+// serverAddr is s's address as configured: a name says so, with its
+// init_addr.
+func serverAddr(s *session.Server) string {
+	if s.FQDN == "" {
+		return s.Address.String()
+	}
+	return fmt.Sprintf("%s:%d (DNS; init_addr %s)", s.FQDN, s.Address.Port(), strings.Join(s.InitAddr, ","))
+}
+
+// checkAddr is where s's checks connect; a named server's own IP is its
+// name's.
+func checkAddr(c *session.Check, s *session.Server) string {
+	if s.FQDN == "" || s.CheckAddress.IsValid() || c.Address.IsValid() {
+		return session.CheckAddr(c, s).String()
+	}
+	return fmt.Sprintf("%s:%d", s.FQDN, session.CheckAddr(c, s).Port())
 }
 
 // writeFailover says what happens to sessions when a server goes or
@@ -203,7 +282,7 @@ func writeCheck(b *strings.Builder, be *session.Backend) {
 	}
 	for _, s := range be.Servers {
 		if s.CheckAddress.IsValid() || s.CheckPort != 0 {
-			fmt.Fprintf(b, "    check of %s at %s\n", s.Name, session.CheckAddr(c, s))
+			fmt.Fprintf(b, "    check of %s at %s\n", s.Name, checkAddr(c, s))
 		}
 	}
 }
