@@ -64,24 +64,32 @@ type server struct {
 	cur    atomic.Int64  // slots held: sessions assigned to it, all workers
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
-	weight atomic.Int32  // current weight (config, or set weight)
+	weight atomic.Int32  // the weight it has when warm (config, or set weight): HAProxy's uweight
+
+	// What slow start lets it take now (see slowstart.go), written with
+	// the balancer: maxconn (0 = unlimited) is the config's but while it
+	// warms up; shown is its effective weight in weight units, for
+	// stats; throttle the percent of its weight it has while it warms up
+	// (0: it is not warming up).
+	maxconn  atomic.Int64
+	shown    atomic.Int32
+	throttle atomic.Int32
+	warm     *warmup // guarded by be.lbMu; nil unless warming up
 }
 
-// take reserves a slot on s against its maxconn.
-func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
+// take reserves a slot on s against its maxconn as it is now.
+func (s *server) take() bool { return reserve(&s.cur, s.maxconn.Load()) }
 
 func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
-	views := make([]balance.Server, len(cfg.Servers))
 	for i, s := range cfg.Servers {
 		srv := &server{cfg: s, be: b, idx: i, gidx: firstServer + i}
 		srv.sa.Set(s.Address)
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
 		b.servers = append(b.servers, srv)
-		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
-	if err := b.rebuild(views); err != nil {
+	if err := b.reweigh(); err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
 	}
 	return b, nil
@@ -127,20 +135,17 @@ func (b *backend) refresh(s *server) {
 	b.balancer().SetUsable(s.idx, s.usable())
 }
 
-// setWeight rebuilds the balancer with s's new weight.
+// setWeight rebuilds the balancer with s's new weight. While s warms up
+// it is the weight the ramp goes to, and the ramp goes on.
 func (b *backend) setWeight(s *server, w int) error {
 	b.lbMu.Lock()
 	defer b.lbMu.Unlock()
-	views := make([]balance.Server, len(b.servers))
-	for i, x := range b.servers {
-		c := x.cfg
-		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
-	}
-	views[s.idx].Weight = w
-	if err := b.rebuild(views); err != nil {
+	was := s.weight.Swap(int32(w))
+	if err := b.reweigh(); err != nil {
+		s.weight.Store(was)
+		b.reweigh() // as it was, which built before
 		return err
 	}
-	s.weight.Store(int32(w))
 	return nil
 }
 

@@ -89,8 +89,14 @@ func (p *Proxy) stopChecks() {
 // sessions they name.
 func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	s := b.servers[ev.Server]
+	if ev.Up && s.adminState() != AdminMaint {
+		p.warmUp(b, s) // before it is usable: no burst at full weight
+	}
 	s.up.Store(ev.Up)
 	b.refresh(s)
+	if !ev.Up {
+		p.coolDown(b, s)
+	}
 	p.hist.observe(b, time.Now())
 	p.transitions.Add(1)
 	if ev.Up {

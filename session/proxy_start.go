@@ -51,6 +51,7 @@ func (p *Proxy) start() error {
 	p.hist.begin(p.bes, time.Now())
 	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
+		p.stopWarmups() // a ramp inheritHealth carried over
 		for _, ls := range fds {
 			for _, l := range ls {
 				ring.CloseNow(l.fd)
@@ -155,6 +156,7 @@ func (p *Proxy) waitWorkers() {
 	p.adopted = nil
 	p.adoptMu.Unlock()
 	p.stopChecks()
+	p.stopWarmups()
 	if p.access != nil {
 		p.access.Close()
 	}

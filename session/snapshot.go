@@ -105,12 +105,16 @@ type BackendStats struct {
 
 // ServerStats is one server.
 type ServerStats struct {
-	Name         string      `json:"name"`
-	Addr         string      `json:"address"`
-	Up           bool        `json:"up"`
-	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
-	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
+	Name     string `json:"name"`
+	Addr     string `json:"address"`
+	Up       bool   `json:"up"`
+	Disabled bool   `json:"disabled"`    // Admin is drain or maint
+	Admin    string `json:"admin_state"` // ready, drain or maint (set server state)
+	// Weight is its effective weight: while it warms up (SlowStart) the
+	// share of UserWeight it has now, as HAProxy's weight column; else
+	// UserWeight.
 	Weight       int         `json:"weight"`
+	UserWeight   int         `json:"-"` // the config's or set weight's, HAProxy's uweight (in SlowStart while warming up)
 	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
 	Backup       bool        `json:"backup"`
 	MaxConn      int         `json:"maxconn"`
@@ -120,16 +124,27 @@ type ServerStats struct {
 	BytesIn      uint64      `json:"bytes_in"`
 	BytesOut     uint64      `json:"bytes_out"`
 	Check        *CheckStats `json:"check,omitempty"`
-	MaxSessions  int64       `json:"max_sessions"` // most slots held at once (HAProxy's smax)
-	SessionRate  Rate        `json:"session_rate"` // sessions that reached it, per second
-	Retries      uint64      `json:"retries"`      // failed connects retried on it (wretr)
-	Redispatches uint64      `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
+	SlowStart    *SlowStart  `json:"slow_start,omitempty"` // nil unless it is warming up
+	MaxSessions  int64       `json:"max_sessions"`         // most slots held at once (HAProxy's smax)
+	SessionRate  Rate        `json:"session_rate"`         // sessions that reached it, per second
+	Retries      uint64      `json:"retries"`              // failed connects retried on it (wretr)
+	Redispatches uint64      `json:"redispatches"`         // sessions that left it for another server after failed connects (wredis)
 	// LastChange is when it last started or stopped taking new sessions
 	// (see TakesSessions), the generation's start before that; Downtime
 	// the time it spent not taking them in all.
 	LastChange  time.Time `json:"last_change"`
 	Downtime    Seconds   `json:"downtime_seconds"`
 	LastSession time.Time `json:"last_session,omitzero"` // when it last got a session, to the second
+}
+
+// SlowStart is a server warming up: it came back UP and ramps to its
+// weight and maxconn over Window.
+type SlowStart struct {
+	Since    time.Time `json:"since"`
+	Window   Seconds   `json:"window_seconds"`
+	Throttle int       `json:"throttle_percent"`  // of its weight (of its maxconn for the static algorithms) it has now, HAProxy's throttle
+	Weight   int       `json:"weight"`            // the weight it ramps to (HAProxy's uweight)
+	MaxConn  int       `json:"maxconn,omitempty"` // the maxconn it has now; 0: unlimited
 }
 
 // TakesSessions says whether the server can take new sessions: UP and
@@ -261,9 +276,19 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
-		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
+		Weight: int(s.shown.Load()), UserWeight: int(s.weight.Load()), InitWeight: s.cfg.Weight, SlowStart: slowStartStats(s),
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
+}
+
+// slowStartStats says how far s's ramp is, or nil if it is not warming up.
+func slowStartStats(s *server) *SlowStart {
+	since, warming := s.be.warmingSince(s)
+	if !warming {
+		return nil
+	}
+	return &SlowStart{Since: since, Window: Seconds(s.cfg.SlowStart), Throttle: int(s.throttle.Load()),
+		Weight: int(s.weight.Load()), MaxConn: int(s.maxconn.Load())}
 }
 
 // checkEndpoint is the port and address s's checks go to when the config
