@@ -322,3 +322,55 @@ func TestSlowStartRestartedByDown(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowStartServesTheQueue: sessions queued for a warming server's
+// slots start as its maxconn steps up, not only when one of its
+// sessions ends (none does here).
+func TestSlowStartServesTheQueue(t *testing.T) {
+	forEngines(t, func(t *testing.T, eng string) {
+		const maxconn = 10
+		cfg, _ := named(t, eng, "roundrobin", "warm")
+		be := cfg.Backends[0]
+		be.TimeoutQueue = 10 * time.Second
+		be.Servers[0].MaxConn, be.Servers[0].SlowStart = maxconn, rampWindow
+		p, addr := startProxy(t, cfg)
+		if err := p.SetServerState("app", "warm", session.AdminMaint); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := p.SetServerState("app", "warm", session.AdminReady); err != nil {
+			t.Fatal(err)
+		}
+		type served struct {
+			at  time.Duration
+			err error
+		}
+		done := make(chan served, maxconn)
+		for range maxconn {
+			go func() {
+				c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+				if err != nil {
+					done <- served{err: err}
+					return
+				}
+				t.Cleanup(func() { c.Close() })
+				c.SetReadDeadline(time.Now().Add(rampWindow + 3*time.Second))
+				_, err = c.Read(make([]byte, 16)) // the server's name: connected
+				done <- served{time.Since(t0), err}
+			}()
+		}
+		early := 0
+		for range maxconn {
+			s := <-done
+			if s.err != nil {
+				t.Fatalf("a queued session was not served during the ramp: %v", s.err)
+			}
+			if s.at < rampWindow/4 {
+				early++
+			}
+		}
+		if early > maxconn/2 {
+			t.Errorf("%d of %d sessions started in the first quarter of the ramp: maxconn did not ramp", early, maxconn)
+		}
+	})
+}
