@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ringproxy/ring"
 	"ringproxy/session/balance"
@@ -74,7 +75,18 @@ type server struct {
 	cur    atomic.Int64  // slots held: sessions assigned to it, all workers
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
-	weight atomic.Int32  // current weight (config, or set weight)
+	weight atomic.Int32  // the weight it has when warm (config, or set weight): HAProxy's uweight
+
+	// What slow start lets it take now (see slowstart.go), written with
+	// the balancer: maxconn (0 = unlimited) is the config's but while it
+	// warms up; shown is its effective weight in weight units, for
+	// stats; throttle the percent of its weight it has while it warms up
+	// (0: it is not warming up).
+	maxconn  atomic.Int64
+	shown    atomic.Int32
+	throttle atomic.Int32
+	warm     *warmup // guarded by be.lbMu; nil unless warming up
+
 	// deleted: del server took it out; it stays in the set for the
 	// indexes (see serverSet) but is never picked or listed again.
 	deleted atomic.Bool
@@ -105,8 +117,8 @@ func newServerAddr(ap netip.AddrPort) *serverAddr {
 // address is where new sessions to s connect now.
 func (s *server) address() netip.AddrPort { return s.addr.Load().ap }
 
-// take reserves a slot on s against its maxconn.
-func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
+// take reserves a slot on s against its maxconn as it is now.
+func (s *server) take() bool { return reserve(&s.cur, s.maxconn.Load()) }
 
 func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
@@ -121,7 +133,7 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 		srv.weight.Store(int32(s.Weight))
 		servers = append(servers, srv)
 	}
-	if err := b.rebuild(servers, nil); err != nil {
+	if err := b.rebuild(servers); err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Name, err)
 	}
 	return b, nil
@@ -162,10 +174,10 @@ func (b *backend) sessions() int64 {
 func (b *backend) balancer() balance.Balancer { return b.set.Load().lb }
 
 // rebuild publishes servers with a new balancer over them, each server
-// at its current weight (weights overrides some, by index) and with its
+// at its weight now (slow start's, while it warms up) and with its
 // usability carried over. Callers hold lbMu (or own b alone, at start).
-func (b *backend) rebuild(servers []*server, weights map[int]int) error {
-	lb, err := balance.New(b.cfg.Balance, views(servers, weights), func(i int) int64 { return servers[i].cur.Load() })
+func (b *backend) rebuild(servers []*server) error {
+	lb, err := balance.New(b.cfg.Balance, b.views(servers, time.Now()), func(i int) int64 { return servers[i].cur.Load() })
 	if err != nil {
 		return err
 	}
@@ -176,24 +188,6 @@ func (b *backend) rebuild(servers []*server, weights map[int]int) error {
 	}
 	b.set.Store(&serverSet{servers: servers, lb: lb})
 	return nil
-}
-
-// views is what the balancer knows of servers: each at its current
-// weight (weights overrides some, by index), a deleted one at 0.
-func views(servers []*server, weights map[int]int) []balance.Server {
-	out := make([]balance.Server, len(servers))
-	for i, x := range servers {
-		c := x.cfg
-		w, ok := weights[i]
-		if !ok {
-			w = int(x.weight.Load())
-		}
-		if x.deleted.Load() {
-			w = 0
-		}
-		out[i] = balance.Server{Name: c.Name, Addr: c.Address, Key: c.HashKey(), Weight: w, Backup: c.Backup, MaxConn: c.MaxConn}
-	}
-	return out
 }
 
 // usable says whether s takes new sessions: UP, ready, not deleted and,
@@ -217,14 +211,17 @@ func (b *backend) refresh(s *server) {
 	b.balancer().SetUsable(s.idx, s.usable())
 }
 
-// setWeight rebuilds the balancer with s's new weight.
+// setWeight rebuilds the balancer with s's new weight. While s warms up
+// it is the weight the ramp goes to, and the ramp goes on.
 func (b *backend) setWeight(s *server, w int) error {
 	b.lbMu.Lock()
 	defer b.lbMu.Unlock()
-	if err := b.rebuild(b.all(), map[int]int{s.idx: w}); err != nil {
+	was := s.weight.Swap(int32(w))
+	if err := b.reweigh(); err != nil {
+		s.weight.Store(was)
+		b.reweigh() // as it was, which built before
 		return err
 	}
-	s.weight.Store(int32(w))
 	return nil
 }
 

@@ -178,6 +178,10 @@ type Server struct {
 	Weight  int  // 0..256; 0 takes no new sessions
 	MaxConn int  // sessions at once, whole process; 0 = unlimited, above it sessions queue
 	Backup  bool // used only when no primary is usable
+	// SlowStart is how long it ramps up to its weight and maxconn when it
+	// comes back UP (slowstart.go); 0 = at once. The config loader gives
+	// it its backend's slowstart unless the server sets its own.
+	SlowStart time.Duration
 	// CheckPort and CheckAddress send this server's checks elsewhere,
 	// over the check's Port and Address; 0 and the zero Addr: those.
 	CheckPort    uint16

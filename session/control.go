@@ -70,7 +70,9 @@ func (p *Proxy) server(be, srv string) (*backend, *server, error) {
 }
 
 // ServerWeight returns server srv's weight now and its weight in the
-// config, HAProxy's `get weight`.
+// config, HAProxy's `get weight`. While the server warms up (slow start)
+// it is the weight it ramps to, as HAProxy's uweight; Snapshot has the
+// effective one.
 func (p *Proxy) ServerWeight(be, srv string) (cur, initial int, err error) {
 	_, s, err := p.server(be, srv)
 	if err != nil {
@@ -127,12 +129,14 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		wasUp := s.up.Load()
 		s.admin.Store(uint32(st))
 		s.up.Store(false)
+		p.coolDown(b, s)
 		if wasUp {
 			defer p.onDown(b, s) // HAProxy's on-marked-down applies to maint too
 		}
 	case was == AdminMaint:
 		s.admin.Store(uint32(st))
 		if !s.inMaint() { // else it stays out until its name resolves
+			p.warmUp(b, s) // leaving maint is coming back, as HAProxy's: it warms up
 			s.up.Store(true)
 			if b.monitor != nil {
 				b.monitor.Resume(s.idx)

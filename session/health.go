@@ -95,8 +95,14 @@ func (p *Proxy) stopChecks() {
 // sessions they name.
 func (p *Proxy) serverChanged(b *backend, ev health.Event) {
 	s := b.all()[ev.Server]
+	if ev.Up && !s.inMaint() {
+		p.warmUp(b, s) // before it is usable: no burst at full weight
+	}
 	s.up.Store(ev.Up)
 	b.refresh(s)
+	if !ev.Up {
+		p.coolDown(b, s)
+	}
 	p.hist.observe(b, time.Now())
 	p.transitions.Add(1)
 	p.stateChanged()

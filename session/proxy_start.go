@@ -57,6 +57,7 @@ func (p *Proxy) start() error {
 	p.prev = nil // the old generation is not kept alive by the new
 	if err := p.startChecks(); err != nil {
 		p.stopResolver()
+		p.stopWarmups() // a ramp inheritHealth carried over
 		for _, ls := range fds {
 			for _, l := range ls {
 				ring.CloseNow(l.fd)
@@ -163,6 +164,7 @@ func (p *Proxy) waitWorkers() {
 	p.adoptMu.Unlock()
 	p.stopResolver()
 	p.stopChecks()
+	p.stopWarmups()
 	if p.access != nil {
 		p.access.Close()
 	}

@@ -140,7 +140,21 @@ func (p *Proxy) inheritServer(b *backend, s, old *server) {
 			p.log.Warn("reload: runtime weight not carried over", "server", b.cfg.Name+"/"+s.cfg.Name, "weight", w, "err", err)
 		}
 	}
+	p.inheritWarmup(b, s, old)
 	b.refresh(s)
+}
+
+// inheritWarmup goes on with the ramp old was in, from where it was, if
+// s still has a slow start and is up: a reload never starts a ramp (s
+// would be throttled while it serves), nor cuts one short.
+func (p *Proxy) inheritWarmup(b *backend, s, old *server) {
+	start, warming := old.be.warmingSince(old)
+	if !warming || s.cfg.SlowStart <= 0 || !s.usable() || old.cfg.Address != s.cfg.Address {
+		return
+	}
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	p.beginWarmup(b, s, start)
 }
 
 // adoptee is a client a stopping generation accepted but could not serve

@@ -385,6 +385,7 @@ func (p *Proxy) resolvedBack(b *backend, s *server, why string) {
 	}
 	s.res.out.Store(false)
 	if s.adminState() != AdminMaint {
+		p.warmUp(b, s) // coming back, as from maint: it warms up
 		s.up.Store(true)
 		if b.monitor != nil {
 			b.monitor.Resume(s.idx)

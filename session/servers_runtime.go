@@ -138,7 +138,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 		})
 	}
 	p.hist.addServer(s, time.Now())
-	if err := b.rebuild(next, nil); err != nil {
+	if err := b.rebuild(next); err != nil {
 		return nil, err // rebuildCheck took the same set
 	}
 	return s, nil
@@ -146,7 +146,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 
 // rebuildCheck says whether a balancer can be built over servers.
 func (b *backend) rebuildCheck(servers []*server) error {
-	_, err := balance.New(b.cfg.Balance, views(servers, nil), nil)
+	_, err := balance.New(b.cfg.Balance, b.views(servers, time.Now()), nil)
 	return err
 }
 
@@ -175,7 +175,7 @@ func (p *Proxy) DelServer(be, srv string) error {
 		b.monitor.Remove(s.idx)
 	}
 	b.lbMu.Lock()
-	err = b.rebuild(b.all(), nil)
+	err = b.rebuild(b.all())
 	b.lbMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("del server %s/%s: %w", be, srv, err)

@@ -105,14 +105,18 @@ type BackendStats struct {
 
 // ServerStats is one server.
 type ServerStats struct {
-	Name         string      `json:"name"`
-	Addr         string      `json:"address"`         // where new sessions go now (set server addr, DNS)
-	AddrChanges  uint64      `json:"address_changes"` // times that changed at runtime
-	Port         uint16      `json:"-"`               // the config's port, which a named server has before any address
-	Up           bool        `json:"up"`
-	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
-	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
+	Name        string `json:"name"`
+	Addr        string `json:"address"`         // where new sessions go now (set server addr, DNS)
+	AddrChanges uint64 `json:"address_changes"` // times that changed at runtime
+	Port        uint16 `json:"-"`               // the config's port, which a named server has before any address
+	Up          bool   `json:"up"`
+	Disabled    bool   `json:"disabled"`    // Admin is drain or maint
+	Admin       string `json:"admin_state"` // ready, drain or maint (set server state)
+	// Weight is its effective weight: while it warms up (SlowStart) the
+	// share of UserWeight it has now, as HAProxy's weight column; else
+	// UserWeight.
 	Weight       int         `json:"weight"`
+	UserWeight   int         `json:"-"` // the config's or set weight's, HAProxy's uweight (in SlowStart while warming up)
 	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
 	Dynamic      bool        `json:"-"` // added at runtime (add server)
 	Backup       bool        `json:"backup"`
@@ -125,16 +129,27 @@ type ServerStats struct {
 	Check        *CheckStats `json:"check,omitempty"`
 	// Resolution is a named server's DNS state; nil for an IP address.
 	Resolution   *ResolutionStats `json:"resolution,omitempty"`
-	MaxSessions  int64            `json:"max_sessions"` // most slots held at once (HAProxy's smax)
-	SessionRate  Rate             `json:"session_rate"` // sessions that reached it, per second
-	Retries      uint64           `json:"retries"`      // failed connects retried on it (wretr)
-	Redispatches uint64           `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
+	SlowStart    *SlowStart       `json:"slow_start,omitempty"` // nil unless it is warming up
+	MaxSessions  int64            `json:"max_sessions"`         // most slots held at once (HAProxy's smax)
+	SessionRate  Rate             `json:"session_rate"`         // sessions that reached it, per second
+	Retries      uint64           `json:"retries"`              // failed connects retried on it (wretr)
+	Redispatches uint64           `json:"redispatches"`         // sessions that left it for another server after failed connects (wredis)
 	// LastChange is when it last started or stopped taking new sessions
 	// (see TakesSessions), the generation's start before that; Downtime
 	// the time it spent not taking them in all.
 	LastChange  time.Time `json:"last_change"`
 	Downtime    Seconds   `json:"downtime_seconds"`
 	LastSession time.Time `json:"last_session,omitzero"` // when it last got a session, to the second
+}
+
+// SlowStart is a server warming up: it came back UP and ramps to its
+// weight and maxconn over Window.
+type SlowStart struct {
+	Since    time.Time `json:"since"`
+	Window   Seconds   `json:"window_seconds"`
+	Throttle int       `json:"throttle_percent"`  // of its weight (of its maxconn for the static algorithms) it has now, HAProxy's throttle
+	Weight   int       `json:"weight"`            // the weight it ramps to (HAProxy's uweight)
+	MaxConn  int       `json:"maxconn,omitempty"` // the maxconn it has now; 0: unlimited
 }
 
 // TakesSessions says whether the server can take new sessions: UP and
@@ -272,7 +287,7 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: addrString(s.address()), Port: s.cfg.Address.Port(), AddrChanges: s.addrChanges.Load(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
-		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight, Dynamic: s.dynamic,
+		Weight: int(s.shown.Load()), UserWeight: int(s.weight.Load()), InitWeight: s.cfg.Weight, SlowStart: slowStartStats(s), Dynamic: s.dynamic,
 		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }
@@ -283,6 +298,16 @@ func addrString(ap netip.AddrPort) string {
 		return ""
 	}
 	return ap.String()
+}
+
+// slowStartStats says how far s's ramp is, or nil if it is not warming up.
+func slowStartStats(s *server) *SlowStart {
+	since, warming := s.be.warmingSince(s)
+	if !warming {
+		return nil
+	}
+	return &SlowStart{Since: since, Window: Seconds(s.cfg.SlowStart), Throttle: int(s.throttle.Load()),
+		Weight: int(s.weight.Load()), MaxConn: int(s.maxconn.Load())}
 }
 
 // checkEndpoint is the port and address s's checks go to when the config

@@ -285,7 +285,8 @@ func TestBufferComingBackRearmsEveryWaiter(t *testing.T) {
 func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	w, eng, a := fakeWorker(t)
 	srv := a.srv
-	srv.cfg.MaxConn = 1 // a holds the only slot
+	srv.cfg.MaxConn = 1  // a holds the only slot
+	srv.maxconn.Store(1) // what take reads: the config's, ramped by slow start
 	l := w.listeners[0]
 	w.p.actconn.Add(1)
 	l.fe.cur.Add(1)

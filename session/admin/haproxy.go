@@ -290,8 +290,11 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int, no
 	r.age("lastchg", now, sv.LastChange)
 	r.rate("rate", "rate_max", sv.SessionRate)
 	r.lastSession(now, sv.LastSession)
-	r.num("weight", int64(sv.Weight))
-	r.num("uweight", int64(sv.Weight))
+	r.num("weight", int64(sv.Weight)) // effective: a share of uweight while it warms up
+	r.num("uweight", int64(sv.UserWeight))
+	if ss := sv.SlowStart; ss != nil && sv.TakesSessions() {
+		r.num("throttle", int64(ss.Throttle)) // HAProxy's, while starting and not draining
+	}
 	if sv.Backup {
 		r.set("act", "0")
 		r.set("bck", "1")
@@ -324,7 +327,7 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int, no
 func backendRow(be session.BackendStats, iid int, now time.Time) *statRow {
 	r := newRow(be.Name, "BACKEND", typeBackend, iid, 0)
 	t := be.Totals()
-	act, bck, wact, wbck := 0, 0, 0, 0
+	act, bck, wact, wbck, uact, ubck := 0, 0, 0, 0, 0, 0
 	for _, sv := range be.Servers {
 		if !usable(sv) {
 			continue
@@ -332,16 +335,20 @@ func backendRow(be session.BackendStats, iid int, now time.Time) *statRow {
 		if sv.Backup {
 			bck++
 			wbck += sv.Weight
+			ubck += sv.UserWeight
 		} else {
 			act++
 			wact += sv.Weight
+			uact += sv.UserWeight
 		}
 	}
 	// HAProxy's backend weighs its active servers, or its backups when no
-	// active one is usable; it is UP while that weight is above 0.
-	weight := wact
+	// active one is usable; it is UP while that weight is above 0. weight
+	// sums effective weights (warming servers count their share), uweight
+	// the servers' own.
+	weight, uweight := wact, uact
 	if act == 0 {
-		weight = wbck
+		weight, uweight = wbck, ubck
 	}
 	r.num("qcur", be.CurQueue)
 	r.num("qmax", be.MaxQueue)
@@ -366,7 +373,7 @@ func backendRow(be session.BackendStats, iid int, now time.Time) *statRow {
 		r.set("status", "DOWN")
 	}
 	r.num("weight", int64(weight))
-	r.num("uweight", int64(weight))
+	r.num("uweight", int64(uweight))
 	r.num("act", int64(act))
 	r.num("bck", int64(bck))
 	r.set("algo", be.Balance)

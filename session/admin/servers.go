@@ -20,8 +20,9 @@ const serversStateHeader = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_s
 
 // HAProxy's numbers for what a state line holds (server-t.h, check-t.h).
 const (
-	opStopped = 0 // SRV_ST_STOPPED
-	opRunning = 2 // SRV_ST_RUNNING
+	opStopped  = 0 // SRV_ST_STOPPED
+	opStarting = 1 // SRV_ST_STARTING: up, warming up (slow start)
+	opRunning  = 2 // SRV_ST_RUNNING
 
 	admFMaint = 0x01 // SRV_ADMF_FMAINT: set server state maint
 	admFDrain = 0x08 // SRV_ADMF_FDRAIN: set server state drain
@@ -96,7 +97,10 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		}
 	}
 	op := opStopped
-	if sv.Up {
+	switch {
+	case sv.Up && sv.SlowStart != nil:
+		op = opStarting
+	case sv.Up:
 		op = opRunning
 	}
 	adm := 0
@@ -135,7 +139,7 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 		}
 	}
 	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d %s 0 %d %s - 0\n",
-		iid, backend, sid, sv.Name, addr, op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
+		iid, backend, sid, sv.Name, addr, op, adm, sv.UserWeight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
 		status, result, health, state, fqdn, port, srvRecord, checkPort, checkAddr)
 }
 

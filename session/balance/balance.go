@@ -17,6 +17,28 @@ type Server struct {
 	Weight  int  // 0..256; 0 = takes no new sessions
 	Backup  bool // only used when no primary is usable
 	MaxConn int  // 0 = unlimited; used by "first" to know when a server is full
+	// Eweight is the weight the algorithms that Ramp use while the server
+	// warms up (slow start), in 1/WeightScale of a unit of Weight:
+	// 1..Weight×WeightScale. 0 means all of Weight (Weight×WeightScale).
+	Eweight int
+}
+
+// WeightScale is how finely an effective weight divides a unit of
+// Weight (HAProxy's BE_WEIGHT_SCALE): a warming server of weight 1 still
+// ramps through 16 steps instead of jumping from 0 to 1.
+const WeightScale = 16
+
+// Ramps says whether algo weighs servers by Eweight, so that a warming
+// server's share can grow while it runs. The static algorithms do not
+// (static-rr's sequence and source's map would be rebuilt, and source's
+// clients remapped, at every step; HAProxy's cannot change weights on
+// the fly either), and first ignores weights.
+func Ramps(algo string) bool {
+	switch algo {
+	case "roundrobin", "leastconn", "random", "consistent":
+		return true
+	}
+	return false
 }
 
 // MaxWeight is the largest accepted Server.Weight (HAProxy's limit).
@@ -51,6 +73,9 @@ func New(algo string, servers []Server, load Load) (Balancer, error) {
 	for i, s := range servers {
 		if s.Weight < 0 || s.Weight > MaxWeight {
 			return nil, fmt.Errorf("balance: server %d (%s): weight %d out of 0..%d", i, s.Name, s.Weight, MaxWeight)
+		}
+		if s.Eweight < 0 || s.Eweight > s.Weight*WeightScale {
+			return nil, fmt.Errorf("balance: server %d (%s): effective weight %d out of 0..%d", i, s.Name, s.Eweight, s.Weight*WeightScale)
 		}
 		if s.MaxConn < 0 {
 			return nil, fmt.Errorf("balance: server %d (%s): maxconn %d is negative", i, s.Name, s.MaxConn)
@@ -150,8 +175,18 @@ func (p *pool) start(rebuild func(tier []int32)) {
 	p.rebuild(p.tier())
 }
 
-// weight returns server i's weight as an int64, ready for cross products.
-func (p *pool) weight(i int32) int64 { return int64(p.servers[i].Weight) }
+// weight returns server i's effective weight (see Server.Eweight) as an
+// int64, ready for cross products. Every weight is scaled alike, so
+// shares between servers at full weight are the Weights'.
+func (p *pool) weight(i int32) int64 { return int64(p.servers[i].effective()) }
+
+// effective is s's weight now in 1/WeightScale units.
+func (s *Server) effective() int {
+	if s.Eweight > 0 {
+		return s.Eweight
+	}
+	return s.Weight * WeightScale
+}
 
 // loadOf reads server i's load, clamping a negative count (a caller's
 // accounting slip) to 0 so comparisons stay sane.

@@ -11,7 +11,10 @@ import (
 // PointsPerWeight is how many ring points each unit of weight gives a server
 // (HAProxy's weight × 16). At the default weight 100 that is 1600 points and
 // ten equal servers get 9.6–10.3% of clients each; at weight 1 (16 points)
-// it is 6–15%, so give consistent backends weights of 10 or more.
+// it is 6–15%, so give consistent backends weights of 10 or more. A
+// warming server (Server.Eweight) owns the first of its points, one per
+// unit of effective weight: as it warms up it only takes clients from the
+// others, and at full weight it owns what it owns without slow start.
 const PointsPerWeight = 16
 
 // consistent is a hash ring: each server with weight w owns w×16 points at
@@ -60,7 +63,7 @@ func (c *consistent) init(servers []Server, load Load) error {
 				j, servers[j].Name, i, s.Name, id)
 		}
 		seen[id] = i
-		for j := range s.Weight * PointsPerWeight {
+		for j := range s.effective() * PointsPerWeight / WeightScale {
 			pts = append(pts, point{s.hashPoint(j), int32(i)})
 		}
 	}
@@ -89,7 +92,7 @@ func (c *consistent) filter(tier []int32) {
 	n := 0
 	for _, i := range tier {
 		in[i] = true
-		n += c.servers[i].Weight * PointsPerWeight
+		n += c.servers[i].effective() * PointsPerWeight / WeightScale
 	}
 	r := &ring{hash: make([]uint64, 0, n), owner: make([]int32, 0, n), servers: len(tier)}
 	for k, o := range c.all.owner {

@@ -29,7 +29,7 @@ type snapshot struct {
 func (s *snapshot) get() session.Snapshot {
 	s.taken.Add(1)
 	return session.Snapshot{Time: time.Now(), Backends: []session.BackendStats{{Name: "app", Servers: []session.ServerStats{{
-		Name: "a", Addr: "127.0.0.1:8080", Up: true, Admin: "ready", Weight: int(s.weight.Load()), InitWeight: 100,
+		Name: "a", Addr: "127.0.0.1:8080", Up: true, Admin: "ready", Weight: int(s.weight.Load()), UserWeight: int(s.weight.Load()), InitWeight: 100,
 		LastChange: time.Now(),
 	}}}}}
 }

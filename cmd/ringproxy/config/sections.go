@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"path/filepath"
@@ -504,11 +505,14 @@ func readBackend(t *table) *session.Backend {
 		b.Check = readCheck(t.sub("check"))
 	}
 	initAddr := readInitAddr(t, DefaultInitAddr)
+	slowStart := t.duration("slowstart", 0, false)
 	names := map[string]string{}
+	var tables []*table
 	for _, st := range t.list("server") {
-		s := readServer(st, b.Check != nil, initAddr)
+		s := readServer(st, b.Check != nil, initAddr, slowStart)
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
+		tables = append(tables, st)
 	}
 	b.Servers = append(b.Servers, readTemplates(t, b.Check != nil, names)...)
 	if t.has("init_addr") && !slices.ContainsFunc(b.Servers, func(s *session.Server) bool { return s.FQDN != "" && s.Template == nil }) {
@@ -518,9 +522,32 @@ func readBackend(t *table) *session.Backend {
 		t.failHere("server", "no servers (a [[backend.server]] or a [[backend.server_template]])")
 	} else {
 		checkBalancer(t, b)
+		checkSlowStart(t, b, tables)
 	}
 	t.done()
 	return b
+}
+
+// checkSlowStart refuses a slowstart that could do nothing: an algorithm
+// that does not ramp weights (static-rr, source, first) ramps only
+// maxconn, so a server there needs one. It is reported where it was
+// set: on the server, or on the backend whose default it took.
+func checkSlowStart(t *table, b *session.Backend, servers []*table) {
+	if balance.Ramps(b.Balance) || t.bad["balance"] {
+		return
+	}
+	for i, s := range b.Servers {
+		if s.SlowStart <= 0 || s.MaxConn > 0 || servers[i].bad["slowstart"] {
+			continue
+		}
+		why := fmt.Sprintf("balance = %q does not ramp weights, only maxconn", b.Balance)
+		if servers[i].has("slowstart") {
+			servers[i].fail("slowstart", nil, "slowstart would do nothing: %s, and server %s has no maxconn (set one, or remove slowstart)", why, s.Name)
+		} else if !t.bad["slowstart"] {
+			t.fail("slowstart", nil, "slowstart would do nothing for server %s: %s, and it has no maxconn (set one, or slowstart = \"0s\" on it)", s.Name, why)
+			return
+		}
+	}
 }
 
 func readBalance(t *table) string {
@@ -545,7 +572,9 @@ func checkBalancer(t *table, b *session.Backend) {
 	}
 }
 
-func readServer(t *table, checked bool, initAddr []string) *session.Server {
+// readServer reads one [[backend.server]]; initAddr and slowStart are
+// its backend's, which it takes unless it sets its own.
+func readServer(t *table, checked bool, initAddr []string, slowStart time.Duration) *session.Server {
 	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
@@ -562,6 +591,7 @@ func readServer(t *table, checked bool, initAddr []string) *session.Server {
 	s.Weight = t.integer("weight", 100, 0, balance.MaxWeight)
 	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
 	s.Backup = t.boolean("backup", false)
+	s.SlowStart = t.duration("slowstart", slowStart, false)
 	readServerCheck(t, s, checked)
 	t.done()
 	return s

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ringproxy/session"
+	"ringproxy/session/balance"
 	"ringproxy/session/health"
 )
 
@@ -155,6 +156,9 @@ func writeBackend(b *strings.Builder, be *session.Backend) {
 		if s.Backup {
 			b.WriteString(" backup")
 		}
+		if s.SlowStart > 0 {
+			fmt.Fprintf(b, " slowstart %s (%s)", s.SlowStart, rampsWhat(be, s))
+		}
 		fmt.Fprintln(b)
 	}
 }
@@ -229,6 +233,17 @@ func checkAddr(c *session.Check, s *session.Server) string {
 		return session.CheckAddr(c, s).String()
 	}
 	return fmt.Sprintf("%s:%d", s.FQDN, session.CheckAddr(c, s).Port())
+}
+
+// rampsWhat says what a server's slow start ramps when it comes back UP.
+func rampsWhat(be *session.Backend, s *session.Server) string {
+	switch {
+	case !balance.Ramps(be.Balance):
+		return "ramps maxconn from 1 when it comes back UP"
+	case s.MaxConn > 0:
+		return "ramps weight from 1/16 and maxconn from 1 when it comes back UP"
+	}
+	return "ramps weight from 1/16 when it comes back UP"
 }
 
 // writeFailover says what happens to sessions when a server goes or
