@@ -46,7 +46,7 @@ type backend struct {
 	lb      atomic.Value    // balance.Balancer; replaced whole when a weight changes
 	lbMu    sync.Mutex      // serializes balancer rebuilds and usability changes
 	sticky  bool            // the algorithm fixes a client's server (source, consistent)
-	monitor *health.Monitor // nil without [backend.check]
+	monitor *health.Monitor // nil without [backend.check] or an agent
 	queued  atomic.Int64    // sessions waiting for a slot, all workers
 	// current is, with failback = false, 1 + the index of the server new
 	// sessions stick to (0: none chosen yet); workers agree on it by CAS.
@@ -65,10 +65,12 @@ type server struct {
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
 	weight atomic.Int32  // current weight (config, or set weight)
+	// maxconn is the config's, or what the server's agent last set.
+	maxconn atomic.Int64
 }
 
 // take reserves a slot on s against its maxconn.
-func (s *server) take() bool { return reserve(&s.cur, int64(s.cfg.MaxConn)) }
+func (s *server) take() bool { return reserve(&s.cur, s.maxconn.Load()) }
 
 func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 	b := &backend{cfg: cfg, idx: idx, sticky: cfg.Balance == "source" || cfg.Balance == "consistent"}
@@ -78,6 +80,7 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 		srv.sa.Set(s.Address)
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
+		srv.maxconn.Store(int64(s.MaxConn))
 		b.servers = append(b.servers, srv)
 		views[i] = balance.Server{Name: s.Name, Addr: s.Address, Weight: s.Weight, Backup: s.Backup, MaxConn: s.MaxConn}
 	}
@@ -131,17 +134,37 @@ func (b *backend) refresh(s *server) {
 func (b *backend) setWeight(s *server, w int) error {
 	b.lbMu.Lock()
 	defer b.lbMu.Unlock()
-	views := make([]balance.Server, len(b.servers))
-	for i, x := range b.servers {
-		c := x.cfg
-		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: c.MaxConn}
-	}
+	views := b.views()
 	views[s.idx].Weight = w
 	if err := b.rebuild(views); err != nil {
 		return err
 	}
 	s.weight.Store(int32(w))
 	return nil
+}
+
+// setMaxConn changes s's maxconn (an agent's maxconn:N; 0 = no limit) and
+// rebuilds the balancer, which first reads it.
+func (b *backend) setMaxConn(s *server, n int) error {
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	views := b.views()
+	views[s.idx].MaxConn = n
+	if err := b.rebuild(views); err != nil {
+		return err
+	}
+	s.maxconn.Store(int64(n))
+	return nil
+}
+
+// views describes the servers as they are now, for a rebuild.
+func (b *backend) views() []balance.Server {
+	views := make([]balance.Server, len(b.servers))
+	for i, x := range b.servers {
+		c := x.cfg
+		views[i] = balance.Server{Name: c.Name, Addr: c.Address, Weight: int(x.weight.Load()), Backup: c.Backup, MaxConn: int(x.maxconn.Load())}
+	}
+	return views
 }
 
 // pickFree asks the balancer for a server for client and reserves a slot

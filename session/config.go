@@ -131,7 +131,20 @@ type Backend struct {
 	// that took the last one while it stays usable, so a preferred server
 	// coming back takes nothing until that one fails or is drained.
 	NoFailback bool
-	Servers    []*Server
+	// Agent runs HAProxy's agent-check on every server ([backend.agent],
+	// or [backend.check] kind = "agent" with no regular check); nil: none.
+	Agent   *Agent
+	Servers []*Server
+}
+
+// Agent is a backend's agent check: where the agents listen, how often
+// they are asked and what is sent them.
+type Agent struct {
+	Port     uint16     // every server's agent port; a server's AgentPort wins; 0: each server has one
+	Address  netip.Addr // every server's agent address; zero: the server's own
+	Interval time.Duration
+	Timeout  time.Duration
+	Send     string // HAProxy's agent-send; "" sends nothing
 }
 
 // Check is a backend's [backend.check]: how its servers are checked.
@@ -166,4 +179,8 @@ type Server struct {
 	// over the check's Port and Address; 0 and the zero Addr: those.
 	CheckPort    uint16
 	CheckAddress netip.Addr
+	// AgentPort and AgentAddress are where this server's agent listens,
+	// over the backend's agent Port and Address.
+	AgentPort    uint16
+	AgentAddress netip.Addr
 }

@@ -132,10 +132,11 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		}
 	case was == AdminMaint:
 		s.admin.Store(uint32(st))
-		s.up.Store(true)
+		up := true
 		if b.monitor != nil {
-			b.monitor.Resume(s.idx)
+			up = b.monitor.Resume(s.idx) // DOWN still if its agent said so
 		}
+		s.up.Store(up)
 	default:
 		s.admin.Store(uint32(st))
 	}

@@ -40,6 +40,7 @@ func startAnother(t *testing.T, w *worker, fd int) *Session {
 func TestPeaksFollowSlotsAndQueue(t *testing.T) {
 	w, _, a := fakeWorker(t)
 	a.srv.cfg.MaxConn = 1
+	a.srv.maxconn.Store(1)
 	b := startAnother(t, w, 1001)
 	if b.state != stQueued {
 		t.Fatalf("second session state %d, want queued", b.state)

@@ -120,10 +120,11 @@ type ServerStats struct {
 	BytesIn      uint64      `json:"bytes_in"`
 	BytesOut     uint64      `json:"bytes_out"`
 	Check        *CheckStats `json:"check,omitempty"`
-	MaxSessions  int64       `json:"max_sessions"` // most slots held at once (HAProxy's smax)
-	SessionRate  Rate        `json:"session_rate"` // sessions that reached it, per second
-	Retries      uint64      `json:"retries"`      // failed connects retried on it (wretr)
-	Redispatches uint64      `json:"redispatches"` // sessions that left it for another server after failed connects (wredis)
+	Agent        *AgentStats `json:"agent,omitempty"` // nil without an agent check
+	MaxSessions  int64       `json:"max_sessions"`    // most slots held at once (HAProxy's smax)
+	SessionRate  Rate        `json:"session_rate"`    // sessions that reached it, per second
+	Retries      uint64      `json:"retries"`         // failed connects retried on it (wretr)
+	Redispatches uint64      `json:"redispatches"`    // sessions that left it for another server after failed connects (wredis)
 	// LastChange is when it last started or stopped taking new sessions
 	// (see TakesSessions), the generation's start before that; Downtime
 	// the time it spent not taking them in all.
@@ -198,6 +199,21 @@ type CheckStats struct {
 	Address         netip.Addr    `json:"-"` // and address; invalid: its own
 }
 
+// AgentStats is a server's agent check, in HAProxy's words.
+type AgentStats struct {
+	Up           bool          `json:"up"`     // the agent's health: false from down/stopped/fail to up
+	Status       string        `json:"status"` // INI, L7OK, L7STS, CHECKED, L4CON, L4TOUT, L7TOUT, L7RSP
+	Desc         string        `json:"desc,omitempty"`
+	Line         string        `json:"line,omitempty"` // what it last said
+	LastCheck    time.Time     `json:"last_check"`
+	LastDuration time.Duration `json:"-"`
+	Checks       uint64        `json:"checks"`
+	Failures     uint64        `json:"failures"` // no agent reached or no line: never counted against the server
+	Port         uint16        `json:"-"`
+	Address      netip.Addr    `json:"-"`
+	OwnAddress   bool          `json:"-"` // Address was configured (agent address or agent_address), not the server's
+}
+
 // Snapshot gathers the process's state. Each worker copies its counters
 // in its own loop, so the data path never shares them.
 func (p *Proxy) Snapshot() Snapshot {
@@ -221,8 +237,7 @@ func (p *Proxy) Snapshot() Snapshot {
 		for i, s := range b.servers {
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
-				ss.Check = checkStats(&checks[i], b.cfg.Check)
-				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
+				fillHealth(&ss, &checks[i], b.cfg, s.cfg)
 			}
 			hv.fillServer(&ss, s)
 			bs.Servers = append(bs.Servers, ss)
@@ -262,7 +277,7 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: s.cfg.Address.String(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
 		Weight: int(s.weight.Load()), InitWeight: s.cfg.Weight,
-		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
+		Backup: s.cfg.Backup, MaxConn: int(s.maxconn.Load()), CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }
 
@@ -278,6 +293,22 @@ func checkEndpoint(c *Check, s *Server) (uint16, netip.Addr) {
 		addr = s.CheckAddress
 	}
 	return port, addr
+}
+
+// fillHealth fills the parts of a server's stats its monitor knows:
+// the regular check and the agent, each when configured.
+func fillHealth(ss *ServerStats, c *health.ServerState, be *Backend, s *Server) {
+	if be.Check != nil {
+		ss.Check = checkStats(c, be.Check)
+		ss.Check.Port, ss.Check.Address = checkEndpoint(be.Check, s)
+	}
+	if be.Agent != nil {
+		a := c.Agent
+		ap := AgentAddr(be.Agent, s)
+		ss.Agent = &AgentStats{Up: a.Up, Status: a.Status, Desc: a.Desc, Line: a.Line, LastCheck: a.LastCheck, LastDuration: a.LastDuration,
+			Checks: a.Checks, Failures: a.Failures, Port: ap.Port(), Address: ap.Addr(),
+			OwnAddress: be.Agent.Address.IsValid() || s.AgentAddress.IsValid()}
+	}
 }
 
 func checkStats(c *health.ServerState, cfg *Check) *CheckStats {

@@ -286,6 +286,7 @@ func TestQueuedSessionHoldsNoBuffer(t *testing.T) {
 	w, eng, a := fakeWorker(t)
 	srv := a.srv
 	srv.cfg.MaxConn = 1 // a holds the only slot
+	srv.maxconn.Store(1)
 	l := w.listeners[0]
 	w.p.actconn.Add(1)
 	l.fe.cur.Add(1)

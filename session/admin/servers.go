@@ -28,6 +28,7 @@ const (
 	chkConfigured = 0x02 // CHK_ST_CONFIGURED
 	chkEnabled    = 0x04 // CHK_ST_ENABLED
 	chkPaused     = 0x08 // CHK_ST_PAUSED: maintenance
+	chkAgent      = 0x10 // CHK_ST_AGENT: the agent check's state
 
 	resUnknown = 0 // CHK_RES_UNKNOWN: no check finished yet
 	resFailed  = 2 // CHK_RES_FAILED
@@ -98,9 +99,16 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			checkAddr = c.Address.String()
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 - %d - 0 %d %s - 0\n",
+	agentState, agentAddr, agentPort := 0, "-", uint16(0)
+	if a := sv.Agent; a != nil {
+		agentState, agentPort = chkConfigured|chkEnabled|chkAgent, a.Port
+		if a.OwnAddress {
+			agentAddr = a.Address.String() // HAProxy gives agent-addr only when set
+		}
+	}
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d %d 0 0 - %d - 0 %d %s %s %d\n",
 		iid, backend, sid, sv.Name, ap.Addr(), op, adm, sv.Weight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, ap.Port(), checkPort, checkAddr)
+		status, result, health, state, agentState, ap.Port(), checkPort, checkAddr, agentAddr, agentPort)
 }
 
 // setServer is set server B/S state|weight VALUE.

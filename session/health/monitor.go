@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ type Target struct {
 	// Paused starts it in maintenance, unchecked until Resume: a reload
 	// carries an operator's maint over.
 	Paused bool
+	// Agent is where its agent listens, with Spec.Agent (required then).
+	Agent netip.AddrPort
 }
 
 // Event reports a state change of one server.
@@ -31,6 +34,7 @@ type Event struct {
 	Name    string
 	Up      bool
 	Passive bool   // caused by connect failures on live traffic (always a DOWN)
+	Agent   bool   // caused by the agent's health word
 	Message string // a full log line: "server app/app1 is DOWN: connect refused, 3/3 failures"
 }
 
@@ -57,6 +61,9 @@ type ServerState struct {
 	ChecksSkipped    uint64 // not run for a local shortage (no fd, memory or port): not counted
 	ObservedFailures uint64 // connect failures reported through Observe
 	Transitions      uint64 // UP→DOWN and DOWN→UP changes
+
+	HasAgent bool // Spec.Agent is set; Agent is its state
+	Agent    AgentState
 }
 
 // Monitor checks the servers of one backend. Create it with Start.
@@ -86,7 +93,9 @@ type server struct {
 	idx    int
 	target Target
 	probe  *prober
-	pause  chan pauseReq // Pause and Resume, to the checker goroutine
+	pause  chan *pauseReq // Pause and Resume, to the checker goroutine
+	agent  *agentProber   // nil without Spec.Agent
+	agents chan agentResult
 
 	mu    sync.Mutex
 	state ServerState
@@ -98,6 +107,7 @@ type server struct {
 type pauseReq struct {
 	pause bool
 	done  chan struct{}
+	up    bool // set before done closes: the server's state after
 }
 
 // result is one finished check, handed from the check's goroutine to the
@@ -121,21 +131,43 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		if ap := t.endpoint(); !ap.IsValid() || ap.Port() == 0 {
 			return nil, fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
 		}
+		if spec.Agent != nil && (!t.Agent.IsValid() || t.Agent.Port() == 0) {
+			return nil, fmt.Errorf("health: server %d (%s): no agent address: %v", i, t.Name, t.Agent)
+		}
+	}
+	if !spec.hasCheck() {
+		spec.Rise, spec.Fall = 1, 1 // the tracker's, never driven by checks
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
 	for i, t := range targets {
-		s := &server{idx: i, target: t, probe: newProber(spec, t.endpoint()), pause: make(chan pauseReq)}
+		s := &server{idx: i, target: t, probe: newProber(spec, t.endpoint()), pause: make(chan *pauseReq)}
 		s.obs.nudge = make(chan string, 1)
 		s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
+		if spec.Agent != nil {
+			s.agent = &agentProber{spec: *spec.Agent, addr: t.Agent.String(), buf: make([]byte, agentMaxLine)}
+			s.agents = make(chan agentResult)
+			s.state.HasAgent = true
+			s.state.Agent = AgentState{Up: true, Status: "INI"}
+		}
 		m.servers = append(m.servers, s)
 	}
 	// The first check comes soon, at a random offset so a backend of many
 	// servers does not open all its check connections at once.
 	first := min(spec.Interval, time.Second)
+	if !spec.hasCheck() {
+		first = time.Second // no check timer; the agent's, if any, below
+	}
+	if spec.Agent != nil {
+		first = min(spec.Agent.Interval, time.Second)
+	}
 	for _, s := range m.servers {
 		m.wg.Add(1)
 		go m.run(s, rand.N(first))
+		if s.agent != nil {
+			m.wg.Add(1)
+			go m.runAgent(s, rand.N(first))
+		}
 	}
 	return m, nil
 }
@@ -203,23 +235,27 @@ func (m *Monitor) Stop() {
 func (m *Monitor) Pause(i int) { m.setPaused(i, true) }
 
 // Resume ends server i's maintenance as HAProxy does: UP at once, but
-// one failed check from DOWN, and checked again right away.
-func (m *Monitor) Resume(i int) { m.setPaused(i, false) }
+// one failed check from DOWN, and checked again right away. It says
+// whether the server is UP: not when its agent last said down.
+func (m *Monitor) Resume(i int) bool { return m.setPaused(i, false) }
 
-func (m *Monitor) setPaused(i int, pause bool) {
-	req := pauseReq{pause: pause, done: make(chan struct{})}
+func (m *Monitor) setPaused(i int, pause bool) bool {
+	req := &pauseReq{pause: pause, done: make(chan struct{})}
 	select {
 	case m.servers[i].pause <- req:
 	case <-m.ctx.Done():
-		return
+		return !pause
 	}
 	select {
 	case <-req.done:
 	case <-m.ctx.Done():
 	}
+	return req.up
 }
 
-// checker is a server's checker goroutine's own state.
+// checker is a server's checker goroutine's own state. The server is UP
+// while every part that runs agrees: the regular check's tracker and the
+// agent.
 type checker struct {
 	t        tracker
 	paused   bool // in maintenance: no check scheduled
@@ -227,16 +263,27 @@ type checker struct {
 	stale    bool // the check in flight began before a pause or resume: drop its result
 	nextAt   time.Time
 	timer    *time.Timer
+
+	agentUp bool // the agent's health: down after down/stopped/fail until up
+	up      bool // what was last reported: the server's state as the proxy has it
 }
+
+// effective is the server's state as its parts say.
+func (c *checker) effective() bool { return !c.paused && c.t.up && c.agentUp }
 
 // run is server s's checker goroutine: it owns s's tracker, runs one check
 // at a time (in a child goroutine, so passive reports are handled while a
 // check waits on a slow server) and reports changes.
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
-	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down && !s.target.Paused), paused: s.target.Paused,
-		nextAt: time.Now().Add(first), timer: time.NewTimer(first)}
-	if c.paused {
+	up := !s.target.Down && !s.target.Paused
+	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, up), paused: s.target.Paused,
+		nextAt: time.Now().Add(first), timer: time.NewTimer(first), agentUp: true, up: up}
+	if !up && !m.spec.hasCheck() && !s.target.Paused {
+		// A reload knew it DOWN: the agent's word, until it says up.
+		c.t.up, c.agentUp = true, false
+	}
+	if c.paused || !m.spec.hasCheck() {
 		c.timer.Stop()
 	}
 	defer c.timer.Stop()
@@ -260,7 +307,10 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			m.finished(s, c, r)
 		case req := <-s.pause:
 			m.setMaint(s, c, req.pause)
+			req.up = c.up
 			close(req.done)
+		case r := <-s.agents:
+			m.agentAnswered(s, c, r)
 		case reason := <-s.obs.nudge:
 			if reason != "" {
 				lastReason = reason
@@ -268,15 +318,32 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			if c.paused {
 				continue // no traffic goes to it; a late report says nothing
 			}
-			was := c.t.transitioning()
-			m.observed(s, &c.t, lastReason)
-			// Live traffic started failing: check sooner rather than wait
-			// out a long interval.
-			if fast := jitter(m.spec.fastInterval()); !c.inFlight && !was && c.t.transitioning() && time.Until(c.nextAt) > fast {
-				c.nextAt = time.Now().Add(fast)
-				c.timer.Reset(fast)
-			}
+			m.nudged(s, c, lastReason)
 		}
+	}
+}
+
+// nudged handles what the data path reported: the streak counts toward
+// fall, with a regular check.
+func (m *Monitor) nudged(s *server, c *checker, reason string) {
+	if !m.spec.hasCheck() {
+		s.obs.streak.Store(0) // the agent alone: live traffic is not watched
+		return
+	}
+	was := c.t.transitioning()
+	m.observed(s, c, reason)
+	// Live traffic started failing: check sooner rather than wait
+	// out a long interval.
+	if !was && c.t.transitioning() {
+		m.checkSoon(c)
+	}
+}
+
+// checkSoon brings the next check forward to the fast interval.
+func (m *Monitor) checkSoon(c *checker) {
+	if fast := jitter(m.spec.fastInterval()); m.spec.hasCheck() && !c.inFlight && !c.paused && time.Until(c.nextAt) > fast {
+		c.nextAt = time.Now().Add(fast)
+		c.timer.Reset(fast)
 	}
 }
 
@@ -298,13 +365,15 @@ func (m *Monitor) finished(s *server, c *checker, r result) {
 		m.skipped(s, r)
 		c.nextAt = r.start.Add(jitter(m.spec.fastInterval())) // soon: the shortage may be over
 	default:
-		m.checked(s, &c.t, r)
+		m.checked(s, c, r)
 		c.nextAt = r.start.Add(jitter(m.interval(&c.t)))
 	}
 	c.timer.Reset(time.Until(c.nextAt))
 }
 
-// setMaint enters or leaves maintenance and publishes it.
+// setMaint enters or leaves maintenance and publishes it. The agent
+// keeps what it found: leaving maint, a server whose agent said down
+// stays DOWN.
 func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	if pause == c.paused {
 		return
@@ -318,14 +387,18 @@ func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	} else {
 		c.t = newTracker(m.spec.Rise, m.spec.Fall, true)
 		c.t.fail = m.spec.Fall - 1
-		if !c.inFlight {
+		if !m.spec.hasCheck() {
+			c.t.fail = 0
+		}
+		if !c.inFlight && m.spec.hasCheck() {
 			c.nextAt = time.Now()
 			c.timer.Reset(0)
 		}
 	}
+	c.up = c.effective()
 	s.mu.Lock()
 	st := &s.state
-	st.Paused, st.Up, st.Successes, st.Failures = pause, c.t.up, c.t.succ, c.t.fail
+	st.Paused, st.Up, st.Successes, st.Failures = pause, c.up, c.t.succ, c.t.fail
 	s.mu.Unlock()
 }
 
@@ -347,7 +420,8 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // checked records an active check result, publishes it and reports a change.
-func (m *Monitor) checked(s *server, t *tracker, r result) {
+func (m *Monitor) checked(s *server, c *checker, r result) {
+	t := &c.t
 	ok := r.err == nil
 	changed := t.record(ok)
 	name := s.target.Name
@@ -360,10 +434,7 @@ func (m *Monitor) checked(s *server, t *tracker, r result) {
 		st.LastError = fmt.Sprintf("check %s %v: %v", name, s.target.Addr, r.err)
 		st.LastErrorAt = r.start.Add(r.dur)
 	}
-	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
-	if changed {
-		st.Transitions++
-	}
+	st.Successes, st.Failures = t.succ, t.fail
 	s.mu.Unlock()
 	if !changed {
 		return
@@ -376,7 +447,36 @@ func (m *Monitor) checked(s *server, t *tracker, r result) {
 	} else {
 		msg = fmt.Sprintf("server %s is DOWN: %v, %d/%d failures", name, r.err, t.fail, t.fall)
 	}
-	m.notify(Event{Server: s.idx, Name: name, Up: t.up, Message: msg})
+	m.settle(s, c, Event{Message: msg})
+}
+
+// settle reports the server's state when its parts changed it: ev is the
+// event to send, its Message the line that says why (the Up and
+// identity fields are filled here). A change no part completes (a check
+// passing while the agent says down) is published without an event.
+func (m *Monitor) settle(s *server, c *checker, ev Event) {
+	up := c.effective()
+	s.mu.Lock()
+	st := &s.state
+	st.Up, st.Successes, st.Failures = up, c.t.succ, c.t.fail
+	st.Agent.Up = c.agentUp
+	changed := up != c.up && !c.paused
+	if changed {
+		st.Transitions++
+	}
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	c.up = up
+	ev.Server, ev.Name, ev.Up = s.idx, s.target.Name, up
+	if up && !strings.Contains(ev.Message, " is UP") {
+		ev.Message = fmt.Sprintf("server %s is UP: %s", s.target.Name, ev.Message)
+	}
+	if !up && !strings.Contains(ev.Message, " is DOWN") {
+		ev.Message = fmt.Sprintf("server %s is DOWN: %s", s.target.Name, ev.Message)
+	}
+	m.notify(ev)
 }
 
 // skipped records a check that could not run for a shortage of ours: the
@@ -391,7 +491,8 @@ func (m *Monitor) skipped(s *server, r result) {
 }
 
 // observed applies the passive failure streak the data path counted.
-func (m *Monitor) observed(s *server, t *tracker, reason string) {
+func (m *Monitor) observed(s *server, c *checker, reason string) {
+	t := &c.t
 	n := s.obs.streak.Load()
 	if !t.setPassive(int(min(n, int64(t.fall)))) {
 		return
@@ -400,12 +501,10 @@ func (m *Monitor) observed(s *server, t *tracker, reason string) {
 	name := s.target.Name
 	s.mu.Lock()
 	st := &s.state
-	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
-	st.Transitions++
 	st.LastError = fmt.Sprintf("live traffic to %s %v: %s, %d consecutive connect failures", name, s.target.Addr, reason, n)
 	st.LastErrorAt = time.Now()
 	s.mu.Unlock()
-	m.notify(Event{Server: s.idx, Name: name, Up: false, Passive: true,
+	m.settle(s, c, Event{Passive: true,
 		Message: fmt.Sprintf("server %s is DOWN: %s, %d/%d failures on live traffic", name, reason, t.fall, t.fall)})
 }
 

@@ -15,6 +15,9 @@ const (
 	TCP    Kind = "tcp"    // a connect succeeds within Timeout, then Steps pass
 	HTTP   Kind = "http"   // GET Path answers ExpectStatus
 	Expect Kind = "expect" // Send, then Expect appears in what comes back
+	// NoCheck runs no regular check: the agent alone decides. Rise and
+	// Fall are unused.
+	NoCheck Kind = "none"
 )
 
 // Spec is one backend's check configuration; every server of the backend
@@ -36,6 +39,11 @@ type Spec struct {
 	// every step must pass. Empty: the connect alone decides. The expect
 	// kind is the shorthand for one send and one expect step.
 	Steps []Step
+
+	// Agent, when set, runs HAProxy's agent-check beside the regular
+	// check (or alone, with NoCheck): the server is UP only while both
+	// agree.
+	Agent *AgentSpec
 }
 
 // Action is what a step does.
@@ -73,8 +81,16 @@ const minFastInterval = 100 * time.Millisecond
 
 // Validate reports the first problem of s, naming the field.
 func (s Spec) Validate() error {
+	if err := s.validateExtras(); err != nil {
+		return err
+	}
 	switch s.Kind {
 	case TCP, HTTP, Expect:
+	case NoCheck:
+		if s.Agent == nil {
+			return errors.New("health: no check and no agent: nothing to do")
+		}
+		return nil
 	case "":
 		return errors.New("health: check kind is empty, want tcp, http or expect")
 	default:
@@ -165,3 +181,16 @@ func notToken(r rune) bool { return r <= ' ' || r == 0x7f }
 func (s Spec) fastInterval() time.Duration {
 	return min(max(s.Interval/4, minFastInterval), s.Interval)
 }
+
+// validateExtras checks the agent part.
+func (s Spec) validateExtras() error {
+	if a := s.Agent; a != nil {
+		if a.Interval <= 0 || a.Timeout <= 0 {
+			return fmt.Errorf("health: agent: interval %v and timeout %v must be positive", a.Interval, a.Timeout)
+		}
+	}
+	return nil
+}
+
+// hasCheck says whether a regular check runs.
+func (s Spec) hasCheck() bool { return s.Kind != NoCheck }

@@ -472,15 +472,14 @@ func readBackend(t *table) *session.Backend {
 	if b.OnUp != "" && b.NoFailback {
 		t.fail("on_up", nil, "on_up = %q brings clients back to a primary, which failback = false keeps them from", b.OnUp)
 	}
-	if t.has("check") {
-		b.Check = readCheck(t.sub("check"))
-	}
+	agentAt := readHealth(t, b)
 	names := map[string]string{}
 	for _, st := range t.list("server") {
-		s := readServer(st, b.Check != nil)
+		s := readServer(st, b.Check != nil, b.Agent != nil)
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
 	}
+	checkAgentPorts(agentAt, b)
 	if len(b.Servers) == 0 {
 		t.failHere("server", "no servers")
 	} else {
@@ -512,7 +511,7 @@ func checkBalancer(t *table, b *session.Backend) {
 	}
 }
 
-func readServer(t *table, checked bool) *session.Server {
+func readServer(t *table, checked, agent bool) *session.Server {
 	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
@@ -523,6 +522,7 @@ func readServer(t *table, checked bool) *session.Server {
 	s.MaxConn = t.integer("maxconn", 0, 0, maxInt)
 	s.Backup = t.boolean("backup", false)
 	readServerCheck(t, s, checked)
+	readServerAgent(t, s, agent)
 	t.done()
 	return s
 }
