@@ -46,7 +46,7 @@ type backend struct {
 	lb      atomic.Value    // balance.Balancer; replaced whole when a weight changes
 	lbMu    sync.Mutex      // serializes balancer rebuilds and usability changes
 	sticky  bool            // the algorithm fixes a client's server (source, consistent)
-	monitor *health.Monitor // nil without [backend.check] or an agent
+	monitor *health.Monitor // nil without [backend.check], an agent or observe
 	queued  atomic.Int64    // sessions waiting for a slot, all workers
 	// current is, with failback = false, 1 + the index of the server new
 	// sessions stick to (0: none chosen yet); workers agree on it by CAS.
@@ -217,6 +217,14 @@ func (b *backend) pickBalanced(client netip.Addr, avoid *server) (srv *server, u
 		return nil, false
 	}
 	picked := b.servers[i]
+	if picked == avoid && !picked.cfg.Backup && b.cfg.Observe != nil {
+		// The primary that just failed is the only one left: with observe
+		// a redispatch goes to the backups instead, as nginx's backup does
+		// once every primary has failed.
+		if s := b.backupWithRoom(); s != nil {
+			return s, true
+		}
+	}
 	if picked.take() {
 		return picked, true
 	}
@@ -249,4 +257,15 @@ func reserve(cur *atomic.Int64, limit int64) bool {
 			return true
 		}
 	}
+}
+
+// backupWithRoom reserves a slot on the first usable backup that has one,
+// nil if none has.
+func (b *backend) backupWithRoom() *server {
+	for _, s := range b.servers {
+		if s.cfg.Backup && s.weight.Load() > 0 && s.usable() && s.take() {
+			return s
+		}
+	}
+	return nil
 }

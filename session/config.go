@@ -133,7 +133,11 @@ type Backend struct {
 	NoFailback bool
 	// Agent runs HAProxy's agent-check on every server ([backend.agent],
 	// or [backend.check] kind = "agent" with no regular check); nil: none.
-	Agent   *Agent
+	Agent *Agent
+	// Observe is passive health on live traffic (observe = "layer4");
+	// nil: none, and with a regular check fall consecutive connect
+	// failures take a server DOWN.
+	Observe *Observe
 	Servers []*Server
 }
 
@@ -145,6 +149,14 @@ type Agent struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Send     string // HAProxy's agent-send; "" sends nothing
+}
+
+// Observe is observe = "layer4" with its error_limit, on_error and (no
+// regular check) observe_downtime.
+type Observe struct {
+	ErrorLimit int
+	OnError    string // fastinter | fail-check | sudden-death | mark-down
+	Downtime   time.Duration
 }
 
 // Check is a backend's [backend.check]: how its servers are checked.

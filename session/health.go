@@ -74,7 +74,7 @@ func AgentAddr(a *Agent, s *Server) netip.AddrPort {
 }
 
 // backendSpec is the checker's spec for all b's health parts: its
-// regular check and its agent.
+// regular check, its agent and observe.
 func (p *Proxy) backendSpec(b *backend) health.Spec {
 	cfg := b.cfg
 	spec := health.Spec{Kind: health.NoCheck}
@@ -85,16 +85,19 @@ func (p *Proxy) backendSpec(b *backend) health.Spec {
 		spec.Agent = &health.AgentSpec{Interval: a.Interval, Timeout: a.Timeout, Send: []byte(a.Send),
 			Apply: func(i int, r health.AgentReply) { p.agentSaid(b, b.servers[i], r) }}
 	}
+	if o := cfg.Observe; o != nil {
+		spec.Observe = &health.ObserveSpec{ErrorLimit: o.ErrorLimit, OnError: health.OnError(o.OnError), Downtime: o.Downtime}
+	}
 	return spec
 }
 
 // watched says whether b has anything a monitor runs.
 func (b *backend) watched() bool {
-	return b.cfg.Check != nil || b.cfg.Agent != nil
+	return b.cfg.Check != nil || b.cfg.Agent != nil || b.cfg.Observe != nil
 }
 
-// startChecks starts a monitor for every backend with a check or an
-// agent.
+// startChecks starts a monitor for every backend with a check, an agent
+// or observe.
 func (p *Proxy) startChecks() error {
 	for _, b := range p.bes {
 		if !b.watched() {

@@ -105,26 +105,27 @@ type BackendStats struct {
 
 // ServerStats is one server.
 type ServerStats struct {
-	Name         string      `json:"name"`
-	Addr         string      `json:"address"`
-	Up           bool        `json:"up"`
-	Disabled     bool        `json:"disabled"`    // Admin is drain or maint
-	Admin        string      `json:"admin_state"` // ready, drain or maint (set server state)
-	Weight       int         `json:"weight"`
-	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
-	Backup       bool        `json:"backup"`
-	MaxConn      int         `json:"maxconn"`
-	CurSessions  int64       `json:"current_sessions"`
-	Sessions     uint64      `json:"sessions_total"`
-	ConnFailures uint64      `json:"connect_failures"`
-	BytesIn      uint64      `json:"bytes_in"`
-	BytesOut     uint64      `json:"bytes_out"`
-	Check        *CheckStats `json:"check,omitempty"`
-	Agent        *AgentStats `json:"agent,omitempty"` // nil without an agent check
-	MaxSessions  int64       `json:"max_sessions"`    // most slots held at once (HAProxy's smax)
-	SessionRate  Rate        `json:"session_rate"`    // sessions that reached it, per second
-	Retries      uint64      `json:"retries"`         // failed connects retried on it (wretr)
-	Redispatches uint64      `json:"redispatches"`    // sessions that left it for another server after failed connects (wredis)
+	Name         string        `json:"name"`
+	Addr         string        `json:"address"`
+	Up           bool          `json:"up"`
+	Disabled     bool          `json:"disabled"`    // Admin is drain or maint
+	Admin        string        `json:"admin_state"` // ready, drain or maint (set server state)
+	Weight       int           `json:"weight"`
+	InitWeight   int           `json:"-"` // the config's, which set weight N% is relative to
+	Backup       bool          `json:"backup"`
+	MaxConn      int           `json:"maxconn"`
+	CurSessions  int64         `json:"current_sessions"`
+	Sessions     uint64        `json:"sessions_total"`
+	ConnFailures uint64        `json:"connect_failures"`
+	BytesIn      uint64        `json:"bytes_in"`
+	BytesOut     uint64        `json:"bytes_out"`
+	Check        *CheckStats   `json:"check,omitempty"`
+	Agent        *AgentStats   `json:"agent,omitempty"`   // nil without an agent check
+	Observe      *ObserveStats `json:"observe,omitempty"` // nil without observe
+	MaxSessions  int64         `json:"max_sessions"`      // most slots held at once (HAProxy's smax)
+	SessionRate  Rate          `json:"session_rate"`      // sessions that reached it, per second
+	Retries      uint64        `json:"retries"`           // failed connects retried on it (wretr)
+	Redispatches uint64        `json:"redispatches"`      // sessions that left it for another server after failed connects (wredis)
 	// LastChange is when it last started or stopped taking new sessions
 	// (see TakesSessions), the generation's start before that; Downtime
 	// the time it spent not taking them in all.
@@ -195,6 +196,7 @@ type CheckStats struct {
 	LastDuration    time.Duration `json:"-"`
 	LastErrorAt     time.Time     `json:"-"`
 	Paused          bool          `json:"-"` // in maintenance: not checked
+	Hana            bool          `json:"-"` // the last result is observe's errors (status HANA)
 	Port            uint16        `json:"-"` // where checks go when not the server's own port; 0: its own
 	Address         netip.Addr    `json:"-"` // and address; invalid: its own
 }
@@ -212,6 +214,14 @@ type AgentStats struct {
 	Port         uint16        `json:"-"`
 	Address      netip.Addr    `json:"-"`
 	OwnAddress   bool          `json:"-"` // Address was configured (agent address or agent_address), not the server's
+}
+
+// ObserveStats is a server's passive health (observe = "layer4").
+type ObserveStats struct {
+	Failures uint64 `json:"failures"` // times error_limit errors acted (HAProxy's hanafail)
+	Down     bool   `json:"down"`     // held DOWN by observe_downtime (no regular check)
+	// Until is when that downtime ends.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Snapshot gathers the process's state. Each worker copies its counters
@@ -296,7 +306,7 @@ func checkEndpoint(c *Check, s *Server) (uint16, netip.Addr) {
 }
 
 // fillHealth fills the parts of a server's stats its monitor knows:
-// the regular check and the agent, each when configured.
+// the regular check, the agent and observe, each when configured.
 func fillHealth(ss *ServerStats, c *health.ServerState, be *Backend, s *Server) {
 	if be.Check != nil {
 		ss.Check = checkStats(c, be.Check)
@@ -309,13 +319,19 @@ func fillHealth(ss *ServerStats, c *health.ServerState, be *Backend, s *Server) 
 			Checks: a.Checks, Failures: a.Failures, Port: ap.Port(), Address: ap.Addr(),
 			OwnAddress: be.Agent.Address.IsValid() || s.AgentAddress.IsValid()}
 	}
+	if be.Observe != nil {
+		ss.Observe = &ObserveStats{Failures: c.HanaFailures, Down: c.ObserveDown}
+		if c.ObserveDown {
+			ss.Observe.Until = c.ObserveUntil
+		}
+	}
 }
 
 func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 	cs := &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
 		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions,
 		Successes: c.Successes, Failures: c.Failures, PassiveFailures: c.PassiveFailures,
-		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused}
+		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused, Hana: c.Hana}
 	if cfg != nil {
 		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
 		if len(cfg.Steps) > 0 {

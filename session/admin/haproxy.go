@@ -318,6 +318,9 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int, no
 		r.num("check_fall", int64(c.Fall))
 		r.num("check_health", int64(checkHealth(sv)))
 	}
+	if o := sv.Observe; o != nil {
+		r.u("hanafail", o.Failures)
+	}
 	if a := sv.Agent; a != nil {
 		agentColumns(r, a)
 	}
@@ -495,6 +498,7 @@ var checkDesc = map[string]string{
 	"L7RSP":  "Layer7 invalid response",
 	"L7OK":   "Layer7 check passed",
 	"L7STS":  "Layer7 wrong status",
+	"HANA":   "Health analyze",
 }
 
 func result(status, detail string, code int) checkResult {
@@ -511,6 +515,9 @@ func result(status, detail string, code int) checkResult {
 func lastCheck(backend string, sv session.ServerStats) checkResult {
 	c := sv.Check
 	switch {
+	case c.Hana:
+		_, why, _ := strings.Cut(c.LastError, ": ")
+		return result("HANA", why, 0)
 	case c.LastCheck.IsZero():
 		return result("INI", "", 0)
 	case c.LastOK && c.Kind == "tcp":

@@ -39,7 +39,7 @@ const (
 
 // checkStatusCode is HAProxy's enum healthcheck_status, by the name show
 // stat gives (L7OK is HCHK_STATUS_L7OKD).
-var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17}
+var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17, "HANA": 4}
 
 // showServersState is show servers state [BACKEND]: HAProxy's dump, a
 // line per server, which HAProxy reads back as a server-state-file.

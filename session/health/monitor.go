@@ -33,7 +33,7 @@ type Event struct {
 	Server  int // index in the targets given to Start
 	Name    string
 	Up      bool
-	Passive bool   // caused by connect failures on live traffic (always a DOWN)
+	Passive bool   // caused by connect failures on live traffic (a DOWN, or the UP after observe's downtime)
 	Agent   bool   // caused by the agent's health word
 	Message string // a full log line: "server app/app1 is DOWN: connect refused, 3/3 failures"
 }
@@ -61,6 +61,15 @@ type ServerState struct {
 	ChecksSkipped    uint64 // not run for a local shortage (no fd, memory or port): not counted
 	ObservedFailures uint64 // connect failures reported through Observe
 	Transitions      uint64 // UP→DOWN and DOWN→UP changes
+
+	// With Spec.Observe: how often error_limit errors acted (HAProxy's
+	// hanafail), whether the last check result is theirs (check status
+	// HANA), and, without a regular check, whether they hold the server
+	// DOWN now and until when.
+	HanaFailures uint64
+	Hana         bool
+	ObserveDown  bool
+	ObserveUntil time.Time
 
 	HasAgent bool // Spec.Agent is set; Agent is its state
 	Agent    AgentState
@@ -254,8 +263,8 @@ func (m *Monitor) setPaused(i int, pause bool) bool {
 }
 
 // checker is a server's checker goroutine's own state. The server is UP
-// while every part that runs agrees: the regular check's tracker and the
-// agent.
+// while every part that runs agrees: the regular check's tracker, the
+// agent, and (without a regular check) observe's downtime.
 type checker struct {
 	t        tracker
 	paused   bool // in maintenance: no check scheduled
@@ -264,12 +273,14 @@ type checker struct {
 	nextAt   time.Time
 	timer    *time.Timer
 
-	agentUp bool // the agent's health: down after down/stopped/fail until up
-	up      bool // what was last reported: the server's state as the proxy has it
+	agentUp  bool        // the agent's health: down after down/stopped/fail until up
+	obsDown  bool        // observe took it DOWN with no regular check to bring it back
+	obsTimer *time.Timer // ends obsDown
+	up       bool        // what was last reported: the server's state as the proxy has it
 }
 
 // effective is the server's state as its parts say.
-func (c *checker) effective() bool { return !c.paused && c.t.up && c.agentUp }
+func (c *checker) effective() bool { return !c.paused && c.t.up && c.agentUp && !c.obsDown }
 
 // run is server s's checker goroutine: it owns s's tracker, runs one check
 // at a time (in a child goroutine, so passive reports are handled while a
@@ -278,15 +289,23 @@ func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
 	up := !s.target.Down && !s.target.Paused
 	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, up), paused: s.target.Paused,
-		nextAt: time.Now().Add(first), timer: time.NewTimer(first), agentUp: true, up: up}
+		nextAt: time.Now().Add(first), timer: time.NewTimer(first), agentUp: true, up: up, obsTimer: time.NewTimer(time.Hour)}
+	c.obsTimer.Stop()
 	if !up && !m.spec.hasCheck() && !s.target.Paused {
-		// A reload knew it DOWN: the agent's word, until it says up.
-		c.t.up, c.agentUp = true, false
+		// A reload knew it DOWN: the agent's word, or observe's downtime,
+		// which starts over.
+		c.t.up = true
+		if m.spec.Agent != nil {
+			c.agentUp = false
+		} else {
+			m.observeDown(s, c, 0, "DOWN before the reload")
+		}
 	}
 	if c.paused || !m.spec.hasCheck() {
 		c.timer.Stop()
 	}
 	defer c.timer.Stop()
+	defer c.obsTimer.Stop()
 	done := make(chan result, 1)
 	lastReason := "connect failed" // if a reason was lost to a full nudge channel
 	for {
@@ -311,6 +330,8 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			close(req.done)
 		case r := <-s.agents:
 			m.agentAnswered(s, c, r)
+		case <-c.obsTimer.C:
+			m.observeBack(s, c)
 		case reason := <-s.obs.nudge:
 			if reason != "" {
 				lastReason = reason
@@ -323,9 +344,14 @@ func (m *Monitor) run(s *server, first time.Duration) {
 	}
 }
 
-// nudged handles what the data path reported: the streak counts toward
-// fall, with a regular check.
+// nudged handles what the data path reported: without observe, the
+// streak counts toward fall (with a regular check); with it, error_limit
+// errors act through on_error.
 func (m *Monitor) nudged(s *server, c *checker, reason string) {
+	if m.spec.Observe != nil {
+		m.observeLayer4(s, c, reason)
+		return
+	}
 	if !m.spec.hasCheck() {
 		s.obs.streak.Store(0) // the agent alone: live traffic is not watched
 		return
@@ -371,9 +397,9 @@ func (m *Monitor) finished(s *server, c *checker, r result) {
 	c.timer.Reset(time.Until(c.nextAt))
 }
 
-// setMaint enters or leaves maintenance and publishes it. The agent
-// keeps what it found: leaving maint, a server whose agent said down
-// stays DOWN.
+// setMaint enters or leaves maintenance and publishes it. The agent and
+// observe's downtime keep what they found: leaving maint, a server whose
+// agent said down stays DOWN.
 func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	if pause == c.paused {
 		return
@@ -424,10 +450,14 @@ func (m *Monitor) checked(s *server, c *checker, r result) {
 	t := &c.t
 	ok := r.err == nil
 	changed := t.record(ok)
+	if ok && m.spec.Observe != nil {
+		s.obs.streak.Store(0) // HAProxy: a passing check clears observe's errors
+	}
 	name := s.target.Name
 	s.mu.Lock()
 	st := &s.state
 	st.Checks++
+	st.Hana = false
 	st.LastCheck, st.LastDuration, st.LastOK = r.start, r.dur, ok
 	if !ok {
 		st.CheckFailures++
@@ -459,6 +489,7 @@ func (m *Monitor) settle(s *server, c *checker, ev Event) {
 	s.mu.Lock()
 	st := &s.state
 	st.Up, st.Successes, st.Failures = up, c.t.succ, c.t.fail
+	st.ObserveDown = c.obsDown
 	st.Agent.Up = c.agentUp
 	changed := up != c.up && !c.paused
 	if changed {

@@ -6,9 +6,9 @@ import (
 	"ringproxy/session"
 )
 
-// readHealth reads a backend's [backend.check] and [backend.agent]:
-// [backend.check] kind = "agent" is the agent alone, with no regular
-// check; [backend.agent] runs it beside the regular one.
+// readHealth reads a backend's [backend.check], [backend.agent] and the
+// observe keys: [backend.check] kind = "agent" is the agent alone, with
+// no regular check; [backend.agent] runs it beside the regular one.
 // It returns the agent's table, nil without one.
 func readHealth(t *table, b *session.Backend) (agentAt *table) {
 	if t.has("check") {
@@ -32,6 +32,7 @@ func readHealth(t *table, b *session.Backend) (agentAt *table) {
 			b.Agent, agentAt = readAgent(at, 2*time.Second, time.Second, false), at
 		}
 	}
+	b.Observe = readObserve(t, b.Check != nil)
 	return agentAt
 }
 

@@ -166,12 +166,15 @@ func writeFailover(b *strings.Builder, be *session.Backend) {
 // writeCheck says how the servers are checked: where, what is sent,
 // what must come back, and how often.
 func writeCheck(b *strings.Builder, be *session.Backend) {
+	defer writeObserve(b, be) // deferred calls run last first: the agent, then observe
 	defer writeAgent(b, be)
 	c := be.Check
 	if c == nil {
 		switch {
 		case be.Agent != nil:
 			b.WriteString("    check none but the agent: a server is UP until its agent says down\n")
+		case be.Observe != nil:
+			b.WriteString("    check none: every server counts as UP but while observe holds it DOWN\n")
 		default:
 			b.WriteString("    check none: every server counts as UP\n")
 		}
@@ -327,4 +330,17 @@ func writeAgent(b *strings.Builder, be *session.Backend) {
 			fmt.Fprintf(b, "    agent of %s at %s\n", s.Name, session.AgentAddr(a, s))
 		}
 	}
+}
+
+// writeObserve says what connect failures on live traffic do.
+func writeObserve(b *strings.Builder, be *session.Backend) {
+	o := be.Observe
+	if o == nil {
+		return
+	}
+	if be.Check == nil {
+		fmt.Fprintf(b, "    observe layer4: %d consecutive connect failures mark a server down for %s (observe_downtime)\n", o.ErrorLimit, o.Downtime)
+		return
+	}
+	fmt.Fprintf(b, "    observe layer4: %d consecutive connect failures: on_error %s\n", o.ErrorLimit, o.OnError)
 }
