@@ -46,7 +46,7 @@ type backend struct {
 	set     atomic.Pointer[serverSet] // replaced whole when a weight changes or a server is added or deleted
 	lbMu    sync.Mutex                // serializes set rebuilds and usability changes
 	sticky  bool                      // the algorithm fixes a client's server (source, consistent)
-	monitor *health.Monitor           // nil without [backend.check]
+	monitor *health.Monitor           // nil without [backend.check], an agent or observe
 	queued  atomic.Int64              // sessions waiting for a slot, all workers
 	// current is, with failback = false, 1 + the index of the server new
 	// sessions stick to (0: none chosen yet); workers agree on it by CAS.
@@ -76,9 +76,10 @@ type server struct {
 	up     atomic.Bool   // health: UP (true until checks say otherwise)
 	admin  atomic.Uint32 // AdminState an operator set: ready, drain or maint
 	weight atomic.Int32  // the weight it has when warm (config, or set weight): HAProxy's uweight
+	limit  atomic.Int64  // its maxconn when warm: the config's, or what its agent last set (0 = unlimited)
 
 	// What slow start lets it take now (see slowstart.go), written with
-	// the balancer: maxconn (0 = unlimited) is the config's but while it
+	// the balancer: maxconn (0 = unlimited) is limit but while it
 	// warms up; shown is its effective weight in weight units, for
 	// stats; throttle the percent of its weight it has while it warms up
 	// (0: it is not warming up).
@@ -131,6 +132,7 @@ func newBackend(cfg *Backend, idx, firstServer int) (*backend, error) {
 		}
 		srv.up.Store(true)
 		srv.weight.Store(int32(s.Weight))
+		srv.limit.Store(int64(s.MaxConn))
 		servers = append(servers, srv)
 	}
 	if err := b.rebuild(servers); err != nil {
@@ -225,6 +227,20 @@ func (b *backend) setWeight(s *server, w int) error {
 	return nil
 }
 
+// setMaxConn changes s's maxconn (an agent's maxconn:N; 0 = no limit) and
+// rebuilds the balancer, which first reads it.
+func (b *backend) setMaxConn(s *server, n int) error {
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	was := s.limit.Swap(int64(n))
+	if err := b.reweigh(); err != nil {
+		s.limit.Store(was)
+		b.reweigh() // as it was, which built before
+		return err
+	}
+	return nil
+}
+
 // pickFree asks the balancer for a server for client and reserves a slot
 // on it. When that server is full, a sticky algorithm's session waits for
 // it (nil); any other takes the next server of the same tier with room,
@@ -276,6 +292,14 @@ func (b *backend) pickBalanced(client netip.Addr, avoid *server) (srv *server, u
 		return nil, false
 	}
 	picked := set.servers[i]
+	if picked == avoid && !picked.cfg.Backup && b.cfg.Observe != nil {
+		// The primary that just failed is the only one left: with observe
+		// a redispatch goes to the backups instead, as nginx's backup does
+		// once every primary has failed.
+		if s := b.backupWithRoom(set.servers); s != nil {
+			return s, true
+		}
+	}
 	if picked.take() {
 		return picked, true
 	}
@@ -308,4 +332,15 @@ func reserve(cur *atomic.Int64, limit int64) bool {
 			return true
 		}
 	}
+}
+
+// backupWithRoom reserves a slot on the first usable backup that has one,
+// nil if none has.
+func (b *backend) backupWithRoom(servers []*server) *server {
+	for _, s := range servers {
+		if s.cfg.Backup && s.weight.Load() > 0 && s.usable() && s.take() {
+			return s
+		}
+	}
+	return nil
 }

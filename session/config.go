@@ -147,7 +147,32 @@ type Backend struct {
 	// that took the last one while it stays usable, so a preferred server
 	// coming back takes nothing until that one fails or is drained.
 	NoFailback bool
-	Servers    []*Server
+	// Agent runs HAProxy's agent-check on every server ([backend.agent],
+	// or [backend.check] kind = "agent" with no regular check); nil: none.
+	Agent *Agent
+	// Observe is passive health on live traffic (observe = "layer4");
+	// nil: none, and with a regular check fall consecutive connect
+	// failures take a server DOWN.
+	Observe *Observe
+	Servers []*Server
+}
+
+// Agent is a backend's agent check: where the agents listen, how often
+// they are asked and what is sent them.
+type Agent struct {
+	Port     uint16     // every server's agent port; a server's AgentPort wins; 0: each server has one
+	Address  netip.Addr // every server's agent address; zero: the server's own
+	Interval time.Duration
+	Timeout  time.Duration
+	Send     string // HAProxy's agent-send; "" sends nothing
+}
+
+// Observe is observe = "layer4" with its error_limit, on_error and (no
+// regular check) observe_downtime.
+type Observe struct {
+	ErrorLimit int
+	OnError    string // fastinter | fail-check | sudden-death | mark-down
+	Downtime   time.Duration
 }
 
 // Check is a backend's [backend.check]: how its servers are checked.
@@ -186,6 +211,10 @@ type Server struct {
 	// over the check's Port and Address; 0 and the zero Addr: those.
 	CheckPort    uint16
 	CheckAddress netip.Addr
+	// AgentPort and AgentAddress are where this server's agent listens,
+	// over the backend's agent Port and Address.
+	AgentPort    uint16
+	AgentAddress netip.Addr
 	// FQDN is the DNS name the server was given by ("app1.internal"),
 	// "" for an IP address. Address then has only its port: Start finds
 	// its first address by InitAddr, and resolution keeps it current.

@@ -137,10 +137,11 @@ func (p *Proxy) SetServerState(be, srv string, st AdminState) error {
 		s.admin.Store(uint32(st))
 		if !s.inMaint() { // else it stays out until its name resolves
 			p.warmUp(b, s) // leaving maint is coming back, as HAProxy's: it warms up
-			s.up.Store(true)
+			up := true
 			if b.monitor != nil {
-				b.monitor.Resume(s.idx)
+				up = b.monitor.Resume(s.idx) // DOWN still if its agent said so
 			}
+			s.up.Store(up)
 		}
 	default:
 		s.admin.Store(uint32(st))

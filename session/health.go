@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"ringproxy/session/balance"
 	"ringproxy/session/health"
 )
 
@@ -59,20 +60,83 @@ func checkAddrAt(c *Check, s *Server, cur netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(addr, port)
 }
 
-// startChecks starts a monitor for every backend with [backend.check].
+// AgentAddr is where s's agent listens: the server's agent_address, else
+// the agent's address, else the server's IP; agent_port, else the
+// agent's port.
+func AgentAddr(a *Agent, s *Server) netip.AddrPort { return agentAddrAt(a, s, s.Address) }
+
+// agentAddrAt is AgentAddr for s at its current address cur.
+func agentAddrAt(a *Agent, s *Server, cur netip.AddrPort) netip.AddrPort {
+	addr, port := cur.Addr(), a.Port
+	switch {
+	case s.AgentAddress.IsValid():
+		addr = s.AgentAddress
+	case a.Address.IsValid():
+		addr = a.Address
+	}
+	if s.AgentPort != 0 {
+		port = s.AgentPort
+	}
+	return netip.AddrPortFrom(addr, port)
+}
+
+// backendSpec is the checker's spec for all b's health parts: its
+// regular check, its agent and observe.
+func (p *Proxy) backendSpec(b *backend) health.Spec {
+	cfg := b.cfg
+	spec := health.Spec{Kind: health.NoCheck}
+	if cfg.Check != nil {
+		spec = HealthSpec(cfg.Check)
+	}
+	if a := cfg.Agent; a != nil {
+		spec.Agent = &health.AgentSpec{Interval: a.Interval, Timeout: a.Timeout, Send: []byte(a.Send),
+			Apply: func(i int, r health.AgentReply) { p.agentSaid(b, b.all()[i], r) }}
+	}
+	if o := cfg.Observe; o != nil {
+		spec.Observe = &health.ObserveSpec{ErrorLimit: o.ErrorLimit, OnError: health.OnError(o.OnError), Downtime: o.Downtime}
+	}
+	return spec
+}
+
+// healthTarget is what b's monitor checks of s: at its address now, its
+// check and agent endpoints derived from it.
+func (p *Proxy) healthTarget(b *backend, s *server) health.Target {
+	cur := s.address()
+	t := health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: cur, Down: !s.up.Load(), Paused: s.inMaint()}
+	t.Check, t.Agent = b.endpoints(s, cur)
+	return t
+}
+
+// endpoints are where s's checks and agent connect when it is at cur
+// (the zero value: none configured).
+func (b *backend) endpoints(s *server, cur netip.AddrPort) (check, agent netip.AddrPort) {
+	if b.cfg.Check != nil {
+		check = checkAddrAt(b.cfg.Check, s.cfg, cur)
+	}
+	if b.cfg.Agent != nil {
+		agent = agentAddrAt(b.cfg.Agent, s.cfg, cur)
+	}
+	return check, agent
+}
+
+// watched says whether b has anything a monitor runs.
+func (b *backend) watched() bool {
+	return b.cfg.Check != nil || b.cfg.Agent != nil || b.cfg.Observe != nil
+}
+
+// startChecks starts a monitor for every backend with a check, an agent
+// or observe.
 func (p *Proxy) startChecks() error {
 	for _, b := range p.bes {
-		if b.cfg.Check == nil {
+		if !b.watched() {
 			continue
 		}
 		all := b.all()
 		targets := make([]health.Target, len(all))
 		for i, s := range all {
-			cur := s.address()
-			targets[i] = health.Target{Name: b.cfg.Name + "/" + s.cfg.Name, Addr: cur, Check: checkAddrAt(b.cfg.Check, s.cfg, cur),
-				Down: !s.up.Load(), Paused: s.inMaint()}
+			targets[i] = p.healthTarget(b, s)
 		}
-		m, err := health.Start(HealthSpec(b.cfg.Check), targets, func(ev health.Event) { p.serverChanged(b, ev) })
+		m, err := health.Start(p.backendSpec(b), targets, func(ev health.Event) { p.serverChanged(b, ev) })
 		if err != nil {
 			p.stopChecks()
 			return fmt.Errorf("backend %s: health checks: %w", b.cfg.Name, err)
@@ -190,4 +254,39 @@ func (p *Proxy) Servers() []ServerStatus {
 		}
 	}
 	return out
+}
+
+// agentSaid carries out an agent's admin, weight and maxconn words, as
+// HAProxy does: the admin word as the admin socket's set server state
+// (an agent's ready ends an operator's drain), the weight through
+// SetServerWeight, N% of the configured weight. It runs on the agent's
+// goroutine.
+func (p *Proxy) agentSaid(b *backend, s *server, r health.AgentReply) {
+	name := b.cfg.Name + "/" + s.cfg.Name
+	switch r.Admin {
+	case health.AgentReady, health.AgentDrain, health.AgentMaint:
+		st := [...]AdminState{health.AgentReady: AdminReady, health.AgentDrain: AdminDrain, health.AgentMaint: AdminMaint}[r.Admin]
+		if s.adminState() != st {
+			p.log.Info("agent sets the server's admin state", "server", name, "state", st.String())
+			if err := p.SetServerState(b.cfg.Name, s.cfg.Name, st); err != nil {
+				p.log.Warn("agent: set server state", "server", name, "err", err)
+			}
+		}
+	}
+	w := r.Weight
+	if r.WeightPct >= 0 {
+		w = min(s.cfg.Weight*min(r.WeightPct, 25600)/100, balance.MaxWeight)
+	}
+	if w >= 0 && int32(w) != s.weight.Load() {
+		if err := p.SetServerWeight(b.cfg.Name, s.cfg.Name, w); err != nil {
+			p.log.Warn("agent: set weight", "server", name, "err", err)
+		}
+	}
+	if r.MaxConn >= 0 && int64(r.MaxConn) != s.maxconn.Load() {
+		if err := b.setMaxConn(s, r.MaxConn); err != nil {
+			p.log.Warn("agent: set maxconn", "server", name, "err", err)
+		} else {
+			p.log.Info("server maxconn", "server", name, "maxconn", r.MaxConn)
+		}
+	}
 }

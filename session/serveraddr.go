@@ -47,7 +47,8 @@ func (p *Proxy) moveServer(b *backend, s *server, ap netip.AddrPort, by string) 
 	s.addr.Store(newServerAddr(ap))
 	s.addrChanges.Add(1)
 	if b.monitor != nil {
-		b.monitor.SetAddr(s.idx, ap, checkAddrAt(b.cfg.Check, s.cfg, ap))
+		check, agent := b.endpoints(s, ap)
+		b.monitor.SetAddr(s.idx, ap, check, agent)
 	}
 	p.log.Info("server address changed", "server", b.cfg.Name+"/"+s.cfg.Name, "from", old, "to", ap, "by", by)
 	p.stateChanged()

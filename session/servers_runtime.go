@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"ringproxy/session/balance"
-	"ringproxy/session/health"
 )
 
 // Servers added and deleted at runtime (HAProxy's `add server` and `del
@@ -108,6 +107,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 	s := &server{cfg: cfg, be: b, idx: len(all), dynamic: true}
 	s.addr.Store(newServerAddr(cfg.Address))
 	s.weight.Store(int32(cfg.Weight))
+	s.limit.Store(int64(cfg.MaxConn))
 	if maint {
 		s.admin.Store(uint32(AdminMaint))
 	} else {
@@ -120,8 +120,7 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 		return nil, err
 	}
 	if b.monitor != nil {
-		target := health.Target{Name: b.cfg.Name + "/" + cfg.Name, Addr: cfg.Address, Check: CheckAddr(b.cfg.Check, cfg), Paused: maint}
-		i, err := b.monitor.Add(target)
+		i, err := b.monitor.Add(p.healthTarget(b, s))
 		if err != nil {
 			return nil, err
 		}

@@ -81,7 +81,7 @@ func (b *backend) views(servers []*server, now time.Time) []balance.Server {
 	views := make([]balance.Server, len(servers))
 	for i, s := range servers {
 		c := s.cfg
-		w, m := int(s.weight.Load()), c.MaxConn
+		w, m := int(s.weight.Load()), int(s.limit.Load())
 		if s.deleted.Load() {
 			w = 0
 		}

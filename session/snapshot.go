@@ -115,18 +115,20 @@ type ServerStats struct {
 	// Weight is its effective weight: while it warms up (SlowStart) the
 	// share of UserWeight it has now, as HAProxy's weight column; else
 	// UserWeight.
-	Weight       int         `json:"weight"`
-	UserWeight   int         `json:"-"` // the config's or set weight's, HAProxy's uweight (in SlowStart while warming up)
-	InitWeight   int         `json:"-"` // the config's, which set weight N% is relative to
-	Dynamic      bool        `json:"-"` // added at runtime (add server)
-	Backup       bool        `json:"backup"`
-	MaxConn      int         `json:"maxconn"`
-	CurSessions  int64       `json:"current_sessions"`
-	Sessions     uint64      `json:"sessions_total"`
-	ConnFailures uint64      `json:"connect_failures"`
-	BytesIn      uint64      `json:"bytes_in"`
-	BytesOut     uint64      `json:"bytes_out"`
-	Check        *CheckStats `json:"check,omitempty"`
+	Weight       int           `json:"weight"`
+	UserWeight   int           `json:"-"` // the config's or set weight's, HAProxy's uweight (in SlowStart while warming up)
+	InitWeight   int           `json:"-"` // the config's, which set weight N% is relative to
+	Dynamic      bool          `json:"-"` // added at runtime (add server)
+	Backup       bool          `json:"backup"`
+	MaxConn      int           `json:"maxconn"`
+	CurSessions  int64         `json:"current_sessions"`
+	Sessions     uint64        `json:"sessions_total"`
+	ConnFailures uint64        `json:"connect_failures"`
+	BytesIn      uint64        `json:"bytes_in"`
+	BytesOut     uint64        `json:"bytes_out"`
+	Check        *CheckStats   `json:"check,omitempty"`
+	Agent        *AgentStats   `json:"agent,omitempty"`   // nil without an agent check
+	Observe      *ObserveStats `json:"observe,omitempty"` // nil without observe
 	// Resolution is a named server's DNS state; nil for an IP address.
 	Resolution   *ResolutionStats `json:"resolution,omitempty"`
 	SlowStart    *SlowStart       `json:"slow_start,omitempty"` // nil unless it is warming up
@@ -214,8 +216,32 @@ type CheckStats struct {
 	LastDuration    time.Duration `json:"-"`
 	LastErrorAt     time.Time     `json:"-"`
 	Paused          bool          `json:"-"` // in maintenance: not checked
+	Hana            bool          `json:"-"` // the last result is observe's errors (status HANA)
 	Port            uint16        `json:"-"` // where checks go when not the server's own port; 0: its own
 	Address         netip.Addr    `json:"-"` // and address; invalid: its own
+}
+
+// AgentStats is a server's agent check, in HAProxy's words.
+type AgentStats struct {
+	Up           bool          `json:"up"`     // the agent's health: false from down/stopped/fail to up
+	Status       string        `json:"status"` // INI, L7OK, L7STS, CHECKED, L4CON, L4TOUT, L7TOUT, L7RSP
+	Desc         string        `json:"desc,omitempty"`
+	Line         string        `json:"line,omitempty"` // what it last said
+	LastCheck    time.Time     `json:"last_check"`
+	LastDuration time.Duration `json:"-"`
+	Checks       uint64        `json:"checks"`
+	Failures     uint64        `json:"failures"` // no agent reached or no line: never counted against the server
+	Port         uint16        `json:"-"`
+	Address      netip.Addr    `json:"-"`
+	OwnAddress   bool          `json:"-"` // Address was configured (agent address or agent_address), not the server's
+}
+
+// ObserveStats is a server's passive health (observe = "layer4").
+type ObserveStats struct {
+	Failures uint64 `json:"failures"` // times error_limit errors acted (HAProxy's hanafail)
+	Down     bool   `json:"down"`     // held DOWN by observe_downtime (no regular check)
+	// Until is when that downtime ends.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Snapshot gathers the process's state. Each worker copies its counters
@@ -244,8 +270,7 @@ func (p *Proxy) Snapshot() Snapshot {
 			}
 			ss := serverStats(s, &g.srv[s.gidx])
 			if checks != nil {
-				ss.Check = checkStats(&checks[s.idx], b.cfg.Check)
-				ss.Check.Port, ss.Check.Address = checkEndpoint(b.cfg.Check, s.cfg)
+				fillHealth(&ss, &checks[s.idx], b.cfg, s.cfg)
 			}
 			if s.res != nil {
 				ss.Resolution = s.res.stats(s.cfg)
@@ -288,7 +313,7 @@ func routeStats(f *frontend, hits []uint64) []RouteStats {
 func serverStats(s *server, c *ServerCounters) ServerStats {
 	return ServerStats{Name: s.cfg.Name, Addr: addrString(s.address()), Port: s.cfg.Address.Port(), AddrChanges: s.addrChanges.Load(), Up: s.up.Load(), Disabled: s.adminState() != AdminReady, Admin: s.adminState().String(),
 		Weight: int(s.shown.Load()), UserWeight: int(s.weight.Load()), InitWeight: s.cfg.Weight, SlowStart: slowStartStats(s), Dynamic: s.dynamic,
-		Backup: s.cfg.Backup, MaxConn: s.cfg.MaxConn, CurSessions: s.cur.Load(), Sessions: c.Sessions,
+		Backup: s.cfg.Backup, MaxConn: int(s.limit.Load()), CurSessions: s.cur.Load(), Sessions: c.Sessions,
 		ConnFailures: c.ConnFailures, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Retries: c.Retries, Redispatches: c.Redispatches}
 }
 
@@ -324,11 +349,33 @@ func checkEndpoint(c *Check, s *Server) (uint16, netip.Addr) {
 	return port, addr
 }
 
+// fillHealth fills the parts of a server's stats its monitor knows:
+// the regular check, the agent and observe, each when configured.
+func fillHealth(ss *ServerStats, c *health.ServerState, be *Backend, s *Server) {
+	if be.Check != nil {
+		ss.Check = checkStats(c, be.Check)
+		ss.Check.Port, ss.Check.Address = checkEndpoint(be.Check, s)
+	}
+	if be.Agent != nil {
+		a := c.Agent
+		ap := AgentAddr(be.Agent, s)
+		ss.Agent = &AgentStats{Up: a.Up, Status: a.Status, Desc: a.Desc, Line: a.Line, LastCheck: a.LastCheck, LastDuration: a.LastDuration,
+			Checks: a.Checks, Failures: a.Failures, Port: ap.Port(), Address: ap.Addr(),
+			OwnAddress: be.Agent.Address.IsValid() || s.AgentAddress.IsValid()}
+	}
+	if be.Observe != nil {
+		ss.Observe = &ObserveStats{Failures: c.HanaFailures, Down: c.ObserveDown}
+		if c.ObserveDown {
+			ss.Observe.Until = c.ObserveUntil
+		}
+	}
+}
+
 func checkStats(c *health.ServerState, cfg *Check) *CheckStats {
 	cs := &CheckStats{LastOK: c.LastOK, LastCheck: c.LastCheck, LastError: c.LastError,
 		Checks: c.Checks, CheckFailures: c.CheckFailures, ChecksSkipped: c.ChecksSkipped, Transitions: c.Transitions,
 		Successes: c.Successes, Failures: c.Failures, PassiveFailures: c.PassiveFailures,
-		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused}
+		LastDuration: c.LastDuration, LastErrorAt: c.LastErrorAt, Paused: c.Paused, Hana: c.Hana}
 	if cfg != nil {
 		cs.Kind, cs.Rise, cs.Fall, cs.ExpectStatus = cfg.Kind, cfg.Rise, cfg.Fall, cfg.ExpectStatus
 		if len(cfg.Steps) > 0 {

@@ -321,7 +321,43 @@ func serverRow(be session.BackendStats, sv session.ServerStats, iid, sid int, no
 		r.num("check_fall", int64(c.Fall))
 		r.num("check_health", int64(checkHealth(sv)))
 	}
+	if o := sv.Observe; o != nil {
+		r.u("hanafail", o.Failures)
+	}
+	if a := sv.Agent; a != nil {
+		agentColumns(r, a)
+	}
 	return r
+}
+
+// agentColumns fills the agent's columns as HAProxy 2.6 does: its status
+// and that status's description, the duration, code and last_agt once it
+// answered, and its rise, fall and health (1 and 1: an agent's word acts
+// at once).
+func agentColumns(r *statRow, a *session.AgentStats) {
+	r.set("agent_status", a.Status)
+	r.set("agent_desc", agentStatusDesc(a.Status))
+	r.set("last_agt", a.Desc)
+	if a.Status != "INI" {
+		r.num("agent_duration", a.LastDuration.Milliseconds())
+	}
+	if a.Status == "L7OK" || a.Status == "L7STS" {
+		r.set("agent_code", "0") // HAProxy gives the code of a layer 7 status; an agent has none
+	}
+	r.set("agent_rise", "1")
+	r.set("agent_fall", "1")
+	health := "0"
+	if a.Up {
+		health = "1"
+	}
+	r.set("agent_health", health)
+}
+
+func agentStatusDesc(status string) string {
+	if status == "CHECKED" {
+		return "No status change"
+	}
+	return checkDesc[status]
 }
 
 func backendRow(be session.BackendStats, iid int, now time.Time) *statRow {
@@ -399,16 +435,22 @@ func usable(sv session.ServerStats) bool { return sv.TakesSessions() && sv.Weigh
 // serverStatus is a server's status as HAProxy spells it: MAINT, "no
 // check" for a server that runs unchecked, "UP 2/3" for a checked one
 // that failed a check and goes DOWN after 2 more failures, "DOWN 1/2"
-// for one that passed 1 of the 2 it needs to go UP.
+// for one that passed 1 of the 2 it needs to go UP. A server with an
+// agent says so as HAProxy does: "DRAIN (agent)" for any drained one,
+// "DOWN (agent)" for one its agent took down.
 func serverStatus(sv session.ServerStats) string {
-	c := sv.Check
+	c, a := sv.Check, sv.Agent
 	switch {
 	case sv.Admin == "maint":
 		return "MAINT"
 	case sv.Resolution != nil && sv.Resolution.Maint:
 		return "MAINT (resolution)"
+	case sv.Admin == "drain" && sv.Up && a != nil:
+		return "DRAIN (agent)"
 	case sv.Admin == "drain" && sv.Up:
 		return "DRAIN"
+	case !sv.Up && a != nil && !a.Up:
+		return "DOWN (agent)"
 	case c == nil && sv.Up:
 		return "no check"
 	case c == nil:
@@ -465,6 +507,7 @@ var checkDesc = map[string]string{
 	"L7RSP":  "Layer7 invalid response",
 	"L7OK":   "Layer7 check passed",
 	"L7STS":  "Layer7 wrong status",
+	"HANA":   "Health analyze",
 }
 
 func result(status, detail string, code int) checkResult {
@@ -481,6 +524,9 @@ func result(status, detail string, code int) checkResult {
 func lastCheck(backend string, sv session.ServerStats) checkResult {
 	c := sv.Check
 	switch {
+	case c.Hana:
+		_, why, _ := strings.Cut(c.LastError, ": ")
+		return result("HANA", why, 0)
 	case c.LastCheck.IsZero():
 		return result("INI", "", 0)
 	case c.LastOK && c.Kind == "tcp":

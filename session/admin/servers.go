@@ -31,6 +31,7 @@ const (
 	chkConfigured = 0x02 // CHK_ST_CONFIGURED
 	chkEnabled    = 0x04 // CHK_ST_ENABLED
 	chkPaused     = 0x08 // CHK_ST_PAUSED: maintenance
+	chkAgent      = 0x10 // CHK_ST_AGENT: the agent check's state
 
 	resUnknown = 0 // CHK_RES_UNKNOWN: no check finished yet
 	resFailed  = 2 // CHK_RES_FAILED
@@ -41,7 +42,7 @@ const (
 
 // checkStatusCode is HAProxy's enum healthcheck_status, by the name show
 // stat gives (L7OK is HCHK_STATUS_L7OKD).
-var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17}
+var checkStatusCode = map[string]int{"UNK": 0, "INI": 1, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17, "HANA": 4}
 
 // showServersState is show servers state [BACKEND]: HAProxy's dump, a
 // line per server, which HAProxy reads back as a server-state-file.
@@ -138,9 +139,16 @@ func serverStateLine(backend string, iid, sid int, sv session.ServerStats, now t
 			checkAddr = c.Address.String()
 		}
 	}
-	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d 0 0 0 %s %d %s 0 %d %s - 0\n",
+	agentState, agentAddr, agentPort := 0, "-", uint16(0)
+	if a := sv.Agent; a != nil {
+		agentState, agentPort = chkConfigured|chkEnabled|chkAgent, a.Port
+		if a.OwnAddress {
+			agentAddr = a.Address.String() // HAProxy gives agent-addr only when set
+		}
+	}
+	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d %d 0 0 %s %d %s 0 %d %s %s %d\n",
 		iid, backend, sid, sv.Name, addr, op, adm, sv.UserWeight, sv.InitWeight, int64(now.Sub(sv.LastChange)/time.Second),
-		status, result, health, state, fqdn, port, srvRecord, checkPort, checkAddr)
+		status, result, health, state, agentState, fqdn, port, srvRecord, checkPort, checkAddr, agentAddr, agentPort)
 }
 
 // setServer is set server B/S state|weight|addr VALUE.

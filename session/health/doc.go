@@ -32,6 +32,21 @@
 //     interval/4 but at least 100ms (never more than interval), like
 //     HAProxy's fastinter.
 //
+// # Agent and observe
+//
+// An agent check (AgentSpec, HAProxy's agent-check) runs on a goroutine of
+// its own per server, beside the regular check or alone (Kind NoCheck): its
+// down, stopped or fail take the server DOWN at once, its up lets it come
+// back, and the server is UP only while the regular check and the agent
+// agree. Its admin, weight and maxconn words go to AgentSpec.Apply. An
+// agent that cannot be reached changes nothing.
+//
+// ObserveSpec is HAProxy's observe layer4: ErrorLimit consecutive connect
+// failures on live traffic act as OnError says on the regular check's
+// state; with no regular check the server is DOWN for Downtime (nginx's
+// max_fails and fail_timeout). Without ObserveSpec, with a regular check,
+// fall consecutive connect failures take a server DOWN as described above.
+//
 // A Monitor exists only for backends with checks configured; without one,
 // servers are always usable. Observe on a nil *Monitor does nothing, so the
 // data path may call it unconditionally.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ type Target struct {
 	// Paused starts it in maintenance, unchecked until Resume: a reload
 	// carries an operator's maint over.
 	Paused bool
+	// Agent is where its agent listens, with Spec.Agent (required then).
+	Agent netip.AddrPort
 }
 
 // Event reports a state change of one server.
@@ -30,7 +33,8 @@ type Event struct {
 	Server  int // index in the targets given to Start
 	Name    string
 	Up      bool
-	Passive bool   // caused by connect failures on live traffic (always a DOWN)
+	Passive bool   // caused by connect failures on live traffic (a DOWN, or the UP after observe's downtime)
+	Agent   bool   // caused by the agent's health word
 	Message string // a full log line: "server app/app1 is DOWN: connect refused, 3/3 failures"
 }
 
@@ -57,6 +61,18 @@ type ServerState struct {
 	ChecksSkipped    uint64 // not run for a local shortage (no fd, memory or port): not counted
 	ObservedFailures uint64 // connect failures reported through Observe
 	Transitions      uint64 // UP→DOWN and DOWN→UP changes
+
+	// With Spec.Observe: how often error_limit errors acted (HAProxy's
+	// hanafail), whether the last check result is theirs (check status
+	// HANA), and, without a regular check, whether they hold the server
+	// DOWN now and until when.
+	HanaFailures uint64
+	Hana         bool
+	ObserveDown  bool
+	ObserveUntil time.Time
+
+	HasAgent bool // Spec.Agent is set; Agent is its state
+	Agent    AgentState
 }
 
 // Monitor checks the servers of one backend. Create it with Start.
@@ -87,11 +103,13 @@ type server struct {
 	idx    int
 	target Target
 	probe  *prober
-	pause  chan pauseReq      // Pause and Resume, to the checker goroutine
+	pause  chan *pauseReq     // Pause and Resume, to the checker goroutine
 	moves  chan moveReq       // SetAddr, to the checker goroutine
 	ctx    context.Context    // the monitor's, or ended sooner by Remove
 	remove context.CancelFunc // ends this server's checker alone
 	ended  chan struct{}      // closed when its checker goroutine has returned
+	agent  *agentProber       // nil without Spec.Agent
+	agents chan agentResult
 
 	mu    sync.Mutex
 	state ServerState
@@ -103,13 +121,14 @@ type server struct {
 type pauseReq struct {
 	pause bool
 	done  chan struct{}
+	up    bool // set before done closes: the server's state after
 }
 
 // moveReq gives a checker its server's new address; done is closed once
 // it is published and checks go there.
 type moveReq struct {
-	addr, check netip.AddrPort // the target's new Addr and Check
-	done        chan struct{}
+	addr, check, agent netip.AddrPort // the target's new Addr, Check and Agent
+	done               chan struct{}
 }
 
 // result is one finished check, handed from the check's goroutine to the
@@ -130,9 +149,12 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 		return nil, err
 	}
 	for i, t := range targets {
-		if err := t.validate(i); err != nil {
+		if err := t.validate(spec, i); err != nil {
 			return nil, err
 		}
+	}
+	if !spec.hasCheck() {
+		spec.Rise, spec.Fall = 1, 1 // the tracker's, never driven by checks
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{spec: spec, onChange: onChange, ctx: ctx, cancel: cancel}
@@ -144,25 +166,44 @@ func Start(spec Spec, targets []Target, onChange func(Event)) (*Monitor, error) 
 	// The first check comes soon, at a random offset so a backend of many
 	// servers does not open all its check connections at once.
 	first := min(spec.Interval, time.Second)
+	if !spec.hasCheck() {
+		first = time.Second // no check timer; the agent's, if any, below
+	}
+	if spec.Agent != nil {
+		first = min(spec.Agent.Interval, time.Second)
+	}
 	for _, s := range servers {
 		m.wg.Add(1)
 		go m.run(s, rand.N(first))
+		if s.agent != nil {
+			m.wg.Add(1)
+			go m.runAgent(s, rand.N(first))
+		}
 	}
 	return m, nil
 }
 
-func (t Target) validate(i int) error {
+func (t Target) validate(spec Spec, i int) error {
 	if ap := t.endpoint(); (!ap.IsValid() || ap.Port() == 0) && !t.Paused { // a paused one may wait for its address (SetAddr)
 		return fmt.Errorf("health: server %d (%s): no address to check: %v", i, t.Name, ap)
+	}
+	if spec.Agent != nil && (!t.Agent.IsValid() || t.Agent.Port() == 0) && !t.Paused {
+		return fmt.Errorf("health: server %d (%s): no agent address: %v", i, t.Name, t.Agent)
 	}
 	return nil
 }
 
 func (m *Monitor) newServer(i int, t Target) *server {
-	s := &server{idx: i, target: t, probe: newProber(m.spec, t.endpoint()), pause: make(chan pauseReq), moves: make(chan moveReq), ended: make(chan struct{})}
+	s := &server{idx: i, target: t, probe: newProber(m.spec, t.endpoint()), pause: make(chan *pauseReq), moves: make(chan moveReq), ended: make(chan struct{})}
 	s.ctx, s.remove = context.WithCancel(m.ctx)
 	s.obs.nudge = make(chan string, 1)
 	s.state = ServerState{Name: t.Name, Addr: t.Addr, CheckAddr: t.endpoint(), Up: !t.Down && !t.Paused, Paused: t.Paused}
+	if m.spec.Agent != nil {
+		s.agent = m.newAgentProber(t)
+		s.agents = make(chan agentResult)
+		s.state.HasAgent = true
+		s.state.Agent = AgentState{Up: true, Status: "INI"}
+	}
 	return s
 }
 
@@ -173,7 +214,7 @@ func (m *Monitor) Add(t Target) (int, error) {
 	m.addMu.Lock()
 	defer m.addMu.Unlock()
 	old := *m.servers.Load()
-	if err := t.validate(len(old)); err != nil {
+	if err := t.validate(m.spec, len(old)); err != nil {
 		return 0, err
 	}
 	if m.ctx.Err() != nil {
@@ -184,6 +225,10 @@ func (m *Monitor) Add(t Target) (int, error) {
 	m.servers.Store(&servers)
 	m.wg.Add(1)
 	go m.run(s, 0)
+	if s.agent != nil {
+		m.wg.Add(1)
+		go m.runAgent(s, 0)
+	}
 	return s.idx, nil
 }
 
@@ -193,6 +238,9 @@ func (m *Monitor) Remove(i int) {
 	s := (*m.servers.Load())[i]
 	s.remove()
 	<-s.ended
+	if s.agent != nil {
+		<-s.agent.ended
+	}
 }
 
 func (m *Monitor) list() []*server { return *m.servers.Load() }
@@ -261,18 +309,20 @@ func (m *Monitor) Stop() {
 func (m *Monitor) Pause(i int) { m.setPaused(i, true) }
 
 // Resume ends server i's maintenance as HAProxy does: UP at once, but
-// one failed check from DOWN, and checked again right away.
-func (m *Monitor) Resume(i int) { m.setPaused(i, false) }
+// one failed check from DOWN, and checked again right away. It says
+// whether the server is UP: not when its agent last said down.
+func (m *Monitor) Resume(i int) bool { return m.setPaused(i, false) }
 
 // SetAddr moves server i's checks to its new traffic address addr and
-// check endpoint check (the zero value: addr), as the server's address
-// changed at runtime. Its health stays what it was, but a check in
-// flight to the old address is dropped and the new one is checked right
-// away, so the verdict soon says what the new address does. When it
-// returns, every later check goes to the new address.
-func (m *Monitor) SetAddr(i int, addr, check netip.AddrPort) {
+// check endpoint check (the zero value: addr), and its agent to agent
+// (the zero value: no agent), as the server's address changed at
+// runtime. Its health stays what it was, but a check in flight to the
+// old address is dropped and the new one is checked right away, so the
+// verdict soon says what the new address does. When it returns, every
+// later check goes to the new address.
+func (m *Monitor) SetAddr(i int, addr, check, agent netip.AddrPort) {
 	s := m.list()[i]
-	req := moveReq{addr: addr, check: check, done: make(chan struct{})}
+	req := moveReq{addr: addr, check: check, agent: agent, done: make(chan struct{})}
 	select {
 	case s.moves <- req:
 	case <-s.ctx.Done():
@@ -284,21 +334,24 @@ func (m *Monitor) SetAddr(i int, addr, check netip.AddrPort) {
 	}
 }
 
-func (m *Monitor) setPaused(i int, pause bool) {
-	req := pauseReq{pause: pause, done: make(chan struct{})}
+func (m *Monitor) setPaused(i int, pause bool) bool {
+	req := &pauseReq{pause: pause, done: make(chan struct{})}
 	s := m.list()[i]
 	select {
 	case s.pause <- req:
 	case <-s.ctx.Done():
-		return
+		return !pause
 	}
 	select {
 	case <-req.done:
 	case <-s.ctx.Done():
 	}
+	return req.up
 }
 
-// checker is a server's checker goroutine's own state.
+// checker is a server's checker goroutine's own state. The server is UP
+// while every part that runs agrees: the regular check's tracker, the
+// agent, and (without a regular check) observe's downtime.
 type checker struct {
 	t        tracker
 	paused   bool // in maintenance: no check scheduled
@@ -306,7 +359,15 @@ type checker struct {
 	stale    bool // the check in flight began before a pause, resume or move: drop its result
 	nextAt   time.Time
 	timer    *time.Timer
+
+	agentUp  bool        // the agent's health: down after down/stopped/fail until up
+	obsDown  bool        // observe took it DOWN with no regular check to bring it back
+	obsTimer *time.Timer // ends obsDown
+	up       bool        // what was last reported: the server's state as the proxy has it
 }
+
+// effective is the server's state as its parts say.
+func (c *checker) effective() bool { return !c.paused && c.t.up && c.agentUp && !c.obsDown }
 
 // run is server s's checker goroutine: it owns s's tracker, runs one check
 // at a time (in a child goroutine, so passive reports are handled while a
@@ -314,12 +375,25 @@ type checker struct {
 func (m *Monitor) run(s *server, first time.Duration) {
 	defer m.wg.Done()
 	defer close(s.ended)
-	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, !s.target.Down && !s.target.Paused), paused: s.target.Paused,
-		nextAt: time.Now().Add(first), timer: time.NewTimer(first)}
-	if c.paused {
+	up := !s.target.Down && !s.target.Paused
+	c := &checker{t: newTracker(m.spec.Rise, m.spec.Fall, up), paused: s.target.Paused,
+		nextAt: time.Now().Add(first), timer: time.NewTimer(first), agentUp: true, up: up, obsTimer: time.NewTimer(time.Hour)}
+	c.obsTimer.Stop()
+	if !up && !m.spec.hasCheck() && !s.target.Paused {
+		// A reload knew it DOWN: the agent's word, or observe's downtime,
+		// which starts over.
+		c.t.up = true
+		if m.spec.Agent != nil {
+			c.agentUp = false
+		} else {
+			m.observeDown(s, c, 0, "DOWN before the reload")
+		}
+	}
+	if c.paused || !m.spec.hasCheck() {
 		c.timer.Stop()
 	}
 	defer c.timer.Stop()
+	defer c.obsTimer.Stop()
 	done := make(chan result, 1)
 	lastReason := "connect failed" // if a reason was lost to a full nudge channel
 	for {
@@ -341,12 +415,17 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			m.finished(s, c, r)
 		case req := <-s.pause:
 			m.setMaint(s, c, req.pause)
+			req.up = c.up
 			close(req.done)
 		case req := <-s.moves:
 			t := s.target // the checker goroutine's own: written only here
-			t.Addr, t.Check = req.addr, req.check
+			t.Addr, t.Check, t.Agent = req.addr, req.check, req.agent
 			m.move(s, c, t)
 			close(req.done)
+		case r := <-s.agents:
+			m.agentAnswered(s, c, r)
+		case <-c.obsTimer.C:
+			m.observeBack(s, c)
 		case reason := <-s.obs.nudge:
 			if reason != "" {
 				lastReason = reason
@@ -354,15 +433,37 @@ func (m *Monitor) run(s *server, first time.Duration) {
 			if c.paused {
 				continue // no traffic goes to it; a late report says nothing
 			}
-			was := c.t.transitioning()
-			m.observed(s, &c.t, lastReason)
-			// Live traffic started failing: check sooner rather than wait
-			// out a long interval.
-			if fast := jitter(m.spec.fastInterval()); !c.inFlight && !was && c.t.transitioning() && time.Until(c.nextAt) > fast {
-				c.nextAt = time.Now().Add(fast)
-				c.timer.Reset(fast)
-			}
+			m.nudged(s, c, lastReason)
 		}
+	}
+}
+
+// nudged handles what the data path reported: without observe, the
+// streak counts toward fall (with a regular check); with it, error_limit
+// errors act through on_error.
+func (m *Monitor) nudged(s *server, c *checker, reason string) {
+	if m.spec.Observe != nil {
+		m.observeLayer4(s, c, reason)
+		return
+	}
+	if !m.spec.hasCheck() {
+		s.obs.streak.Store(0) // the agent alone: live traffic is not watched
+		return
+	}
+	was := c.t.transitioning()
+	m.observed(s, c, reason)
+	// Live traffic started failing: check sooner rather than wait
+	// out a long interval.
+	if !was && c.t.transitioning() {
+		m.checkSoon(c)
+	}
+}
+
+// checkSoon brings the next check forward to the fast interval.
+func (m *Monitor) checkSoon(c *checker) {
+	if fast := jitter(m.spec.fastInterval()); m.spec.hasCheck() && !c.inFlight && !c.paused && time.Until(c.nextAt) > fast {
+		c.nextAt = time.Now().Add(fast)
+		c.timer.Reset(fast)
 	}
 }
 
@@ -384,13 +485,15 @@ func (m *Monitor) finished(s *server, c *checker, r result) {
 		m.skipped(s, r)
 		c.nextAt = r.start.Add(jitter(m.spec.fastInterval())) // soon: the shortage may be over
 	default:
-		m.checked(s, &c.t, r)
+		m.checked(s, c, r)
 		c.nextAt = r.start.Add(jitter(m.interval(&c.t)))
 	}
 	c.timer.Reset(time.Until(c.nextAt))
 }
 
-// setMaint enters or leaves maintenance and publishes it.
+// setMaint enters or leaves maintenance and publishes it. The agent and
+// observe's downtime keep what they found: leaving maint, a server whose
+// agent said down stays DOWN.
 func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	if pause == c.paused {
 		return
@@ -404,14 +507,18 @@ func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 	} else {
 		c.t = newTracker(m.spec.Rise, m.spec.Fall, true)
 		c.t.fail = m.spec.Fall - 1
-		if !c.inFlight {
+		if !m.spec.hasCheck() {
+			c.t.fail = 0
+		}
+		if !c.inFlight && m.spec.hasCheck() {
 			c.nextAt = time.Now()
 			c.timer.Reset(0)
 		}
 	}
+	c.up = c.effective()
 	s.mu.Lock()
 	st := &s.state
-	st.Paused, st.Up, st.Successes, st.Failures = pause, c.t.up, c.t.succ, c.t.fail
+	st.Paused, st.Up, st.Successes, st.Failures = pause, c.up, c.t.succ, c.t.fail
 	s.mu.Unlock()
 }
 
@@ -420,6 +527,9 @@ func (m *Monitor) setMaint(s *server, c *checker, pause bool) {
 func (m *Monitor) move(s *server, c *checker, t Target) {
 	s.target = t
 	s.probe = newProber(m.spec, t.endpoint())
+	if s.agent != nil && t.Agent.IsValid() {
+		s.agent.setAddr(t.Agent)
+	}
 	s.obs.streak.Store(0) // failures on the old address say nothing of the new
 	s.mu.Lock()
 	s.state.Addr, s.state.CheckAddr = t.Addr, t.endpoint()
@@ -453,23 +563,25 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // checked records an active check result, publishes it and reports a change.
-func (m *Monitor) checked(s *server, t *tracker, r result) {
+func (m *Monitor) checked(s *server, c *checker, r result) {
+	t := &c.t
 	ok := r.err == nil
 	changed := t.record(ok)
+	if ok && m.spec.Observe != nil {
+		s.obs.streak.Store(0) // HAProxy: a passing check clears observe's errors
+	}
 	name := s.target.Name
 	s.mu.Lock()
 	st := &s.state
 	st.Checks++
+	st.Hana = false
 	st.LastCheck, st.LastDuration, st.LastOK = r.start, r.dur, ok
 	if !ok {
 		st.CheckFailures++
 		st.LastError = fmt.Sprintf("check %s %v: %v", name, s.target.Addr, r.err)
 		st.LastErrorAt = r.start.Add(r.dur)
 	}
-	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
-	if changed {
-		st.Transitions++
-	}
+	st.Successes, st.Failures = t.succ, t.fail
 	s.mu.Unlock()
 	if !changed {
 		return
@@ -482,7 +594,37 @@ func (m *Monitor) checked(s *server, t *tracker, r result) {
 	} else {
 		msg = fmt.Sprintf("server %s is DOWN: %v, %d/%d failures", name, r.err, t.fail, t.fall)
 	}
-	m.notify(Event{Server: s.idx, Name: name, Up: t.up, Message: msg})
+	m.settle(s, c, Event{Message: msg})
+}
+
+// settle reports the server's state when its parts changed it: ev is the
+// event to send, its Message the line that says why (the Up and
+// identity fields are filled here). A change no part completes (a check
+// passing while the agent says down) is published without an event.
+func (m *Monitor) settle(s *server, c *checker, ev Event) {
+	up := c.effective()
+	s.mu.Lock()
+	st := &s.state
+	st.Up, st.Successes, st.Failures = up, c.t.succ, c.t.fail
+	st.ObserveDown = c.obsDown
+	st.Agent.Up = c.agentUp
+	changed := up != c.up && !c.paused
+	if changed {
+		st.Transitions++
+	}
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	c.up = up
+	ev.Server, ev.Name, ev.Up = s.idx, s.target.Name, up
+	if up && !strings.Contains(ev.Message, " is UP") {
+		ev.Message = fmt.Sprintf("server %s is UP: %s", s.target.Name, ev.Message)
+	}
+	if !up && !strings.Contains(ev.Message, " is DOWN") {
+		ev.Message = fmt.Sprintf("server %s is DOWN: %s", s.target.Name, ev.Message)
+	}
+	m.notify(ev)
 }
 
 // skipped records a check that could not run for a shortage of ours: the
@@ -497,7 +639,8 @@ func (m *Monitor) skipped(s *server, r result) {
 }
 
 // observed applies the passive failure streak the data path counted.
-func (m *Monitor) observed(s *server, t *tracker, reason string) {
+func (m *Monitor) observed(s *server, c *checker, reason string) {
+	t := &c.t
 	n := s.obs.streak.Load()
 	if !t.setPassive(int(min(n, int64(t.fall)))) {
 		return
@@ -506,12 +649,10 @@ func (m *Monitor) observed(s *server, t *tracker, reason string) {
 	name := s.target.Name
 	s.mu.Lock()
 	st := &s.state
-	st.Up, st.Successes, st.Failures = t.up, t.succ, t.fail
-	st.Transitions++
 	st.LastError = fmt.Sprintf("live traffic to %s %v: %s, %d consecutive connect failures", name, s.target.Addr, reason, n)
 	st.LastErrorAt = time.Now()
 	s.mu.Unlock()
-	m.notify(Event{Server: s.idx, Name: name, Up: false, Passive: true,
+	m.settle(s, c, Event{Passive: true,
 		Message: fmt.Sprintf("server %s is DOWN: %s, %d/%d failures on live traffic", name, reason, t.fall, t.fall)})
 }
 

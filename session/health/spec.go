@@ -15,6 +15,9 @@ const (
 	TCP    Kind = "tcp"    // a connect succeeds within Timeout, then Steps pass
 	HTTP   Kind = "http"   // GET Path answers ExpectStatus
 	Expect Kind = "expect" // Send, then Expect appears in what comes back
+	// NoCheck runs no regular check: the agent alone, or passive
+	// observation alone, decides. Rise and Fall are unused.
+	NoCheck Kind = "none"
 )
 
 // Spec is one backend's check configuration; every server of the backend
@@ -36,6 +39,37 @@ type Spec struct {
 	// every step must pass. Empty: the connect alone decides. The expect
 	// kind is the shorthand for one send and one expect step.
 	Steps []Step
+
+	// Agent, when set, runs HAProxy's agent-check beside the regular
+	// check (or alone, with NoCheck): the server is UP only while both
+	// agree.
+	Agent *AgentSpec
+	// Observe, when set, is HAProxy's observe layer4: connect failures on
+	// live traffic act through OnError. Unset, with a regular check, fall
+	// consecutive failures take a server DOWN (the behaviour before it).
+	Observe *ObserveSpec
+}
+
+// OnError is what ErrorLimit consecutive live-traffic errors do, as
+// HAProxy's on-error. Every mode also runs the next check soon
+// (fastinter).
+type OnError string
+
+const (
+	FastInter   OnError = "fastinter"    // only check sooner
+	FailCheck   OnError = "fail-check"   // count as one failed check
+	SuddenDeath OnError = "sudden-death" // one failed check from DOWN
+	MarkDown    OnError = "mark-down"    // DOWN at once
+)
+
+// ObserveSpec is passive health on live traffic.
+type ObserveSpec struct {
+	ErrorLimit int // consecutive connect failures that act
+	OnError    OnError
+	// Downtime is how long a server taken DOWN by errors stays out when
+	// there is no regular check to bring it back (nginx's fail_timeout);
+	// with one, its checks decide.
+	Downtime time.Duration
 }
 
 // Action is what a step does.
@@ -73,8 +107,16 @@ const minFastInterval = 100 * time.Millisecond
 
 // Validate reports the first problem of s, naming the field.
 func (s Spec) Validate() error {
+	if err := s.validateExtras(); err != nil {
+		return err
+	}
 	switch s.Kind {
 	case TCP, HTTP, Expect:
+	case NoCheck:
+		if s.Agent == nil && s.Observe == nil {
+			return errors.New("health: no check, no agent and no observe: nothing to do")
+		}
+		return nil
 	case "":
 		return errors.New("health: check kind is empty, want tcp, http or expect")
 	default:
@@ -165,3 +207,33 @@ func notToken(r rune) bool { return r <= ' ' || r == 0x7f }
 func (s Spec) fastInterval() time.Duration {
 	return min(max(s.Interval/4, minFastInterval), s.Interval)
 }
+
+// validateExtras checks the agent and observe parts.
+func (s Spec) validateExtras() error {
+	if a := s.Agent; a != nil {
+		if a.Interval <= 0 || a.Timeout <= 0 {
+			return fmt.Errorf("health: agent: interval %v and timeout %v must be positive", a.Interval, a.Timeout)
+		}
+	}
+	if o := s.Observe; o != nil {
+		if o.ErrorLimit < 1 {
+			return fmt.Errorf("health: observe: error limit %d must be at least 1", o.ErrorLimit)
+		}
+		switch o.OnError {
+		case FastInter, FailCheck, SuddenDeath:
+			if s.Kind == NoCheck {
+				return fmt.Errorf("health: observe: on-error %s acts on a regular check, and there is none", o.OnError)
+			}
+		case MarkDown:
+		default:
+			return fmt.Errorf("health: observe: unknown on-error %q", o.OnError)
+		}
+		if s.Kind == NoCheck && o.Downtime <= 0 {
+			return fmt.Errorf("health: observe: without a regular check, downtime %v must be positive (nothing else brings a server back)", o.Downtime)
+		}
+	}
+	return nil
+}
+
+// hasCheck says whether a regular check runs.
+func (s Spec) hasCheck() bool { return s.Kind != NoCheck }

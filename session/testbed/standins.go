@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Stand-ins for the stateful servers health check recipes are written
@@ -211,4 +212,48 @@ func (p *Postgres) serve(c *net.TCPConn) {
 		return
 	}
 	io.Copy(io.Discard, c)
+}
+
+// Agent is an agent-check stand-in, the small daemon HAProxy's
+// agent-check asks: for every connection it reads what the checker sends
+// (up to a line, or nothing within 50ms), answers its current reply and
+// a newline, and closes, as the agents of the HAProxy manual do.
+type Agent struct {
+	*Server
+	mu    sync.Mutex
+	reply string
+	sent  string
+}
+
+// StartAgent starts an agent answering reply ("up 75%").
+func StartAgent(t testing.TB, reply string) *Agent {
+	t.Helper()
+	a := &Agent{Server: newServer(t), reply: reply}
+	a.start(a.serve)
+	return a
+}
+
+// Say changes the answer from the next connection on.
+func (a *Agent) Say(reply string) {
+	a.mu.Lock()
+	a.reply = reply
+	a.mu.Unlock()
+}
+
+// Sent is what the last checker sent before the answer.
+func (a *Agent) Sent() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sent
+}
+
+func (a *Agent) serve(c *net.TCPConn) {
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	buf := make([]byte, 256)
+	n, _ := c.Read(buf)
+	a.mu.Lock()
+	a.sent = string(buf[:n])
+	reply := a.reply
+	a.mu.Unlock()
+	io.WriteString(c, reply+"\n")
 }

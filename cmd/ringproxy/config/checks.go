@@ -38,7 +38,7 @@ func readCheck(t *table) *session.Check {
 			t.failHere("expect", "kind = \"expect\" needs expect (the bytes the answer must contain)")
 		}
 	default:
-		t.fail("kind", nil, "unknown check kind %q (want tcp, http or expect)", c.Kind)
+		t.fail("kind", nil, "unknown check kind %q (want tcp, http, expect or agent)", c.Kind)
 	}
 	if c.Timeout > c.Interval {
 		t.fail("timeout", nil, "timeout %s is longer than interval %s", c.Timeout, c.Interval)

@@ -184,7 +184,7 @@ timeout_client = "x"
 	{"admin unknown key", "[admin]\nstat = 1\n" + fe + be, `t.toml:2: unknown key admin.stat (did you mean stats?)`},
 	{"balance unknown", "[[backend]]\nname = \"app\"\nbalance = \"fastest\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).balance: unknown balance "fastest"`},
-	{"check kind", fe + be + "[backend.check]\nkind = \"ping\"\n", `t.toml:13: backend[0] (app).check.kind: unknown check kind "ping" (want tcp, http or expect)`},
+	{"check kind", fe + be + "[backend.check]\nkind = \"ping\"\n", `t.toml:13: backend[0] (app).check.kind: unknown check kind "ping" (want tcp, http, expect or agent)`},
 	{"check expect missing", fe + be + "[backend.check]\nkind = \"expect\"\nsend = \"PING\\r\\n\"\n", `backend[0] (app).check: kind = "expect" needs expect`},
 	{"check timeout above interval", fe + be + "[backend.check]\ninterval = \"1s\"\ntimeout = \"2s\"\n", `t.toml:14: backend[0] (app).check.timeout: timeout 2s is longer than interval 1s`},
 	{"check rise zero", fe + be + "[backend.check]\nrise = 0\n", `t.toml:13: backend[0] (app).check.rise: must be between 1 and 100, got 0`},

@@ -501,20 +501,19 @@ func readBackend(t *table) *session.Backend {
 	if b.OnUp != "" && b.NoFailback {
 		t.fail("on_up", nil, "on_up = %q brings clients back to a primary, which failback = false keeps them from", b.OnUp)
 	}
-	if t.has("check") {
-		b.Check = readCheck(t.sub("check"))
-	}
+	agentAt := readHealth(t, b)
 	initAddr := readInitAddr(t, DefaultInitAddr)
 	slowStart := t.duration("slowstart", 0, false)
 	names := map[string]string{}
 	var tables []*table
 	for _, st := range t.list("server") {
-		s := readServer(st, b.Check != nil, initAddr, slowStart)
+		s := readServer(st, b.Check != nil, b.Agent != nil, initAddr, slowStart)
 		checkDup(st, names, s.Name, "server")
 		b.Servers = append(b.Servers, s)
 		tables = append(tables, st)
 	}
 	b.Servers = append(b.Servers, readTemplates(t, b.Check != nil, names)...)
+	checkAgentPorts(agentAt, b)
 	if t.has("init_addr") && !slices.ContainsFunc(b.Servers, func(s *session.Server) bool { return s.FQDN != "" && s.Template == nil }) {
 		t.fail("init_addr", nil, "init_addr applies to servers named by DNS, and this backend has none (a template's slots start empty, filled by its first answer)")
 	}
@@ -574,7 +573,7 @@ func checkBalancer(t *table, b *session.Backend) {
 
 // readServer reads one [[backend.server]]; initAddr and slowStart are
 // its backend's, which it takes unless it sets its own.
-func readServer(t *table, checked bool, initAddr []string, slowStart time.Duration) *session.Server {
+func readServer(t *table, checked, agent bool, initAddr []string, slowStart time.Duration) *session.Server {
 	s := &session.Server{Name: t.name(), Weight: 100}
 	if v, ok := t.get("address"); !ok || v == "" {
 		t.failHere("address", "missing address")
@@ -593,6 +592,7 @@ func readServer(t *table, checked bool, initAddr []string, slowStart time.Durati
 	s.Backup = t.boolean("backup", false)
 	s.SlowStart = t.duration("slowstart", slowStart, false)
 	readServerCheck(t, s, checked)
+	readServerAgent(t, s, agent)
 	t.done()
 	return s
 }

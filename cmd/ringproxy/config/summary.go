@@ -265,9 +265,18 @@ func writeFailover(b *strings.Builder, be *session.Backend) {
 // writeCheck says how the servers are checked: where, what is sent,
 // what must come back, and how often.
 func writeCheck(b *strings.Builder, be *session.Backend) {
+	defer writeObserve(b, be) // deferred calls run last first: the agent, then observe
+	defer writeAgent(b, be)
 	c := be.Check
 	if c == nil {
-		b.WriteString("    check none: every server counts as UP\n")
+		switch {
+		case be.Agent != nil:
+			b.WriteString("    check none but the agent: a server is UP until its agent says down\n")
+		case be.Observe != nil:
+			b.WriteString("    check none: every server counts as UP but while observe holds it DOWN\n")
+		default:
+			b.WriteString("    check none: every server counts as UP\n")
+		}
 		return
 	}
 	var probe string
@@ -400,4 +409,37 @@ func durOrOff(d time.Duration) string {
 		return "off"
 	}
 	return d.String()
+}
+
+// writeAgent says where the agents are asked, how often and what they
+// are sent.
+func writeAgent(b *strings.Builder, be *session.Backend) {
+	a := be.Agent
+	if a == nil {
+		return
+	}
+	send := "nothing"
+	if a.Send != "" {
+		send = strconv.Quote(a.Send)
+	}
+	fmt.Fprintf(b, "    agent%s: send %s, read one line (up, down, ready, drain, maint, N%%, maxconn:N); every %s, timeout %s\n",
+		checkEndpoint(a.Address, a.Port), send, a.Interval, a.Timeout)
+	for _, s := range be.Servers {
+		if s.AgentAddress.IsValid() || s.AgentPort != 0 {
+			fmt.Fprintf(b, "    agent of %s at %s\n", s.Name, session.AgentAddr(a, s))
+		}
+	}
+}
+
+// writeObserve says what connect failures on live traffic do.
+func writeObserve(b *strings.Builder, be *session.Backend) {
+	o := be.Observe
+	if o == nil {
+		return
+	}
+	if be.Check == nil {
+		fmt.Fprintf(b, "    observe layer4: %d consecutive connect failures mark a server down for %s (observe_downtime)\n", o.ErrorLimit, o.Downtime)
+		return
+	}
+	fmt.Fprintf(b, "    observe layer4: %d consecutive connect failures: on_error %s\n", o.ErrorLimit, o.OnError)
 }
