@@ -406,9 +406,12 @@ func TestStateFileKeepsAddedServersAcrossRestart(t *testing.T) {
 				t.Errorf("show stat lacks the restored server:\n%s", out)
 			}
 			sendOK(t, sock, "disable server app/extra")
-			if out, err := admin.Send(sock, "del server app/extra"); err != nil || out != "Server deleted.\n" {
-				t.Fatalf("del server: %q %v", out, err)
-			}
+			// The clients above are closed, but their sessions may not have
+			// ended yet: del server refuses until they have.
+			testbed.WaitFor(t, 5*time.Second, func() bool {
+				out, err := admin.Send(sock, "del server app/extra")
+				return err == nil && out == "Server deleted.\n"
+			}, "del server once the sessions ended")
 			testbed.WaitFor(t, 5*time.Second, func() bool {
 				_, ok := inFile(state, "extra")
 				b, _ := os.ReadFile(state)
