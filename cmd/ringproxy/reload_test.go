@@ -437,14 +437,19 @@ func TestReloadLogsTriggerAndDrain(t *testing.T) {
 	if err := first.ask("one"); err != nil {
 		t.Fatal(err)
 	}
+	// Reloads are numbered from the process's first; one a late signal of
+	// an earlier test caused before this one's (they share the process)
+	// is told apart by the session it did not have, so count from here.
+	before := logs.Count(`msg=reloaded`)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	reloaded := waitLog(t, logs, `msg=reloaded`, " reload=1 ")
+	n := before + 1
+	reloaded := waitLog(t, logs, `msg=reloaded`, fmt.Sprintf(" reload=%d ", n))
 	wantFields(t, reloaded, map[string]string{"trigger": "SIGHUP"})
 	if err := first.ask("still served by the old generation"); err != nil {
 		t.Fatal(err)
 	}
 	first.c.Close()
-	drained := waitLog(t, logs, `msg="previous generation drained"`, " reload=1 ")
+	drained := waitLog(t, logs, `msg="previous generation drained"`, fmt.Sprintf(" reload=%d ", n))
 	wantFields(t, drained, map[string]string{"trigger": "SIGHUP", "sessions": "1", "backlog": "0", "drained": "1", "killed": "0",
 		"handed_over": "0", "hard_stop_after": "10s"})
 
@@ -468,8 +473,8 @@ func TestReloadLogsTriggerAndDrain(t *testing.T) {
 	if out, err := admin.Send(sock, "reload"); err != nil || out != "reloaded\n" {
 		t.Fatalf("ctl reload: %q, %v", out, err)
 	}
-	wantFields(t, waitLog(t, logs, `msg=reloaded`, " reload=2 "), map[string]string{"trigger": "admin-socket"})
-	drained = waitLog(t, logs, `msg="previous generation drained"`, " reload=2 ")
+	wantFields(t, waitLog(t, logs, `msg=reloaded`, fmt.Sprintf(" reload=%d ", n+1)), map[string]string{"trigger": "admin-socket"})
+	drained = waitLog(t, logs, `msg="previous generation drained"`, fmt.Sprintf(" reload=%d ", n+1))
 	wantFields(t, drained, map[string]string{"trigger": "admin-socket", "sessions": "1", "backlog": "0", "drained": "0", "killed": "1",
 		"handed_over": "0", "hard_stop_after": "300ms"})
 	if took, err := time.ParseDuration(logFields(drained)["took"]); err != nil || took < 300*time.Millisecond || took > 5*time.Second {

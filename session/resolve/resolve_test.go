@@ -3,7 +3,6 @@ package resolve
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -11,128 +10,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"ringproxy/session/testbed"
 )
 
-// zone is an in-process nameserver on loopback UDP and TCP (the DNS
-// library's server side): records by name and type, an rcode or silence
-// per name to stand in for a failing server.
-type zone struct {
-	addr netip.AddrPort
-	mu   sync.Mutex
-	rrs  map[string][]dns.RR // by lower-case FQDN
-	code map[string]int      // rcode to answer for a name instead
-	mute map[string]bool     // answer nothing for a name (a timeout)
-	big  bool                // answer UDP with TC set, so clients ask again over TCP
-	asks map[string]int      // questions seen, by "name type"
-}
-
-func startZone(t *testing.T) *zone {
-	t.Helper()
-	z := &zone{rrs: map[string][]dns.RR{}, code: map[string]int{}, mute: map[string]bool{}, asks: map[string]int{}}
-	// UDP and TCP on one port: a port another test's connection holds
-	// over TCP is tried again.
-	var pc net.PacketConn
-	var ln net.Listener
-	for try := 0; ln == nil; try++ {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		z.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-		if ln, err = net.Listen("tcp", z.addr.String()); err != nil {
-			pc.Close()
-			if try == 20 {
-				t.Fatal(err)
-			}
-		}
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { z.serve(w, m, true) })}
-	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { z.serve(w, m, false) })}
-	go udp.ActivateAndServe()
-	go tcp.ActivateAndServe()
-	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
-	return z
-}
-
-func (z *zone) serve(w dns.ResponseWriter, m *dns.Msg, udp bool) {
-	q := m.Question[0]
-	name := strings.ToLower(q.Name)
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.asks[name+" "+dns.TypeToString[q.Qtype]]++
-	if z.mute[name] {
-		return
-	}
-	r := new(dns.Msg)
-	r.SetReply(m)
-	if c, ok := z.code[name]; ok {
-		r.Rcode = c
-		w.WriteMsg(r)
-		return
-	}
-	if z.big && udp {
-		r.Truncated = true
-		w.WriteMsg(r)
-		return
-	}
-	found := false
-	for _, rr := range z.rrs[name] {
-		found = true
-		if rr.Header().Rrtype == q.Qtype {
-			r.Answer = append(r.Answer, dns.Copy(rr))
-		}
-		if srv, ok := rr.(*dns.SRV); ok && q.Qtype == dns.TypeSRV {
-			for _, x := range z.rrs[strings.ToLower(srv.Target)] {
-				r.Extra = append(r.Extra, dns.Copy(x))
-			}
-		}
-	}
-	if !found {
-		r.Rcode = dns.RcodeNameError
-	}
-	w.WriteMsg(r)
-}
-
-// set replaces name's records with those given in zone-file form.
-func (z *zone) set(t *testing.T, name string, records ...string) {
-	t.Helper()
-	var rrs []dns.RR
-	for _, s := range records {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rrs = append(rrs, rr)
-	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.rrs[dns.Fqdn(strings.ToLower(name))] = rrs
-	delete(z.code, dns.Fqdn(name))
-	delete(z.mute, dns.Fqdn(name))
-}
-
-// asked is how many times the question "name. TYPE" came.
-func (z *zone) asked(q string) int {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return z.asks[q]
-}
-
-func (z *zone) fail(name string, rcode int) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.code[dns.Fqdn(name)] = rcode
-}
-
-func (z *zone) silence(name string) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.mute[dns.Fqdn(name)] = true
-}
-
-func testConfig(z *zone) Config {
+func testConfig(z *testbed.Zone) Config {
 	cfg := Defaults()
-	cfg.Nameservers = []netip.AddrPort{z.addr}
+	cfg.Nameservers = []netip.AddrPort{z.Addr()}
 	cfg.Timeout, cfg.Retries = 100*time.Millisecond, 0
 	cfg.TTLMin, cfg.TTLMax = 50*time.Millisecond, time.Second
 	cfg.HoldValid, cfg.HoldNX = 300*time.Millisecond, 200*time.Millisecond
@@ -158,8 +42,8 @@ func addrs(a Answer) string {
 }
 
 func TestResolveHost(t *testing.T) {
-	z := startZone(t)
-	z.set(t, "app.internal", "app.internal. 30 IN A 10.0.0.2", "app.internal. 60 IN A 10.0.0.1", "app.internal. 10 IN AAAA 2001:db8::1")
+	z := testbed.StartZone(t)
+	z.Set(t, "app.internal", "app.internal. 30 IN A 10.0.0.2", "app.internal. 60 IN A 10.0.0.1", "app.internal. 10 IN AAAA 2001:db8::1")
 	r := newResolver(t, testConfig(z))
 	ans, err := r.Resolve(context.Background(), Query{Name: "app.internal", Port: 8080})
 	if err != nil {
@@ -172,19 +56,19 @@ func TestResolveHost(t *testing.T) {
 		t.Errorf("ttl %v, host %q", ans.TTL, ans.Targets[0].Host)
 	}
 	for name, want := range map[string]error{"nope.internal": ErrNXDomain} {
-		if _, err := r.Resolve(context.Background(), Query{Name: name, Port: 1}); !errors.Is(err, want) || !strings.Contains(err.Error(), "resolve "+name+": nameserver "+z.addr.String()) {
+		if _, err := r.Resolve(context.Background(), Query{Name: name, Port: 1}); !errors.Is(err, want) || !strings.Contains(err.Error(), "resolve "+name+": nameserver "+z.Addr().String()) {
 			t.Errorf("%s: %v, want %v naming the name and nameserver", name, err, want)
 		}
 	}
-	z.set(t, "mx.internal", "mx.internal. 30 IN MX 10 mail.internal.")
+	z.Set(t, "mx.internal", "mx.internal. 30 IN MX 10 mail.internal.")
 	if _, err := r.Resolve(context.Background(), Query{Name: "mx.internal", Port: 1}); !errors.Is(err, ErrNoRecord) {
 		t.Errorf("a name without A/AAAA: %v, want ErrNoRecord", err)
 	}
-	z.fail("down.internal", dns.RcodeServerFailure)
+	z.Fail("down.internal", dns.RcodeServerFailure)
 	if _, err := r.Resolve(context.Background(), Query{Name: "down.internal", Port: 1}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "SERVFAIL") {
 		t.Errorf("SERVFAIL: %v", err)
 	}
-	z.silence("slow.internal")
+	z.Silence("slow.internal")
 	start := time.Now()
 	if _, err := r.Resolve(context.Background(), Query{Name: "slow.internal", Port: 1}); !errors.Is(err, ErrTimeout) {
 		t.Errorf("a silent nameserver: %v, want ErrTimeout", err)
@@ -197,30 +81,28 @@ func TestResolveHost(t *testing.T) {
 // A second nameserver answers when the first is silent; a truncated UDP
 // answer is asked again over TCP.
 func TestNameserversInTurnAndTCP(t *testing.T) {
-	dead, z := startZone(t), startZone(t)
-	dead.silence("app.internal")
-	z.set(t, "app.internal", "app.internal. 30 IN A 10.0.0.1")
+	dead, z := testbed.StartZone(t), testbed.StartZone(t)
+	dead.Silence("app.internal")
+	z.Set(t, "app.internal", "app.internal. 30 IN A 10.0.0.1")
 	cfg := testConfig(z)
-	cfg.Nameservers = []netip.AddrPort{dead.addr, z.addr}
+	cfg.Nameservers = []netip.AddrPort{dead.Addr(), z.Addr()}
 	r := newResolver(t, cfg)
 	if ans, err := r.Resolve(context.Background(), Query{Name: "app.internal", Port: 80}); err != nil || addrs(ans) != "10.0.0.1:80" {
 		t.Fatalf("with the first nameserver silent: %v %v", addrs(ans), err)
 	}
-	z.mu.Lock()
-	z.big = true
-	z.mu.Unlock()
+	z.Truncate(true)
 	if ans, err := r.Resolve(context.Background(), Query{Name: "app.internal", Port: 80}); err != nil || addrs(ans) != "10.0.0.1:80" {
 		t.Fatalf("truncated over UDP: %v %v", addrs(ans), err)
 	}
 }
 
 func TestResolveSRV(t *testing.T) {
-	z := startZone(t)
-	z.set(t, "_http._tcp.web.service", "_http._tcp.web.service. 30 IN SRV 10 20 8081 web1.node.", "_http._tcp.web.service. 30 IN SRV 10 60 8082 web2.node.",
+	z := testbed.StartZone(t)
+	z.Set(t, "_http._tcp.web.service", "_http._tcp.web.service. 30 IN SRV 10 20 8081 web1.node.", "_http._tcp.web.service. 30 IN SRV 10 60 8082 web2.node.",
 		"_http._tcp.web.service. 30 IN SRV 20 10 8083 web3.node.")
-	z.set(t, "web1.node", "web1.node. 30 IN A 10.0.1.1")
-	z.set(t, "web2.node", "web2.node. 5 IN A 10.0.1.2")
-	z.set(t, "web3.node", "web3.node. 30 IN AAAA 2001:db8::3")
+	z.Set(t, "web1.node", "web1.node. 30 IN A 10.0.1.1")
+	z.Set(t, "web2.node", "web2.node. 5 IN A 10.0.1.2")
+	z.Set(t, "web3.node", "web3.node. 30 IN AAAA 2001:db8::3")
 	r := newResolver(t, testConfig(z))
 	ans, err := r.Resolve(context.Background(), Query{Name: "_http._tcp.web.service", Kind: SRV})
 	if err != nil {
@@ -243,7 +125,7 @@ func TestResolveSRV(t *testing.T) {
 		t.Errorf("ttl %v, want the smallest, 5s", ans.TTL)
 	}
 	// web3's address came from the additional section: not asked again.
-	if n := z.asked("web3.node. AAAA"); n != 0 {
+	if n := z.Asked("web3.node. AAAA"); n != 0 {
 		t.Errorf("asked web3.node AAAA %d times though the SRV answer carried it", n)
 	}
 }
@@ -277,8 +159,8 @@ func (e *events) wait(t *testing.T, n int, within time.Duration) []Event {
 // ttl_min), a failure keeps the last good answer for hold_valid, then
 // the name has none until it resolves again.
 func TestWatchFollowsChangesAndHolds(t *testing.T) {
-	z := startZone(t)
-	z.set(t, "db.internal", "db.internal. 0 IN A 10.0.0.1")
+	z := testbed.StartZone(t)
+	z.Set(t, "db.internal", "db.internal. 0 IN A 10.0.0.1")
 	r := newResolver(t, testConfig(z))
 	var e events
 	r.Watch(Query{Name: "db.internal", Port: 5432}, Answer{}, e.add)
@@ -286,13 +168,13 @@ func TestWatchFollowsChangesAndHolds(t *testing.T) {
 	if ev[0].Err != nil || addrs(ev[0].Answer) != "10.0.0.1:5432" {
 		t.Fatalf("first: %+v", ev[0])
 	}
-	z.set(t, "db.internal", "db.internal. 0 IN A 10.0.0.9")
+	z.Set(t, "db.internal", "db.internal. 0 IN A 10.0.0.9")
 	ev = e.wait(t, 2, time.Second)
 	if addrs(ev[1].Answer) != "10.0.0.9:5432" || ev[1].Err != nil {
 		t.Fatalf("after the change: %+v", ev[1])
 	}
 	failedAt := time.Now()
-	z.fail("db.internal", dns.RcodeServerFailure)
+	z.Fail("db.internal", dns.RcodeServerFailure)
 	ev = e.wait(t, 3, time.Second)
 	if !ev[2].Held || addrs(ev[2].Answer) != "10.0.0.9:5432" || !errors.Is(ev[2].Err, ErrRefused) {
 		t.Fatalf("failing: %+v, want the last good answer held", ev[2])
@@ -304,7 +186,7 @@ func TestWatchFollowsChangesAndHolds(t *testing.T) {
 	if held := time.Since(failedAt); held < 250*time.Millisecond {
 		t.Errorf("the answer was held %v, hold_valid is 300ms", held)
 	}
-	z.set(t, "db.internal", "db.internal. 0 IN A 10.0.0.9")
+	z.Set(t, "db.internal", "db.internal. 0 IN A 10.0.0.9")
 	ev = e.wait(t, 5, time.Second)
 	if addrs(ev[4].Answer) != "10.0.0.9:5432" || ev[4].Err != nil || ev[4].Held {
 		t.Fatalf("resolving again: %+v", ev[4])
@@ -319,8 +201,8 @@ func TestWatchFollowsChangesAndHolds(t *testing.T) {
 // answer (a reload's) counts as received then, so an unchanged answer
 // reports nothing.
 func TestWatchNXDomainTimeoutAndStartAnswer(t *testing.T) {
-	z := startZone(t)
-	z.set(t, "api.internal", "api.internal. 0 IN A 10.0.0.5")
+	z := testbed.StartZone(t)
+	z.Set(t, "api.internal", "api.internal. 0 IN A 10.0.0.5")
 	r := newResolver(t, testConfig(z))
 	start, err := r.Resolve(context.Background(), Query{Name: "api.internal", Port: 443})
 	if err != nil {
@@ -332,7 +214,7 @@ func TestWatchNXDomainTimeoutAndStartAnswer(t *testing.T) {
 	if got := e.wait(t, 0, 0); len(got) != 0 {
 		t.Fatalf("an unchanged answer reported %+v", got)
 	}
-	z.set(t, "api.internal") // no records: NXDOMAIN
+	z.Set(t, "api.internal") // no records: NXDOMAIN
 	ev := e.wait(t, 1, time.Second)
 	if !ev[0].Held || !errors.Is(ev[0].Err, ErrNXDomain) {
 		t.Fatalf("NXDOMAIN: %+v, want held", ev[0])
@@ -341,11 +223,11 @@ func TestWatchNXDomainTimeoutAndStartAnswer(t *testing.T) {
 	if len(ev[1].Answer.Targets) != 0 || !errors.Is(ev[1].Err, ErrNXDomain) {
 		t.Fatalf("after hold_nx: %+v", ev[1])
 	}
-	z.set(t, "api.internal", "api.internal. 0 IN A 10.0.0.5")
+	z.Set(t, "api.internal", "api.internal. 0 IN A 10.0.0.5")
 	if ev = e.wait(t, 3, time.Second); addrs(ev[2].Answer) != "10.0.0.5:443" {
 		t.Fatalf("back: %+v", ev[2])
 	}
-	z.silence("api.internal")
+	z.Silence("api.internal")
 	ev = e.wait(t, 4, time.Second)
 	if !ev[3].Held || !errors.Is(ev[3].Err, ErrTimeout) {
 		t.Fatalf("silent: %+v, want held", ev[3])
@@ -354,16 +236,16 @@ func TestWatchNXDomainTimeoutAndStartAnswer(t *testing.T) {
 
 // The TTL sets the next resolution, within ttl_min and ttl_max.
 func TestWatchTTLBounds(t *testing.T) {
-	z := startZone(t)
-	z.set(t, "a.internal", "a.internal. 3600 IN A 10.0.0.1")
-	z.set(t, "b.internal", "b.internal. 0 IN A 10.0.0.1")
+	z := testbed.StartZone(t)
+	z.Set(t, "a.internal", "a.internal. 3600 IN A 10.0.0.1")
+	z.Set(t, "b.internal", "b.internal. 0 IN A 10.0.0.1")
 	cfg := testConfig(z)
 	cfg.TTLMin, cfg.TTLMax = 100*time.Millisecond, 300*time.Millisecond
 	r := newResolver(t, cfg)
 	r.Watch(Query{Name: "a.internal", Port: 1}, Answer{}, nil)
 	r.Watch(Query{Name: "b.internal", Port: 1}, Answer{}, nil)
 	time.Sleep(1 * time.Second)
-	a, b := z.asked("a.internal. A"), z.asked("b.internal. A")
+	a, b := z.Asked("a.internal. A"), z.Asked("b.internal. A")
 	if a < 3 || a > 5 { // at 0, 300, 600, 900ms
 		t.Errorf("a 1h TTL with ttl_max 300ms: asked %d times in 1s, want about 4", a)
 	}

@@ -21,6 +21,7 @@ type Zone struct {
 	code map[string]int      // rcode to answer for a name instead
 	mute map[string]bool     // answer nothing for a name (a timeout)
 	asks map[string]int      // questions seen, by "name. TYPE"
+	big  bool                // answer UDP with TC set, so clients ask again over TCP
 }
 
 // StartZone starts a nameserver until the test ends.
@@ -44,8 +45,8 @@ func StartZone(t testing.TB) *Zone {
 			}
 		}
 	}
-	udp := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(z.serve)}
-	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(z.serve)}
+	udp := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { z.serve(w, m, true) })}
+	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { z.serve(w, m, false) })}
 	go udp.ActivateAndServe()
 	go tcp.ActivateAndServe()
 	t.Cleanup(func() { udp.Shutdown(); tcp.Shutdown() })
@@ -55,7 +56,7 @@ func StartZone(t testing.TB) *Zone {
 // Addr is where the nameserver answers, over UDP and TCP.
 func (z *Zone) Addr() netip.AddrPort { return z.addr }
 
-func (z *Zone) serve(w dns.ResponseWriter, m *dns.Msg) {
+func (z *Zone) serve(w dns.ResponseWriter, m *dns.Msg, udp bool) {
 	q := m.Question[0]
 	name := strings.ToLower(q.Name)
 	z.mu.Lock()
@@ -68,6 +69,11 @@ func (z *Zone) serve(w dns.ResponseWriter, m *dns.Msg) {
 	r.SetReply(m)
 	if c, ok := z.code[name]; ok {
 		r.Rcode = c
+		w.WriteMsg(r)
+		return
+	}
+	if z.big && udp {
+		r.Truncated = true
 		w.WriteMsg(r)
 		return
 	}
@@ -125,6 +131,14 @@ func (z *Zone) Silence(name string) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.mute[dns.Fqdn(strings.ToLower(name))] = true
+}
+
+// Truncate makes every UDP answer empty with TC set, as a nameserver
+// does for an answer too big for UDP: clients must ask again over TCP.
+func (z *Zone) Truncate(on bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.big = on
 }
 
 // Asked is how many times the question "name. TYPE" came.
