@@ -97,14 +97,13 @@ func (p *Proxy) backendNamed(name string) *backend {
 
 // appendServer makes ns b's next server, in maintenance, and publishes
 // it: room in every counter array first (the workers' inside their
-// loops), then the monitor, then the set. Callers hold adminMu, or own
-// p alone (before Start, with no workers yet).
+// loops, with no backend lock held while they answer), then the
+// monitor, then the set. Callers hold adminMu, or own p alone (before
+// Start, with no workers yet), so no other server is added or deleted
+// meanwhile and s keeps the index it is given here.
 func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, error) {
 	cfg := &Server{Name: ns.Name, Address: ns.Address, Weight: ns.Weight, MaxConn: ns.MaxConn, Backup: ns.Backup}
-	b.lbMu.Lock()
-	defer b.lbMu.Unlock()
-	all := b.all()
-	s := &server{cfg: cfg, be: b, idx: len(all), dynamic: true}
+	s := &server{cfg: cfg, be: b, idx: len(b.all()), dynamic: true}
 	s.addr.Store(newServerAddr(cfg.Address))
 	s.weight.Store(int32(cfg.Weight))
 	s.limit.Store(int64(cfg.MaxConn))
@@ -113,10 +112,9 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 	} else {
 		s.up.Store(true)
 	}
-	// Check the balancer takes it (consistent refuses a second server at
+	// The balancer must take it (consistent refuses a second server at
 	// one address) before anything is grown for it.
-	next := append(all[:len(all):len(all)], s)
-	if err := b.rebuildCheck(next); err != nil {
+	if err := b.withServer(s, b.rebuildCheck); err != nil {
 		return nil, err
 	}
 	if b.monitor != nil {
@@ -137,10 +135,21 @@ func (p *Proxy) appendServer(b *backend, ns NewServer, maint bool) (*server, err
 		})
 	}
 	p.hist.addServer(s, time.Now())
-	if err := b.rebuild(next); err != nil {
+	if err := b.withServer(s, b.rebuild); err != nil {
 		return nil, err // rebuildCheck took the same set
 	}
 	return s, nil
+}
+
+// withServer runs f, under lbMu, over b's servers with s appended.
+func (b *backend) withServer(s *server, f func([]*server) error) error {
+	b.lbMu.Lock()
+	defer b.lbMu.Unlock()
+	all := b.all()
+	if len(all) != s.idx {
+		return fmt.Errorf("server %s: index %d, but the backend has %d servers", s.cfg.Name, s.idx, len(all))
+	}
+	return f(append(all[:len(all):len(all)], s))
 }
 
 // rebuildCheck says whether a balancer can be built over servers.
