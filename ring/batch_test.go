@@ -119,10 +119,13 @@ func TestUringBatchWait(t *testing.T) {
 	}
 }
 
-// A send completes as it is submitted: the wait that follows it must not
-// return with that completion alone, but with the next one that matters,
-// and a send that cannot complete must not hold that one past the window.
-func TestUringWaitsPastItsSends(t *testing.T) {
+// A send completes as it is submitted. A loop that is not batching takes
+// that completion at once: holding it for the next one would arm the
+// window's timer on every wait, and a peer slower than the window would
+// end the hold anyway. A batching loop does not count it towards the
+// company it waits for: it returns with the receives that follow, not
+// with the send alone, and no later than the window.
+func TestUringWaitsPastItsSendsOnlyWhenBatching(t *testing.T) {
 	if !Probe().MinWait {
 		t.Skip("kernel has no min_wait_usec (Linux 6.12)")
 	}
@@ -148,21 +151,56 @@ func TestUringWaitsPastItsSends(t *testing.T) {
 		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
 		return [2]int{fds[0], fds[1]}
 	}
-	sendTo, in := pair(), pair()
-	out := make([]Completion, 16)
-	u.Recv(in[0], Pack(OpRecv, 1, 0))
-	if got, err := u.Wait(0, out); err != nil || got != 0 {
-		t.Fatalf("arming: %d completions, %v", got, err)
+	sendTo := pair()
+	var in [4][2]int
+	for i := range in {
+		in[i] = pair()
 	}
+	out := make([]Completion, 16)
 	const later = 50 * time.Millisecond
-	go func() {
-		time.Sleep(later)
-		unix.Write(in[1], []byte("x"))
-	}()
-	u.Send(sendTo[0], 0, 0, 1, Pack(OpSend, 2, 0))
-	start := time.Now()
-	got, err := u.Wait(5*time.Second, out)
-	if took := time.Since(start); err != nil || got != 2 || took < later*4/5 || took > window*4/5 {
-		t.Fatalf("send, then a receive %v later: %d completions after %v (%v); want both after about %v", later, got, took, err, later)
+	// sendThenReceive sends one byte, has n receives complete later, and
+	// says what the first Wait after the send returned, and when.
+	sendThenReceive := func(n int) (int, time.Duration) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			u.Recv(in[i][0], Pack(OpRecv, uint32(i), 0))
+		}
+		if got, err := u.Wait(0, out); err != nil || got != 0 {
+			t.Fatalf("arming: %d completions, %v", got, err)
+		}
+		go func() {
+			time.Sleep(later)
+			for i := 0; i < n; i++ {
+				unix.Write(in[i][1], []byte("x"))
+			}
+		}()
+		u.Send(sendTo[0], 0, 0, 1, Pack(OpSend, 9, 0))
+		start := time.Now()
+		got, err := u.Wait(5*time.Second, out)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := got; rest < n+1; {
+			k, err := u.Wait(5*time.Second, out[rest:])
+			if err != nil || k == 0 {
+				t.Fatalf("draining: %d more completions, %v", k, err)
+			}
+			rest += k
+		}
+		for _, c := range out[:n+1] {
+			if id, ok := c.Buffer(); ok {
+				u.ReleaseBuffer(id)
+			}
+		}
+		unix.Read(sendTo[1], make([]byte, 16))
+		return got, took
+	}
+	if got, took := sendThenReceive(1); got != 1 || took > later/2 {
+		t.Fatalf("idle loop, a send then a receive %v later: %d completions after %v; want the send's alone, at once", later, got, took)
+	}
+	u.SetLoad(16, 1_000_000) // a want of 4
+	if got, took := sendThenReceive(4); got != 5 || took < later*4/5 || took > window*4/5 {
+		t.Fatalf("busy loop, a send then 4 receives %v later: %d completions after %v; want all 5 after about %v", later, got, took, later)
 	}
 }

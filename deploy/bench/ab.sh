@@ -6,20 +6,21 @@
 # proxy's workers on every CPU, idle and under full keep-alive load.
 set -u
 usage() {
-	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate|control] [-q RATE] TARGET..." \
-		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive" \
-		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over 64 connections: CPU at equal load" \
+	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate|control] [-c CONNS] [-q RATE] TARGET..." \
+		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive -c 64" \
+		"  -c: wrk's (keepalive, close) or rategen's (rate) connections" \
+		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over CONNS connections: CPU at equal load" \
 		"  control: ctlprobe latency of /metrics, /stats.json, a 404 and admin show info, idle then under" \
 		"    wrk -t2 -c64, workers = CPUs, http check every 1s; ringproxy targets only" >&2
 	exit 2
 }
-S=6 R=3 W=keepalive Q=16000
-while getopts s:r:w:q:h o; do
-	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; q) Q=$OPTARG ;; *) usage ;; esac
+S=6 R=3 W=keepalive Q=16000 C=64
+while getopts s:r:w:q:c:h o; do
+	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; q) Q=$OPTARG ;; c) C=$OPTARG ;; *) usage ;; esac
 done
 shift $((OPTIND - 1))
 (($#)) || usage
-[[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ ]] || usage
+[[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ && $C =~ ^[1-9][0-9]*$ ]] || usage
 [[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == control ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
@@ -212,7 +213,7 @@ measure() { # measure ROUND INDEX
 	keepalive | close)
 		local hdr=() rq us er p50 p99 x
 		[[ $W == close ]] && hdr=(-H 'Connection: close')
-		load "$tag-wrk" wrk -t1 -c64 -d"${S}s" --timeout 5s --latency -s "$RUN/report.lua" "${hdr[@]}" "http://127.0.0.1:$HTTP_PORT/"
+		load "$tag-wrk" wrk -t1 -c"$C" -d"${S}s" --timeout 5s --latency -s "$RUN/report.lua" "${hdr[@]}" "http://127.0.0.1:$HTTP_PORT/"
 		read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk.out")
 		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
 			read -r line < <(awk -v rq="$rq" -v us="$us" -v c="$CPU" -v p50="$p50" -v p99="$p99" -v w="$W" 'BEGIN {
@@ -229,7 +230,7 @@ measure() { # measure ROUND INDEX
 		fi ;;
 	rate)
 		local out=$RUN/logs/$tag-rategen.out rq ach p50 p99 er
-		load "$tag-rategen" env GOMAXPROCS=1 "$RUN/rategen" -addr "127.0.0.1:$HTTP_PORT" -rate "$Q" -conns 64 -duration "${S}s"
+		load "$tag-rategen" env GOMAXPROCS=1 "$RUN/rategen" -addr "127.0.0.1:$HTTP_PORT" -rate "$Q" -conns "$C" -duration "${S}s"
 		read -r rq ach p50 p99 er < <(jq -r '"\(.requests) \(.achieved_rps) \(.p50_us) \(.p99_us) \(.errors)"' "$out" 2>/dev/null)
 		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
 			read -r line < <(awk -v rq="$rq" -v a="$ach" -v c="$CPU" -v p50="$p50" -v p99="$p99" \
