@@ -431,7 +431,7 @@ func TestDefaults(t *testing.T) {
 	wantG := session.Global{
 		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxConnAuto: true, MaxSock: 0,
 		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second, Splice: true,
-		BatchWait: 50 * time.Microsecond,
+		BatchWait: 0,
 	}
 	if c.Global != wantG {
 		t.Errorf("global = %+v, want %+v", c.Global, wantG)
