@@ -144,12 +144,11 @@ func (u *Uring) Release() error {
 // Name implements Engine.
 func (u *Uring) Name() string { return "uring" }
 
-// Wake implements Engine: a write to the eventfd completes the read the
-// loop keeps armed on it. After Release it does nothing: the fd number may
-
 // SetLoad implements Engine.
 func (u *Uring) SetLoad(active, perSecond int) { u.batch.setLoad(active, perSecond) }
 
+// Wake implements Engine: a write to the eventfd completes the read the
+// loop keeps armed on it. After Release it does nothing: the fd number may
 // already belong to someone else.
 func (u *Uring) Wake() {
 	u.wakeMu.RLock()

@@ -6,29 +6,36 @@
 # proxy's workers on every CPU, idle and under full keep-alive load.
 set -u
 usage() {
-	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate|control] [-c CONNS] [-q RATE] TARGET..." \
+	printf '%s\n' "usage: $0 [-s SECONDS] [-r ROUNDS] [-w keepalive|close|bulk|rate|redis|control] [-c CONNS] [-q RATE] [-p stat|record] TARGET..." \
 		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive -c 64" \
-		"  -c: wrk's (keepalive, close) or rategen's (rate) connections" \
+		"  -c: wrk's (keepalive, close), rategen's (rate) or redis-benchmark's (redis) connections" \
+		"  redis: redis-benchmark -t get to redis-server, measured over a window of SECONDS once it runs" \
+		"  -p (keepalive, redis): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
+		"    syscalls, task switches, io_uring submissions and completions, IPIs and timer interrupts per request;" \
+		"    record writes a cpu-clock profile with call graphs (perf report -i FILE) and prints its top symbols" \
 		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over CONNS connections: CPU at equal load" \
 		"  control: ctlprobe latency of /metrics, /stats.json, a 404 and admin show info, idle then under" \
 		"    wrk -t2 -c64, workers = CPUs, http check every 1s; ringproxy targets only" >&2
 	exit 2
 }
-S=6 R=3 W=keepalive Q=16000 C=64
-while getopts s:r:w:q:c:h o; do
-	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; q) Q=$OPTARG ;; c) C=$OPTARG ;; *) usage ;; esac
+S=6 R=3 W=keepalive Q=16000 C=64 PERF=
+while getopts s:r:w:q:c:p:h o; do
+	case $o in s) S=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; q) Q=$OPTARG ;; c) C=$OPTARG ;; p) PERF=$OPTARG ;; *) usage ;; esac
 done
 shift $((OPTIND - 1))
 (($#)) || usage
 [[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ && $C =~ ^[1-9][0-9]*$ ]] || usage
-[[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == control ]] || usage
+[[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == redis || $W == control ]] || usage
+[[ -z $PERF || (($PERF == stat || $PERF == record) && ($W == keepalive || $W == redis)) ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
 NEED=(taskset setsid ss nginx wrk jq awk); [[ $W == bulk ]] && NEED+=(iperf3)
+[[ $W == redis ]] && NEED+=(redis-server redis-benchmark redis-cli)
+[[ -n $PERF ]] && NEED+=(perf)
 for t in "${NEED[@]}"; do command -v $t >/dev/null || die "$t not found"; done
 
 RUN=${AB_RUN:-/tmp/ringproxy-ab} # configs, logs, results.tsv: kept for inspection
-NGINX_PORT=28080 IPERF_PORT=28081 HTTP_PORT=28110 BULK_PORT=28111 STATS_PORT=28112
+NGINX_PORT=28080 IPERF_PORT=28081 REDIS_PORT=28083 HTTP_PORT=28110 BULK_PORT=28111 STATS_PORT=28112 REDIS_FE=28113
 PROXY_CPU=0 LOAD_CPU=1 CLIENT_CPU=1 WORKERS=1 # CLIENT_CPU: wrk, rategen, iperf3 client, ctlprobe
 if [[ $W == control ]]; then # issue #14: "with both CPUs busy": loops on every CPU (ringproxy pins them)
 	PROXY_CPU=0-$(($(nproc) - 1)) CLIENT_CPU=0-$(($(nproc) - 1)) WORKERS=$(nproc)
@@ -55,7 +62,7 @@ for arg in "$@"; do
 done
 
 # Refuse to start if any of our ports already has a listener.
-for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT $STATS_PORT; do
+for p in $NGINX_PORT $IPERF_PORT $REDIS_PORT $HTTP_PORT $BULK_PORT $STATS_PORT $REDIS_FE; do
 	[[ -z $(ss -Hltn "sport = :$p") ]] || die "port $p is in use: $(ss -Hltnp "sport = :$p" | head -1)"
 done
 
@@ -84,7 +91,7 @@ stop() { # stop PID...: SIGTERM the groups, SIGKILL after 3 s
 # port range, which makes connect() slower for whichever target runs next.
 flush_tw() {
 	local p f=()
-	for p in $NGINX_PORT $IPERF_PORT $HTTP_PORT $BULK_PORT $STATS_PORT; do f+=(or sport = :$p or dport = :$p); done
+	for p in $NGINX_PORT $IPERF_PORT $REDIS_PORT $HTTP_PORT $BULK_PORT $STATS_PORT $REDIS_FE; do f+=(or sport = :$p or dport = :$p); done
 	ss -K -Htan state time-wait "( ${f[*]:1} )" >/dev/null 2>&1
 }
 cleanup() {
@@ -153,13 +160,14 @@ EOF
 {
 	printf 'global\n    nbthread 1\n    maxconn %d\n\ndefaults\n    mode tcp\n    option splice-auto\n' "$MAXCONN"
 	printf '    maxconn %d\n    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n' "$MAXCONN"
-	printf '\nlisten %s\n    bind 127.0.0.1:%d\n    server %s1 127.0.0.1:%d\n' http $HTTP_PORT http $NGINX_PORT bulk $BULK_PORT bulk $IPERF_PORT
+	printf '\nlisten %s\n    bind 127.0.0.1:%d\n    server %s1 127.0.0.1:%d\n' http $HTTP_PORT http $NGINX_PORT bulk $BULK_PORT bulk $IPERF_PORT \
+		redis $REDIS_FE redis $REDIS_PORT
 } >"$RUN/haproxy.cfg"
 for eng in uring epoll; do
 	{
 		printf '[global]\nengine  = "%s"\nworkers = %d\nmaxconn = %d\ngrace   = "1s"\n\n[log]\nlevel  = "warn"\naccess = false\n' "$eng" "$WORKERS" "$MAXCONN"
 		[[ $W == control ]] && printf '\n[admin]\nstats  = "127.0.0.1:%d"\nsocket = "%s"\n' $STATS_PORT "$SOCK"
-		for r in "http $HTTP_PORT $NGINX_PORT" "bulk $BULK_PORT $IPERF_PORT"; do
+		for r in "http $HTTP_PORT $NGINX_PORT" "bulk $BULK_PORT $IPERF_PORT" "redis $REDIS_FE $REDIS_PORT"; do
 			set -- $r
 			printf '\n[[frontend]]\nname           = "%s"\nbind           = ["127.0.0.1:%d"]\nbackend        = "%s"\ntimeout_client = "10m"\n' "$1" "$2" "$1"
 			printf '\n[[backend]]\nname           = "%s"\ntimeout_server = "10m"\n' "$1"
@@ -183,13 +191,41 @@ fi
 spawn $LOAD_CPU nginx nginx -p "$RUN/nginx" -e "$RUN/logs/nginx-error.log" -c "$RUN/nginx.conf"
 NGINX=$SPAWNED
 wait_listen $NGINX $NGINX_PORT && http_ok $NGINX_PORT || die "nginx did not start: $(errtail "$RUN/logs/nginx-error.log")"
+if [[ $W == redis ]]; then
+	spawn $LOAD_CPU redis-server redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" --appendonly no \
+		--protected-mode no --daemonize no --dir "$RUN" --maxclients 30000 --tcp-backlog 4096
+	wait_listen $SPAWNED $REDIS_PORT || die "redis-server did not start: $(errtail "$RUN/logs/redis-server.out")"
+fi
 if [[ $W == bulk ]]; then
 	spawn $LOAD_CPU iperf3-server iperf3 -s -B 127.0.0.1 -p $IPERF_PORT
 	wait_listen $SPAWNED $IPERF_PORT || die "iperf3 server did not start: $(errtail "$RUN/logs/iperf3-server.err")"
 fi
 
+redis_served() { redis-cli -p $REDIS_PORT info stats 2>/dev/null | awk -F: '/^total_commands_processed/ { print $2 + 0 }'; }
+
 # load LOGNAME CMD...: run a load generator on the client CPU(s) and wait for it
 load() { spawn $CLIENT_CPU "$@"; wait "$SPAWNED"; local rc=$?; forget "$SPAWNED"; return $rc; }
+
+# ---- -p: perf on the proxy's CPU around a command (perf_cmd sets PERF_CMD and PERF_OUT for tag $1)
+PERF_EVENTS=raw_syscalls:sys_enter,sched:sched_switch,io_uring:io_uring_submit_req,io_uring:io_uring_complete
+PERF_EVENTS+=,irq_vectors:call_function_single_entry,irq_vectors:local_timer_entry
+perf_cmd() {
+	PERF_CMD=() PERF_OUT=
+	case $PERF in
+	stat) PERF_OUT=$RUN/logs/$1-perf-stat.csv PERF_CMD=(perf stat -C "$PROXY_CPU" -x, -e "$PERF_EVENTS" -o "$PERF_OUT" --) ;;
+	record) PERF_OUT=$RUN/$1-perf.data PERF_CMD=(perf record -q -e cpu-clock -g -C "$PROXY_CPU" -o "$PERF_OUT" --) ;;
+	esac
+}
+perf_report() { # perf_report REQUESTS: what -p measured, per request or as top symbols
+	[[ -n $PERF ]] || return 0
+	if [[ ! -s $PERF_OUT ]]; then echo "    perf: no output ($PERF_OUT)"; return 0; fi
+	case $PERF in
+	stat) awk -F, -v n="$1" '$1 ~ /^[0-9]+$/ { printf "    %-42s %9.3f /req\n", $3, $1 / n }' "$PERF_OUT" ;;
+	record)
+		echo "    perf: $PERF_OUT; top symbols (self):"
+		perf report -i "$PERF_OUT" --no-children --sort comm,sym -q -g none 2>/dev/null | head -12 | sed 's/^/    /' ;;
+	esac
+}
 
 # ---- one measurement; appends "round target fig..." to $RUN/results.tsv
 RES=$RUN/results.tsv
@@ -213,7 +249,8 @@ measure() { # measure ROUND INDEX
 	keepalive | close)
 		local hdr=() rq us er p50 p99 x
 		[[ $W == close ]] && hdr=(-H 'Connection: close')
-		load "$tag-wrk" wrk -t1 -c"$C" -d"${S}s" --timeout 5s --latency -s "$RUN/report.lua" "${hdr[@]}" "http://127.0.0.1:$HTTP_PORT/"
+		perf_cmd "$tag"
+		load "$tag-wrk" "${PERF_CMD[@]}" wrk -t1 -c"$C" -d"${S}s" --timeout 5s --latency -s "$RUN/report.lua" "${hdr[@]}" "http://127.0.0.1:$HTTP_PORT/"
 		read -r x rq us er p50 p99 < <(grep '^BENCH ' "$RUN/logs/$tag-wrk.out")
 		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
 			read -r line < <(awk -v rq="$rq" -v us="$us" -v c="$CPU" -v p50="$p50" -v p99="$p99" -v w="$W" 'BEGIN {
@@ -225,8 +262,33 @@ measure() { # measure ROUND INDEX
 			[[ $W == close ]] && line=$(printf '%7s conn/s  CPU %s µs/conn' "$@")
 			printf 'round %s  %-22s %s  (proc %ss core %ss)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" \
 				"$( ((er > 0)) && echo "  $er wrk errors")"
+			perf_report "$rq"
 		else
 			echo "round $rnd  $name  FAILED: wrk: $(errtail "$RUN/logs/$tag-wrk.err") $(errtail "$RUN/logs/$tag-wrk.out") $(died $proxy)"
+		fi ;;
+	redis)
+		# redis-benchmark has no duration: it runs with a large -n, and the
+		# window starts once it does; redis-server counts the requests.
+		local bench c0 c1 t0 t1 rq
+		spawn $CLIENT_CPU "$tag-redis-benchmark" redis-benchmark -h 127.0.0.1 -p $REDIS_FE -t get -c "$C" -n 2000000000 -q
+		bench=$SPAWNED
+		sleep 1
+		cpu_begin $proxy
+		c0=$(redis_served) t0=$EPOCHREALTIME
+		perf_cmd "$tag"
+		"${PERF_CMD[@]}" sleep "$S"
+		c1=$(redis_served) t1=$EPOCHREALTIME
+		cpu_end $proxy
+		stop $bench
+		rq=$((${c1:-0} - ${c0:-0} - 1)) # the first INFO counts itself
+		if ((rq > 0)); then
+			read -r line < <(awk -v rq="$rq" -v c="$CPU" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f\t%.2f\n", rq/(t1-t0), c/rq*1e6 }')
+			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
+			set -- $line
+			printf 'round %s  %-22s %7s req/s  CPU %s µs/req  (proc %ss core %ss)\n' "$rnd" "$name" "$@" "$CPU_PROC" "$CPU_CORE"
+			perf_report "$rq"
+		else
+			echo "round $rnd  $name  FAILED: redis-benchmark: $(errtail "$RUN/logs/$tag-redis-benchmark.err") $(died $proxy)"
 		fi ;;
 	rate)
 		local out=$RUN/logs/$tag-rategen.out rq ach p50 p99 er
@@ -371,6 +433,7 @@ if [[ $W == control ]]; then # medians instead, as a Markdown table: a few starv
 fi
 case $W in
 keepalive | rate) HDR="req/s p50_ms p99_ms cpu_µs/req" ;;
+redis) HDR="req/s cpu_µs/req" ;;
 close) HDR="conn/s cpu_µs/conn" ;;
 bulk) HDR="Gbit/s_up Gbit/s_down cpu_s/GB" ;;
 esac
