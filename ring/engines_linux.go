@@ -15,6 +15,9 @@ type Options struct {
 	// BatchWait is how long a completion may wait for others while the
 	// loop is busy (io_uring only; 0: wake for every completion).
 	BatchWait time.Duration
+	// BusyPoll is how long a loop about to sleep may poll its rings first
+	// when its recent waits were that short (io_uring only; 0: never).
+	BusyPoll time.Duration
 }
 
 // NewEngine builds the engine called name over arena, on the calling
@@ -26,7 +29,7 @@ func NewEngine(name string, arena *mempool.Arena, o Options) (Engine, error) {
 func newEngine(name string, arena *mempool.Arena, o Options, f Features) (Engine, error) {
 	switch name {
 	case "uring":
-		u, err := newUring(UringConfig{Entries: 4096, Arena: arena, BatchWait: o.BatchWait}, f)
+		u, err := newUring(UringConfig{Entries: 4096, Arena: arena, BatchWait: o.BatchWait, BusyPoll: o.BusyPoll}, f)
 		if err != nil {
 			return nil, fmt.Errorf("%w; the epoll engine works on any kernel: --engine epoll", err)
 		}

@@ -29,6 +29,9 @@ type UringConfig struct {
 	// BatchWait is how long a completion may wait for others when the
 	// loop is busy; 0 wakes for every completion.
 	BatchWait time.Duration
+	// BusyPoll is how long a loop about to sleep may poll first, when its
+	// recent waits were that short (busyPoll); 0: never.
+	BusyPoll time.Duration
 }
 
 // Uring is the io_uring engine. Not safe for concurrent use: create it on
@@ -51,6 +54,7 @@ type Uring struct {
 	batch   batchWait
 	sends   uint32 // sends queued since the last Wait (see waitMin)
 	minWait bool   // the kernel has min_wait_usec (IORING_FEAT_MIN_TIMEOUT)
+	poll    busyPoll
 }
 
 // NewUring sets up a ring, its provided buffer ring over cfg.Arena, and its
@@ -76,6 +80,9 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
 	u.batch.window, u.batch.want = cfg.BatchWait, 1
 	u.minWait = f.MinWait
+	if pollable(flags) {
+		u.poll.limit = cfg.BusyPoll
+	}
 	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
 		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
 	}
@@ -107,6 +114,14 @@ func (u *Uring) init(f Features) error {
 	u.armWake()
 	u.synth = make([]Completion, 0, 64)
 	return nil
+}
+
+// pollable says whether a loop can see, without a syscall, that the
+// kernel has work for it: with DEFER_TASKRUN or COOP_TASKRUN completions
+// wait as task work, which only IORING_SETUP_TASKRUN_FLAG announces.
+func pollable(setup uint32) bool {
+	deferred := setup&(giouring.SetupDeferTaskrun|giouring.SetupCoopTaskrun) != 0
+	return !deferred || setup&giouring.SetupTaskrunFlag != 0
 }
 
 // registerArena makes the arena fixed buffer 0, so sends can skip pinning

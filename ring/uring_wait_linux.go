@@ -17,6 +17,19 @@ import (
 //go:linkname flushSQ github.com/pawelgaczynski/giouring.(*Ring).internalFlushSQ
 func flushSQ(r *giouring.Ring) uint32
 
+// cqNeedsFlush says whether the kernel holds completions or work that
+// produces them (IORING_SQ_TASKRUN, IORING_SQ_CQ_OVERFLOW): liburing's
+// cq_ring_needs_flush, which giouring keeps unexported.
+//
+//go:linkname cqNeedsFlush github.com/pawelgaczynski/giouring.(*Ring).cqRingNeedsFlush
+func cqNeedsFlush(r *giouring.Ring) bool
+
+// nanotime is the runtime's monotonic clock: a spin reads it on every
+// pass, and time.Now reads the wall clock too.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
 // getEventsArg is struct io_uring_getevents_arg.
 type getEventsArg struct {
 	sigmask   uint64
@@ -61,6 +74,10 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 		return n + u.reap(out[n:]), nil
 	}
 	nr, first := u.batch.plan(timeout)
+	if nr == 1 && u.poll.limit > 0 {
+		got, err := u.waitPolling(timeout, out[n:])
+		return n + got, err
+	}
 	if !u.minWait || u.batch.window <= 0 || nr == 1 {
 		got, err := u.waitTwice(nr, first, timeout, out[n:])
 		return n + got, err
@@ -81,6 +98,38 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 func (u *Uring) waitMin(nr uint32, timeout time.Duration, out []Completion) (int, error) {
 	first := min(timeout, max(shortWait, u.batch.window))
 	return u.waitThen(nr, first, min(u.batch.window, first), timeout, out)
+}
+
+// waitPolling waits for one completion, spinning first if the loop's
+// recent waits say it will come within the busy-poll limit (busyPoll).
+// Requests still to submit go with the sleep: a send on loopback
+// completes as it is submitted, so that wait returns at once.
+func (u *Uring) waitPolling(timeout time.Duration, out []Completion) (int, error) {
+	start := nanotime()
+	if u.ring.SQReady() == 0 && u.poll.spins() && u.spin(start, min(u.poll.limit, timeout)) {
+		u.poll.observe(time.Duration(nanotime() - start))
+		if err := u.enter(0, 0, 0); err != nil {
+			return 0, err
+		}
+		return u.reap(out), nil
+	}
+	got, err := u.waitTwice(1, timeout, timeout, out)
+	// A wait that ended on its deadline under the limit says nothing.
+	if waited := time.Duration(nanotime() - start); got > 0 || waited > u.poll.limit {
+		u.poll.observe(waited)
+	}
+	return got, err
+}
+
+// spin polls the rings until the kernel has a completion, or work that
+// makes one, or until d has passed since start.
+func (u *Uring) spin(start int64, d time.Duration) bool {
+	for u.ring.CQReady() == 0 && !cqNeedsFlush(u.ring) {
+		if time.Duration(nanotime()-start) >= d {
+			return false
+		}
+	}
+	return true
 }
 
 // waitTwice waits where the kernel has no minimum wait: for nr

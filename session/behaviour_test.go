@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -52,44 +53,80 @@ func TestHalfCloseClientFirst(t *testing.T) {
 // after its FIN has been forwarded to the client.
 func TestHalfCloseServerFirst(t *testing.T) {
 	forEngines(t, func(t *testing.T, eng string) {
-		payload := make([]byte, 1<<20)
-		rand.Read(payload)
-		srv := testbed.StartServerClosesFirst(t, payload)
-		_, addr := startProxy(t, testConfig(eng, srv.Addr()))
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		const conns = 8
-		var wg sync.WaitGroup
-		sent := make([]testbed.Transfer, conns)
-		for i := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tr, err := testbed.ReceiveThenSend(ctx, addr, 2<<20, int64(i+1))
-				if err != nil {
-					t.Error(err)
-				}
-				if tr.ReceivedSHA256 != testbed.SHA256Hex(payload) {
-					t.Errorf("client %d received %d bytes, not the server's payload", i, tr.Received)
-				}
-				sent[i] = tr
-			}()
-		}
-		wg.Wait()
-		got, err := srv.Results(conns, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]bool{}
-		for _, tr := range sent {
-			want[tr.SentSHA256] = true
-		}
-		for _, r := range got {
-			if r.Err != nil || !want[r.SHA256] || r.Bytes != 2<<20 {
-				t.Errorf("server received %d bytes (%v), hash not among what clients sent", r.Bytes, r.Err)
-			}
-		}
+		transferServerFirst(t, func(srv netip.AddrPort) *session.Config { return testConfig(eng, srv) })
 	})
+}
+
+// A loop that busy-polls forwards the same bytes: bulk both ways with
+// half-closes, and small request/response turns, where it spins.
+func TestBusyPollForwards(t *testing.T) {
+	withPoll := func(srv netip.AddrPort) *session.Config {
+		cfg := testConfig("uring", srv)
+		cfg.Global.BusyPoll = time.Millisecond
+		return cfg
+	}
+	transferServerFirst(t, withPoll)
+	echo := testbed.StartEcho(t)
+	_, addr := startProxy(t, withPoll(echo.Addr()))
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	msg, back := make([]byte, 512), make([]byte, 512)
+	for i := 0; i < 2000; i++ {
+		rand.Read(msg)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("turn %d: %v", i, err)
+		}
+		if _, err := io.ReadFull(c, back); err != nil || !bytes.Equal(back, msg) {
+			t.Fatalf("turn %d: echo %v, equal %v", i, err, bytes.Equal(back, msg))
+		}
+	}
+}
+
+// transferServerFirst runs 8 clients through a proxy configured by cfg in
+// front of a server that sends 1 MiB and closes first, each client then
+// sending 2 MiB, and checks every byte both ways by SHA-256.
+func transferServerFirst(t *testing.T, cfg func(srv netip.AddrPort) *session.Config) {
+	payload := make([]byte, 1<<20)
+	rand.Read(payload)
+	srv := testbed.StartServerClosesFirst(t, payload)
+	_, addr := startProxy(t, cfg(srv.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const conns = 8
+	var wg sync.WaitGroup
+	sent := make([]testbed.Transfer, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := testbed.ReceiveThenSend(ctx, addr, 2<<20, int64(i+1))
+			if err != nil {
+				t.Error(err)
+			}
+			if tr.ReceivedSHA256 != testbed.SHA256Hex(payload) {
+				t.Errorf("client %d received %d bytes, not the server's payload", i, tr.Received)
+			}
+			sent[i] = tr
+		}()
+	}
+	wg.Wait()
+	got, err := srv.Results(conns, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, tr := range sent {
+		want[tr.SentSHA256] = true
+	}
+	for _, r := range got {
+		if r.Err != nil || !want[r.SHA256] || r.Bytes != 2<<20 {
+			t.Errorf("server received %d bytes (%v), hash not among what clients sent", r.Bytes, r.Err)
+		}
+	}
 }
 
 // holdClients runs n clients that each get an echo of one byte, hold the

@@ -51,6 +51,9 @@ type Global struct {
 	HardStopAfter time.Duration
 	Splice        bool          // long streams move by splice, without a copy (HAProxy's splice-auto)
 	BatchWait     time.Duration // uring: how long a completion may wait for others under load; 0 = never
+	// BusyPoll is how long a uring loop about to sleep polls first, when
+	// its recent waits were that short; 0 = never (ring.Options).
+	BusyPoll time.Duration
 	// ReuseportShare lets a frontend bind an address another process
 	// already listens on with SO_REUSEPORT, splitting its clients with
 	// it; by default Start refuses such an address.

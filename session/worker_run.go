@@ -48,12 +48,15 @@ func (w *worker) setup() (*mempool.Arena, ring.Engine, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)
 	}
-	eng, err := ring.NewEngine(g.Engine, arena, ring.Options{BatchWait: g.BatchWait})
+	eng, err := ring.NewEngine(g.Engine, arena, ring.Options{BatchWait: g.BatchWait, BusyPoll: g.BusyPoll})
 	if err != nil {
 		arena.Close()
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)
 	}
 	w.eng = eng
+	if g.BusyPoll > 0 && g.Engine == "uring" && w.id == 0 && !ring.Probe().BusyPollable() {
+		w.log.Warn("busy_poll is off: this kernel's io_uring cannot announce deferred work to a polling loop (IORING_SETUP_TASKRUN_FLAG with DEFER_TASKRUN, Linux 6.1)")
+	}
 	return arena, eng, nil
 }
 

@@ -95,6 +95,9 @@ adress = "127.0.0.1:9001"
 	{"batch_wait too long", "[global]\nbatch_wait = \"5ms\"\n" + fe + be, `t.toml:2: global.batch_wait: must be at most 1ms, got 5ms`},
 	{"batch_wait with epoll", "[global]\nengine = \"epoll\"\nbatch_wait = \"50us\"\n" + fe + be,
 		`t.toml:3: global.batch_wait: applies to the uring engine only (engine is "epoll"); remove it or set "0"`},
+	{"busy_poll too long", "[global]\nbusy_poll = \"2ms\"\n" + fe + be, `t.toml:2: global.busy_poll: must be at most 1ms, got 2ms`},
+	{"busy_poll with epoll", "[global]\nengine = \"epoll\"\nbusy_poll = \"20us\"\n" + fe + be,
+		`t.toml:3: global.busy_poll: applies to the uring engine only (engine is "epoll"); remove it or set "0"`},
 	{"zero timeout", "[[backend]]\nname = \"app\"\ntimeout_connect = \"0s\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
 		`t.toml:3: backend[0] (app).timeout_connect: bad duration "0s": must be greater than 0`},
 	{"negative tunnel", "[[backend]]\nname = \"app\"\ntimeout_tunnel = \"-1h\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n" + fe,
@@ -984,5 +987,17 @@ func TestFailoverKeys(t *testing.T) {
 	c = parseOK(t, "[[backend]]\nname = \"app\"\non_up = \"shutdown-backup-sessions\"\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:1\"\n"+fe)
 	if be := c.Backends[0]; be.OnUp != session.OnUpShutdownBackupSessions || be.NoFailback {
 		t.Errorf("on_up %q, no failback %v", be.OnUp, be.NoFailback)
+	}
+}
+
+func TestBusyPoll(t *testing.T) {
+	if c := parseOK(t, fe+be); c.Global.BusyPoll != 0 {
+		t.Errorf("busy_poll defaults to %v, want off", c.Global.BusyPoll)
+	}
+	if c := parseOK(t, "[global]\nbusy_poll = \"50us\"\n"+fe+be); c.Global.BusyPoll != 50*time.Microsecond {
+		t.Errorf("busy_poll = \"50us\" read as %v", c.Global.BusyPoll)
+	}
+	if c := parseOK(t, "[global]\nengine = \"epoll\"\nbusy_poll = \"0\"\n"+fe+be); c.Global.BusyPoll != 0 {
+		t.Errorf("epoll with busy_poll = \"0\": %v", c.Global.BusyPoll)
 	}
 }

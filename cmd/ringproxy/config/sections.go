@@ -59,6 +59,7 @@ func readGlobal(t *table) session.Global {
 	g.StateFile = readStateFile(t)
 	g.MaxConnAuto = !t.has("maxconn")
 	g.BatchWait = readBatchWait(t, g.Engine)
+	g.BusyPoll = readBusyPoll(t, g.Engine)
 	if g.Workers == 0 {
 		g.Workers = runtime.NumCPU()
 	}
@@ -128,6 +129,30 @@ func readBatchWait(t *table, engine string) time.Duration {
 		return DefaultBatchWait
 	case engine == "epoll" && set && d != 0:
 		t.fail("batch_wait", nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
+		return 0
+	case engine == "epoll":
+		return 0
+	}
+	return d
+}
+
+// DefaultBusyPoll is global.busy_poll's default: off. Spinning buys
+// latency and closed-loop throughput at few connections with CPU that a
+// fixed offered load pays for every hit (issue #15's figures in the
+// README, busy polling).
+const DefaultBusyPoll = 0
+
+// readBusyPoll reads global.busy_poll, which only the uring engine has:
+// its loop sees pending work in shared memory, epoll only by a syscall.
+func readBusyPoll(t *table, engine string) time.Duration {
+	set := t.has("busy_poll")
+	d := t.duration("busy_poll", DefaultBusyPoll, false)
+	switch {
+	case d > time.Millisecond:
+		t.fail("busy_poll", nil, "must be at most 1ms, got %s", d)
+		return DefaultBusyPoll
+	case engine == "epoll" && set && d != 0:
+		t.fail("busy_poll", nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
 		return 0
 	case engine == "epoll":
 		return 0

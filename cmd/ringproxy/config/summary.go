@@ -32,8 +32,8 @@ func Summary(c *session.Config) string {
 	if g.HardStopAfter > 0 {
 		hardStop = g.HardStopAfter.String()
 	}
-	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, hard_stop_after %s, splice %s, batch_wait %s\n",
-		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, hardStop, splice, g.BatchWait)
+	fmt.Fprintf(&b, "        bufsize %s, buffers %s, grace %s, hard_stop_after %s, splice %s, batch_wait %s, busy_poll %s\n",
+		formatSize(int64(g.BufSize)), orAuto(g.Buffers, "auto"), g.Grace, hardStop, splice, g.BatchWait, g.BusyPoll)
 	if g.ReuseportShare {
 		b.WriteString("        reuseport_share on: binds beside another process listening on an address, sharing its clients\n")
 	} else {
