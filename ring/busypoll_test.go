@@ -183,3 +183,26 @@ func TestPollable(t *testing.T) {
 		}
 	}
 }
+
+// Without busy polling a ring is set up as before the option existed:
+// the kernel need not flag each batch of deferred work.
+func TestNoTaskrunFlagWithoutBusyPoll(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a, err := mempool.NewArena(8, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	u, err := NewUring(UringConfig{Entries: 8, Arena: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Release()
+	if u.setup&giouring.SetupDeferTaskrun != 0 && u.setup&giouring.SetupTaskrunFlag != 0 {
+		t.Errorf("setup flags %#x: TASKRUN_FLAG with busy polling off", u.setup)
+	}
+	if u.poll.limit != 0 {
+		t.Errorf("busy polling off, limit %v", u.poll.limit)
+	}
+}

@@ -76,6 +76,11 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 	flags := cfg.Flags
 	if flags == 0 {
 		flags = f.SetupFlags
+		// The flag is only for busy polling: without it the kernel
+		// need not announce each batch of deferred work.
+		if cfg.BusyPoll == 0 && flags&giouring.SetupDeferTaskrun != 0 {
+			flags &^= giouring.SetupTaskrunFlag
+		}
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
 	u.batch.window, u.batch.want = cfg.BatchWait, 1
