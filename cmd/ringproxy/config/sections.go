@@ -118,41 +118,35 @@ func readSplice(t *table) bool {
 // costs a wakeup of its own whenever company is late.
 const DefaultBatchWait = 0
 
-// readBatchWait reads global.batch_wait, which only the uring engine has:
-// epoll_wait cannot wait for a number of events.
-func readBatchWait(t *table, engine string) time.Duration {
-	set := t.has("batch_wait")
-	d := t.duration("batch_wait", DefaultBatchWait, false)
-	switch {
-	case d > time.Millisecond:
-		t.fail("batch_wait", nil, "must be at most 1ms, got %s", d)
-		return DefaultBatchWait
-	case engine == "epoll" && set && d != 0:
-		t.fail("batch_wait", nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
-		return 0
-	case engine == "epoll":
-		return 0
-	}
-	return d
-}
-
 // DefaultBusyPoll is global.busy_poll's default: off. Spinning buys
 // latency and closed-loop throughput at few connections with CPU that a
 // fixed offered load pays for every hit (issue #15's figures in the
 // README, busy polling).
 const DefaultBusyPoll = 0
 
-// readBusyPoll reads global.busy_poll, which only the uring engine has:
-// its loop sees pending work in shared memory, epoll only by a syscall.
+// readBatchWait reads global.batch_wait: epoll_wait cannot wait for a
+// number of events.
+func readBatchWait(t *table, engine string) time.Duration {
+	return readUringWait(t, "batch_wait", DefaultBatchWait, engine)
+}
+
+// readBusyPoll reads global.busy_poll: the uring loop sees pending work
+// in shared memory, an epoll loop only by a syscall.
 func readBusyPoll(t *table, engine string) time.Duration {
-	set := t.has("busy_poll")
-	d := t.duration("busy_poll", DefaultBusyPoll, false)
+	return readUringWait(t, "busy_poll", DefaultBusyPoll, engine)
+}
+
+// readUringWait reads one of global's uring-only waits: at most 1ms, and
+// with the epoll engine only "0".
+func readUringWait(t *table, key string, def time.Duration, engine string) time.Duration {
+	set := t.has(key)
+	d := t.duration(key, def, false)
 	switch {
 	case d > time.Millisecond:
-		t.fail("busy_poll", nil, "must be at most 1ms, got %s", d)
-		return DefaultBusyPoll
+		t.fail(key, nil, "must be at most 1ms, got %s", d)
+		return def
 	case engine == "epoll" && set && d != 0:
-		t.fail("busy_poll", nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
+		t.fail(key, nil, "applies to the uring engine only (engine is \"epoll\"); remove it or set \"0\"")
 		return 0
 	case engine == "epoll":
 		return 0
