@@ -67,15 +67,10 @@ func (f Features) List() []Feature {
 		{"wait with timeout (ext-arg)", f.ExtArg},
 		{"recv/send bundles", f.RecvSendBundle},
 		{"minimum wait (min_wait_usec)", f.MinWait},
-		{"busy polling (taskrun flag)", f.BusyPollable()},
 		{"connect op", f.OpConnect},
 		{"shutdown op", f.OpShutdown},
 	}
 }
-
-// BusyPollable says whether the setup flags in use let a loop see
-// pending work without a syscall, which busy polling needs.
-func (f Features) BusyPollable() bool { return pollable(f.SetupFlags) }
 
 // UringUsable says why the io_uring engine cannot run here, naming the
 // missing feature, or nil.
@@ -166,9 +161,7 @@ func (f *Features) probeSetupFlags() {
 	if _, err := setupFeatures(coop); err == nil {
 		f.CoopTaskrun = true
 	}
-	// TASKRUN_FLAG lets a busy-polling loop see deferred work (pollable).
-	taskrun := giouring.SetupTaskrunFlag
-	for _, flags := range []uint32{submitAll | single | deferTR | taskrun, submitAll | single | deferTR, submitAll | single | coop, submitAll | coop, submitAll, 0} {
+	for _, flags := range []uint32{submitAll | single | deferTR, submitAll | single | coop, submitAll | coop, submitAll, 0} {
 		if _, err := setupFeatures(flags); err == nil {
 			f.SetupFlags = flags
 			return

@@ -76,18 +76,18 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 	flags := cfg.Flags
 	if flags == 0 {
 		flags = f.SetupFlags
-		// The flag is only for busy polling: without it the kernel
-		// need not announce each batch of deferred work.
-		if cfg.BusyPoll == 0 && flags&giouring.SetupDeferTaskrun != 0 {
-			flags &^= giouring.SetupTaskrunFlag
-		}
+	}
+	// With DEFER_TASKRUN or COOP_TASKRUN completions wait as task work,
+	// which a polling loop sees only by IORING_SQ_TASKRUN: every kernel
+	// with either takes TASKRUN_FLAG. A loop that does not poll goes
+	// without, so the kernel need not flag each batch.
+	if cfg.BusyPoll > 0 && flags&(giouring.SetupDeferTaskrun|giouring.SetupCoopTaskrun) != 0 {
+		flags |= giouring.SetupTaskrunFlag
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
 	u.batch.window, u.batch.want = cfg.BatchWait, 1
 	u.minWait = f.MinWait
-	if pollable(flags) {
-		u.poll.limit = cfg.BusyPoll
-	}
+	u.poll.limit = cfg.BusyPoll
 	if err := u.ring.QueueInit(cfg.Entries, flags); err != nil {
 		return nil, fmt.Errorf("io_uring: setup with %d entries, flags %#x: %w", cfg.Entries, flags, err)
 	}
@@ -119,14 +119,6 @@ func (u *Uring) init(f Features) error {
 	u.armWake()
 	u.synth = make([]Completion, 0, 64)
 	return nil
-}
-
-// pollable says whether a loop can see, without a syscall, that the
-// kernel has work for it: with DEFER_TASKRUN or COOP_TASKRUN completions
-// wait as task work, which only IORING_SETUP_TASKRUN_FLAG announces.
-func pollable(setup uint32) bool {
-	deferred := setup&(giouring.SetupDeferTaskrun|giouring.SetupCoopTaskrun) != 0
-	return !deferred || setup&giouring.SetupTaskrunFlag != 0
 }
 
 // registerArena makes the arena fixed buffer 0, so sends can skip pinning

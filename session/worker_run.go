@@ -54,9 +54,6 @@ func (w *worker) setup() (*mempool.Arena, ring.Engine, error) {
 		return nil, nil, fmt.Errorf("worker %d: %w", w.id, err)
 	}
 	w.eng = eng
-	if g.BusyPoll > 0 && g.Engine == "uring" && w.id == 0 && !ring.Probe().BusyPollable() {
-		w.log.Warn("busy_poll is off: this kernel's io_uring cannot announce deferred work to a polling loop (IORING_SETUP_TASKRUN_FLAG with DEFER_TASKRUN, Linux 6.1)")
-	}
 	return arena, eng, nil
 }
 
