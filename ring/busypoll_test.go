@@ -117,7 +117,20 @@ func TestUringBusyPoll(t *testing.T) {
 	// thread slept meanwhile.
 	receive := func(pause time.Duration) int64 {
 		t.Helper()
-		go func() { time.Sleep(pause); unix.Write(fds[1], []byte("x")) }()
+		// The writer runs on a thread of its own before the wait begins,
+		// and this goroutine starts a fresh time slice: else, on a busy
+		// machine, the writer may wait for this P, or sysmon preempt the
+		// spinning goroutine after 10 ms, and a locked thread sleeps then.
+		ready := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			close(ready)
+			time.Sleep(pause)
+			unix.Write(fds[1], []byte("x"))
+		}()
+		<-ready
+		runtime.Gosched()
 		before := voluntarySwitches(t)
 		got, err := u.Wait(10*time.Second, out)
 		slept := voluntarySwitches(t) - before
