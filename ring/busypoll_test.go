@@ -1,12 +1,12 @@
 package ring
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
 
-	"github.com/pawelgaczynski/giouring"
 	"golang.org/x/sys/unix"
 
 	"ringproxy/mempool"
@@ -15,7 +15,7 @@ import (
 // The loop spins once most of its recent waits were short, stops once
 // most were long, and never spins with the limit at 0.
 func TestBusyPollFollowsWaits(t *testing.T) {
-	b := busyPoll{limit: 50 * time.Microsecond}
+	b := busyPoll{limit: 50 * time.Microsecond, trial: spinTrial{on: true}}
 	if b.spins() {
 		t.Fatal("a new loop spins before any wait said it should")
 	}
@@ -50,12 +50,183 @@ func TestBusyPollFollowsWaits(t *testing.T) {
 	if b.observe(time.Duration(0)); b.spins() {
 		t.Error("one short wait after many long ones restarted the spinning")
 	}
-	off := busyPoll{}
+	off := busyPoll{trial: spinTrial{on: true}}
 	for i := 0; i < 50; i++ {
 		off.observe(0)
 	}
 	if off.spins() {
 		t.Error("a loop with busy polling off spins")
+	}
+}
+
+// trialLoad is a loop's traffic as a trial sees it: the bytes/s it
+// receives and the share of its thread's CPU, sleeping and spinning.
+type trialLoad struct {
+	offRate, onRate float64 // bytes/s
+	offBusy, onBusy float64 // CPU share
+}
+
+const trialRecvSize = 100 // bytes per receive in a trialLoad
+
+// play runs l for d from *now in 1 ms steps, each a pass of the loop's
+// Wait, and says what share of the steps spun. The score gate is open:
+// this is the trial's part of the decision.
+func (l trialLoad) play(b *busyPoll, now *int64, at *trialSample, d time.Duration) float64 {
+	const step = time.Millisecond
+	spun := 0
+	n := int(d / step)
+	for i := 0; i < n; i++ {
+		b.score = scoreOne
+		rate, busy := l.offRate, l.offBusy
+		if b.spins() {
+			rate, busy = l.onRate, l.onBusy
+			spun++
+		}
+		*now += int64(step)
+		at.wall = *now
+		at.cpu += int64(busy * float64(step))
+		bytes := uint64(rate * step.Seconds())
+		at.bytes += bytes
+		at.recvs += bytes / trialRecvSize
+		if b.trial.due(*now, at.recvs) {
+			b.trial.advance(*now, *at)
+		}
+	}
+	return float64(spun) / float64(n)
+}
+
+// Loads as measured on the VM of issue #15 through wrk and nginx (2.6× at
+// one connection, 1.2× at four): spinning pays only for the first.
+var (
+	oneConn   = trialLoad{offRate: 5e6, onRate: 13e6, offBusy: 0.4, onBusy: 1}
+	fourConns = trialLoad{offRate: 33e6, onRate: 40e6, offBusy: 0.66, onBusy: 1}
+	fixedRate = trialLoad{offRate: 30e6, onRate: 30e6, offBusy: 0.66, onBusy: 1}
+	// Twice the rate, but for over twice the thread's CPU per byte.
+	idleProxy = trialLoad{offRate: 5e6, onRate: 12e6, offBusy: 0.2, onBusy: 1}
+	noTraffic = trialLoad{offBusy: 0.01, onBusy: 0.02}
+)
+
+// The trial spins where spinning makes bytes come at least twice as fast
+// for about the same CPU per byte, and nowhere else; a steady load pays
+// for a trial less and less often.
+func TestSpinTrialJudges(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		load    trialLoad
+		pays    bool
+		maxSpun float64 // share of the time in trials' on windows
+	}{
+		{"one connection", oneConn, true, 1},
+		{"four connections", fourConns, false, 0.02},
+		{"fixed rate", fixedRate, false, 0.02},
+		{"idle proxy", idleProxy, false, 0.02},
+		// Tried every minHold; a wait spins at most the limit of it.
+		{"no traffic", noTraffic, false, 0.05},
+	} {
+		b := busyPoll{limit: 50 * time.Microsecond}
+		var now int64 = 1e9
+		var at trialSample
+		c.load.play(&b, &now, &at, 2*time.Second)
+		if b.trial.on != c.pays {
+			t.Errorf("%s: after 2 s spinning pays = %v, want %v", c.name, b.trial.on, c.pays)
+		}
+		spun := c.load.play(&b, &now, &at, 30*time.Second)
+		if c.pays && spun < 0.95 {
+			t.Errorf("%s: spun %.0f%% of a steady 30 s, want almost all", c.name, 100*spun)
+		}
+		if !c.pays && spun > c.maxSpun {
+			t.Errorf("%s: spun %.1f%% of a steady 30 s in trials, want at most %.0f%%", c.name, 100*spun, 100*c.maxSpun)
+		}
+		if c.name != "no traffic" && b.trial.hold != maxHold {
+			t.Errorf("%s: hold %v after 30 s of the same answer, want %v", c.name, b.trial.hold, maxHold)
+		}
+	}
+}
+
+// A load that changes is judged again within a hold: the one that paid
+// stops spinning, and traffic after idleness is judged as it comes.
+func TestSpinTrialFollowsTheLoad(t *testing.T) {
+	b := busyPoll{limit: 50 * time.Microsecond}
+	var now int64 = 1e9
+	var at trialSample
+	oneConn.play(&b, &now, &at, 30*time.Second)
+	if !b.trial.on {
+		t.Fatal("one connection: spinning does not pay")
+	}
+	for took := time.Duration(0); b.trial.on; took += 100 * time.Millisecond {
+		if took > maxHold+4*trialWindow {
+			t.Fatalf("the load became four connections %v ago, and spinning still pays", took)
+		}
+		fourConns.play(&b, &now, &at, 100*time.Millisecond)
+	}
+	noTraffic.play(&b, &now, &at, time.Minute)
+	if b.trial.on || !b.trial.idle {
+		t.Fatalf("a minute without traffic: pays %v, idle %v", b.trial.on, b.trial.idle)
+	}
+	oneConn.play(&b, &now, &at, 150*time.Millisecond)
+	if !b.trial.on {
+		t.Error("one connection after idleness: not judged within 150 ms")
+	}
+	for i, w := range b.trial.win { // traffic starts a trial early, not its windows
+		if w.wall < int64(trialWindow) {
+			t.Errorf("window %d of the trial after idleness lasted %v, want %v", i, time.Duration(w.wall), trialWindow)
+		}
+	}
+}
+
+// window is what a trial window of l's traffic takes, spinning or not.
+func (l trialLoad) window(spinning bool) trialSample {
+	rate, busy := l.offRate, l.offBusy
+	if spinning {
+		rate, busy = l.onRate, l.onBusy
+	}
+	bytes := uint64(rate * trialWindow.Seconds())
+	return trialSample{wall: int64(trialWindow), cpu: int64(busy * float64(trialWindow)), bytes: bytes, recvs: bytes / trialRecvSize}
+}
+
+// Both pairs of windows must say that spinning pays: one off window that
+// the hypervisor stalled (it received a tenth of its bytes) does not make
+// four connections look like one.
+func TestSpinTrialNeedsBothPairs(t *testing.T) {
+	stalled := fourConns.window(false)
+	stalled.bytes /= 10
+	stalled.recvs /= 10
+	tr := spinTrial{win: [4]trialSample{stalled, fourConns.window(true), fourConns.window(true), fourConns.window(false)}}
+	if tr.decide(); tr.on {
+		t.Error("four connections, one off window stalled: spinning pays")
+	}
+	tr = spinTrial{win: [4]trialSample{oneConn.window(false), oneConn.window(true), oneConn.window(true), oneConn.window(false)}}
+	if tr.decide(); !tr.on {
+		t.Error("one connection: spinning does not pay")
+	}
+}
+
+// A trial's off windows never spin and its on windows always do; between
+// trials the answer spins only while the recent waits were short.
+func TestSpinTrialStages(t *testing.T) {
+	b := busyPoll{limit: 50 * time.Microsecond}
+	for _, c := range []struct {
+		stage trialStage
+		on    bool
+		score int32
+		spins bool
+	}{
+		{trialOffA, true, scoreOne, false},
+		{trialOffB, true, scoreOne, false},
+		{trialOnA, false, 0, true},
+		{trialOnB, false, 0, true},
+		{trialHolding, true, scoreOne, true},
+		{trialHolding, true, 0, false},
+		{trialHolding, false, scoreOne, false},
+	} {
+		b.trial.stage, b.trial.on, b.score = c.stage, c.on, c.score
+		if got := b.spins(); got != c.spins {
+			t.Errorf("stage %d, answer %v, score %d: spins %v, want %v", c.stage, c.on, c.score, got, c.spins)
+		}
+	}
+	off := busyPoll{trial: spinTrial{stage: trialOnA}}
+	if off.spins() {
+		t.Error("busy polling off, and a trial's on window spins")
 	}
 }
 
@@ -98,9 +269,7 @@ func TestUringBusyPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Release()
-	if deferred := giouring.SetupDeferTaskrun | giouring.SetupCoopTaskrun; u.setup&deferred != 0 && u.setup&giouring.SetupTaskrunFlag == 0 {
-		t.Fatalf("setup flags %#x: deferred task work without TASKRUN_FLAG, which a polling loop cannot see", u.setup)
-	}
+	u.poll.trial = spinTrial{on: true, until: math.MaxInt64} // spinning pays, no trial: the score alone decides
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -179,9 +348,10 @@ func TestUringBusyPoll(t *testing.T) {
 	}
 }
 
-// Without busy polling a ring is set up as before the option existed:
-// the kernel need not flag each batch of deferred work.
-func TestNoTaskrunFlagWithoutBusyPoll(t *testing.T) {
+// Busy polling leaves the ring's setup as it was: the kernel need not
+// flag each batch of deferred work for a loop that spins (spin enters the
+// ring instead).
+func TestBusyPollKeepsTheSetup(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	a, err := mempool.NewArena(8, 4096)
@@ -189,15 +359,107 @@ func TestNoTaskrunFlagWithoutBusyPoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	u, err := NewUring(UringConfig{Entries: 8, Arena: a})
+	var setup [2]uint32
+	for i, poll := range []time.Duration{0, 50 * time.Microsecond} {
+		u, err := NewUring(UringConfig{Entries: 8, Arena: a, BusyPoll: poll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		setup[i] = u.setup
+		if u.poll.limit != poll {
+			t.Errorf("busy_poll %v: limit %v", poll, u.poll.limit)
+		}
+		u.Release()
+	}
+	if setup[0] != setup[1] {
+		t.Errorf("setup flags %#x without busy polling, %#x with it", setup[0], setup[1])
+	}
+}
+
+// Over real sockets: a trial's windows count the engine's receives and
+// the thread's own CPU. A window that spins is busy for much of its wall
+// time; one that sleeps between writes 1 ms apart is not.
+func TestUringSpinTrialMeasures(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	a, err := mempool.NewArena(64, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Release()
-	if u.setup&giouring.SetupDeferTaskrun != 0 && u.setup&giouring.SetupTaskrunFlag != 0 {
-		t.Errorf("setup flags %#x: TASKRUN_FLAG with busy polling off", u.setup)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if u.poll.limit != 0 {
-		t.Errorf("busy polling off, limit %v", u.poll.limit)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				unix.Write(fds[1], []byte("0123456789"))
+			}
+		}
+	}()
+	out := make([]Completion, 16)
+	u.Recv(fds[0], Pack(OpRecv, 1, 0))
+	var bytes, recvs uint64
+	started := false
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no trial ended within 10 s (stage %d)", u.poll.trial.stage)
+		}
+		got, err := u.Wait(100*time.Millisecond, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range out[:got] {
+			if c.UD.Op() != OpRecv || c.Res <= 0 {
+				t.Fatalf("completion %+v: want a receive", c)
+			}
+			bytes += uint64(c.Res)
+			recvs++
+			if id, ok := c.Buffer(); ok {
+				u.ReleaseBuffer(id)
+			}
+			if !c.More() {
+				u.Recv(fds[0], Pack(OpRecv, 1, 0))
+			}
+		}
+		if u.poll.trial.stage != trialHolding {
+			started = true
+		} else if started {
+			break
+		}
+	}
+	if u.rx.bytes != bytes || u.rx.recvs != recvs {
+		t.Errorf("the trial counted %d bytes in %d receives, the loop got %d in %d", u.rx.bytes, u.rx.recvs, bytes, recvs)
+	}
+	for i, w := range u.poll.trial.win {
+		if w.wall < int64(trialWindow) || w.recvs == 0 || w.bytes < w.recvs {
+			t.Errorf("window %d: %+v; want a window's wall time and the receives in it", i, w)
+		}
+	}
+	win := u.poll.trial.win
+	off := trialSample{wall: win[0].wall + win[3].wall, cpu: win[0].cpu + win[3].cpu}
+	on := trialSample{wall: win[1].wall + win[2].wall, cpu: win[1].cpu + win[2].cpu}
+	if off.cpu > off.wall/4 {
+		t.Errorf("off windows: the thread used %v of CPU in %v: it spun", time.Duration(off.cpu), time.Duration(off.wall))
+	}
+	if on.cpu < 2*off.cpu || on.cpu < on.wall/8 {
+		t.Errorf("on windows: the thread used %v of CPU in %v, off windows %v: it did not spin",
+			time.Duration(on.cpu), time.Duration(on.wall), time.Duration(off.cpu))
 	}
 }

@@ -300,44 +300,65 @@ func TestUringSingleIssuerRefusesOtherThreads(t *testing.T) {
 }
 
 // One forwarded buffer through an engine (receive, wait, send from the
-// same buffer, wait, release) allocates nothing.
+// same buffer, wait, release) allocates nothing; nor does it with busy
+// polling, its trial moving on at every wait.
 func TestEngineForwardingAllocatesNothing(t *testing.T) {
 	forEngines(t, func(t *testing.T, eng string) {
-		u := newTestEngine(t, eng, 4)
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		forwardingAllocs(t, newTestEngine(t, eng, 4), func() {})
+	})
+	t.Run("uring busy polling", func(t *testing.T) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		a, err := mempool.NewArena(4, 4096)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer unix.Close(fds[0])
-		defer unix.Close(fds[1])
-		out := make([]Completion, 16)
-		msg := []byte("0123456789abcdef")
-		sink := make([]byte, 64)
-		await := func(ud UserData) Completion {
-			for {
-				n, _ := u.Wait(time.Second, out)
-				for _, c := range out[:n] {
-					if c.UD == ud {
-						return c
-					}
+		defer a.Close()
+		u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Release()
+		forwardingAllocs(t, u, func() { u.poll.trial.until = 0 })
+	})
+}
+
+func forwardingAllocs(t *testing.T, u Engine, each func()) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	out := make([]Completion, 16)
+	msg := []byte("0123456789abcdef")
+	sink := make([]byte, 64)
+	await := func(ud UserData) Completion {
+		for {
+			each()
+			n, _ := u.Wait(time.Second, out)
+			for _, c := range out[:n] {
+				if c.UD == ud {
+					return c
 				}
 			}
 		}
-		cycle := func() {
-			unix.Write(fds[1], msg)
-			u.Recv(fds[0], Pack(OpRecv, 1, 1))
-			rc := await(Pack(OpRecv, 1, 1))
-			id, _ := rc.Buffer()
-			u.Send(fds[0], id, 0, int(rc.Res), Pack(OpSend, 1, 1))
-			await(Pack(OpSend, 1, 1))
-			u.ReleaseBuffer(id)
-			unix.Read(fds[1], sink)
-		}
-		cycle()
-		if allocs := testing.AllocsPerRun(200, cycle); allocs != 0 {
-			t.Fatalf("%s engine allocates %.2f times per forwarded buffer", eng, allocs)
-		}
-	})
+	}
+	cycle := func() {
+		unix.Write(fds[1], msg)
+		u.Recv(fds[0], Pack(OpRecv, 1, 1))
+		rc := await(Pack(OpRecv, 1, 1))
+		id, _ := rc.Buffer()
+		u.Send(fds[0], id, 0, int(rc.Res), Pack(OpSend, 1, 1))
+		await(Pack(OpSend, 1, 1))
+		u.ReleaseBuffer(id)
+		unix.Read(fds[1], sink)
+	}
+	cycle()
+	if allocs := testing.AllocsPerRun(200, cycle); allocs != 0 {
+		t.Fatalf("%s engine allocates %.2f times per forwarded buffer", u.Name(), allocs)
+	}
 }
 
 // A multishot receive stays armed across completions, one buffer each, in

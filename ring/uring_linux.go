@@ -55,6 +55,8 @@ type Uring struct {
 	sends   uint32 // sends queued since the last Wait (see waitMin)
 	minWait bool   // the kernel has min_wait_usec (IORING_FEAT_MIN_TIMEOUT)
 	poll    busyPoll
+	rx      trialSample   // running totals the busy-poll trial measures
+	cpuTs   unix.Timespec // the thread's CPU clock, read into here by trialStep
 }
 
 // NewUring sets up a ring, its provided buffer ring over cfg.Arena, and its
@@ -76,13 +78,6 @@ func newUring(cfg UringConfig, f Features) (*Uring, error) {
 	flags := cfg.Flags
 	if flags == 0 {
 		flags = f.SetupFlags
-	}
-	// With DEFER_TASKRUN or COOP_TASKRUN completions wait as task work,
-	// which a polling loop sees only by IORING_SQ_TASKRUN: every kernel
-	// with either takes TASKRUN_FLAG. A loop that does not poll goes
-	// without, so the kernel need not flag each batch.
-	if cfg.BusyPoll > 0 && flags&(giouring.SetupDeferTaskrun|giouring.SetupCoopTaskrun) != 0 {
-		flags |= giouring.SetupTaskrunFlag
 	}
 	u := &Uring{ring: giouring.NewRing(), setup: flags, arena: cfg.Arena, wakeFd: -1}
 	u.batch.window, u.batch.want = cfg.BatchWait, 1

@@ -17,13 +17,6 @@ import (
 //go:linkname flushSQ github.com/pawelgaczynski/giouring.(*Ring).internalFlushSQ
 func flushSQ(r *giouring.Ring) uint32
 
-// cqNeedsFlush says whether the kernel holds completions or work that
-// produces them (IORING_SQ_TASKRUN, IORING_SQ_CQ_OVERFLOW): liburing's
-// cq_ring_needs_flush, which giouring keeps unexported.
-//
-//go:linkname cqNeedsFlush github.com/pawelgaczynski/giouring.(*Ring).cqRingNeedsFlush
-func cqNeedsFlush(r *giouring.Ring) bool
-
 // nanotime is the runtime's monotonic clock: a spin reads it on every
 // pass, and time.Now reads the wall clock too.
 //
@@ -59,6 +52,9 @@ const shortWait = 8 * time.Millisecond
 // Wait implements Engine. It returns early with the synthetic completions
 // of requests that could not be queued, then with whatever the CQ holds.
 func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
+	if u.poll.limit > 0 {
+		u.trialStep()
+	}
 	u.bufs.publish()
 	n := copy(out, u.synth)
 	u.synth = u.synth[:copy(u.synth, u.synth[n:])]
@@ -101,17 +97,20 @@ func (u *Uring) waitMin(nr uint32, timeout time.Duration, out []Completion) (int
 }
 
 // waitPolling waits for one completion, spinning first if the loop's
-// recent waits say it will come within the busy-poll limit (busyPoll).
-// Requests still to submit go with the sleep: a send on loopback
-// completes as it is submitted, so that wait returns at once.
+// busy polling says so (busyPoll). Requests still to submit go with the
+// sleep: a send on loopback completes as it is submitted, so that wait
+// returns at once.
 func (u *Uring) waitPolling(timeout time.Duration, out []Completion) (int, error) {
 	start := nanotime()
-	if u.ring.SQReady() == 0 && u.poll.spins() && u.spin(start, min(u.poll.limit, timeout)) {
-		u.poll.observe(time.Duration(nanotime() - start))
-		if err := u.enter(0, 0, 0); err != nil {
+	if u.ring.SQReady() == 0 && u.poll.spins() {
+		found, err := u.spin(start, min(u.poll.limit, timeout))
+		if err != nil {
 			return 0, err
 		}
-		return u.reap(out), nil
+		if found {
+			u.poll.observe(time.Duration(nanotime() - start))
+			return u.reap(out), nil
+		}
 	}
 	got, err := u.waitTwice(1, timeout, timeout, out)
 	// A wait that ended on its deadline under the limit says nothing.
@@ -121,15 +120,32 @@ func (u *Uring) waitPolling(timeout time.Duration, out []Completion) (int, error
 	return got, err
 }
 
-// spin polls the rings until the kernel has a completion, or work that
-// makes one, or until d has passed since start.
-func (u *Uring) spin(start int64, d time.Duration) bool {
-	for u.ring.CQReady() == 0 && !cqNeedsFlush(u.ring) {
+// trialStep moves the busy-poll trial on once its stage is over; a stage
+// lasts milliseconds, so the thread's CPU clock is read that rarely.
+func (u *Uring) trialStep() {
+	if now := nanotime(); u.poll.trial.due(now, u.rx.recvs) {
+		_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &u.cpuTs)
+		u.rx.cpu, u.rx.wall = u.cpuTs.Nano(), now
+		u.poll.trial.advance(now, u.rx)
+	}
+}
+
+// spin polls for a completion until d has passed since start. Each pass
+// enters the kernel without waiting: with DEFER_TASKRUN (or COOP_TASKRUN)
+// a peer's data waits as task work that only a call into the ring turns
+// into a completion. A flag in the SQ ring could say when (TASKRUN_FLAG),
+// but the kernel would then set and clear it for every batch, spinning
+// or not.
+func (u *Uring) spin(start int64, d time.Duration) (bool, error) {
+	for u.ring.CQReady() == 0 {
 		if time.Duration(nanotime()-start) >= d {
-			return false
+			return false, nil
+		}
+		if err := u.enter(0, 0, 0); err != nil {
+			return false, err
 		}
 	}
-	return true
+	return true, nil
 }
 
 // waitTwice waits where the kernel has no minimum wait: for nr
@@ -203,6 +219,11 @@ func (u *Uring) reap(out []Completion) int {
 			continue
 		case OpWake:
 			u.armWake()
+		case OpRecv:
+			if c.Res > 0 {
+				u.rx.bytes += uint64(c.Res)
+				u.rx.recvs++
+			}
 		}
 		out[n] = c
 		n++

@@ -41,12 +41,14 @@ type ProcessStats struct {
 	SessionRate Rate // sessions started per second
 	ConnRate    Rate // connections the kernel handed over per second, refused ones included
 	// For the admin socket's show info (not in /stats.json): the fd
-	// ceiling, the splice pipe budget and the pipes open now, and whether
-	// this generation stopped accepting.
-	MaxSock  int
-	MaxPipes int64
-	Pipes    int64
-	Stopping bool
+	// ceiling, the splice pipe budget and the pipes open now, whether
+	// this generation stopped accepting, and whether its loops may
+	// busy-poll (global.busy_poll).
+	MaxSock     int
+	MaxPipes    int64
+	Pipes       int64
+	Stopping    bool
+	BusyPolling bool
 }
 
 // FrontendStats is one frontend.
@@ -286,7 +288,8 @@ func (p *Proxy) Snapshot() Snapshot {
 
 func (p *Proxy) processStats(st *Stats) ProcessStats {
 	return ProcessStats{Engine: p.cfg.Global.Engine, Workers: len(p.workers), MaxConn: p.cfg.Global.MaxConn, Stats: *st,
-		MaxSock: p.maxsock, MaxPipes: p.maxPipes, Pipes: p.pipes.Load(), Stopping: p.stopping.Load()}
+		MaxSock: p.maxsock, MaxPipes: p.maxPipes, Pipes: p.pipes.Load(), Stopping: p.stopping.Load(),
+		BusyPolling: p.cfg.Global.BusyPoll > 0}
 }
 
 func (p *Proxy) frontendStats(f *frontend, c *FrontendCounters) FrontendStats {

@@ -608,9 +608,12 @@ func haproxyInfo(s session.Snapshot, listeners int) string {
 		listeners += len(f.Binds)
 	}
 	node, _ := os.Hostname()
-	stopping := 0
+	stopping, busyPolling := 0, 0
 	if ps.Stopping {
 		stopping = 1
+	}
+	if ps.BusyPolling {
+		busyPolling = 1
 	}
 	v := map[string]string{
 		"Name":           "ringproxy",
@@ -638,6 +641,7 @@ func haproxyInfo(s session.Snapshot, listeners int) string {
 		"MaxSessRate":    rate(ps.SessionRate.Max),
 		"node":           node,
 		"Stopping":       strconv.Itoa(stopping),
+		"BusyPolling":    strconv.Itoa(busyPolling),
 		"Listeners":      strconv.Itoa(listeners),
 		"DroppedLogs":    strconv.FormatUint(ps.LogDropped, 10),
 		"TotalBytesOut":  strconv.FormatUint(ps.BytesIn+ps.BytesOut, 10), // what was forwarded, both ways
@@ -649,7 +653,7 @@ func haproxyInfo(s session.Snapshot, listeners int) string {
 	for _, k := range []string{"MaxSslConns", "CurrSslConns", "CumSslConns", "SslRate", "SslRateLimit", "MaxSslRate",
 		"SslFrontendKeyRate", "SslFrontendMaxKeyRate", "SslFrontendSessionReuse_pct", "SslBackendKeyRate",
 		"SslBackendMaxKeyRate", "SslCacheLookups", "SslCacheMisses", "CompressBpsIn", "CompressBpsOut",
-		"CompressBpsRateLim", "Unstoppable Jobs", "ActivePeers", "ConnectedPeers", "BusyPolling",
+		"CompressBpsRateLim", "Unstoppable Jobs", "ActivePeers", "ConnectedPeers",
 		"FailedResolutions", "DebugCommandsIssued", "CumRecvLogs"} {
 		v[k] = "0"
 	}

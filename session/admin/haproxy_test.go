@@ -139,7 +139,7 @@ func TestInfoKeysInHAProxysOrder(t *testing.T) {
 		t.Errorf("show info does not end with HAProxy's last key:\n%s", out)
 	}
 	for k, want := range map[string]string{"Maxconn": "100", "Hard_maxconn": "100", "CurrConns": "0", "CumConns": "0",
-		"Listeners": "2", "Memmax_MB": "0", "MaxSslConns": "0", "Stopping": "0", "Tainted": "0",
+		"Listeners": "2", "Memmax_MB": "0", "MaxSslConns": "0", "Stopping": "0", "Tainted": "0", "BusyPolling": "0",
 		"ConnRate": "0", "MaxConnRate": "0", "SessRate": "0", "MaxSessRate": "0"} {
 		if v[k] != want {
 			t.Errorf("%s: %q, want %q", k, v[k], want)
@@ -156,6 +156,17 @@ func TestInfoKeysInHAProxysOrder(t *testing.T) {
 	}
 	if out := ctl(t, path, "show info typed"); !strings.HasPrefix(out, "error:") {
 		t.Errorf("show info typed: %q", out)
+	}
+}
+
+// BusyPolling is HAProxy's busy-polling option, on or off: here
+// global.busy_poll.
+func TestBusyPollingInfo(t *testing.T) {
+	for on, want := range map[bool]string{false: "0", true: "1"} {
+		s := session.Snapshot{Time: time.Now(), Process: session.ProcessStats{BusyPolling: on}}
+		if got := haproxyInfo(s, 0); !strings.Contains(got, "\nBusyPolling: "+want+"\n") {
+			t.Errorf("busy polling %v:\n%s", on, got)
+		}
 	}
 }
 
