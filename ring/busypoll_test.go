@@ -253,22 +253,11 @@ func voluntarySwitches(t *testing.T) int64 {
 // coming it spins at most the limit and then sleeps; and a loop whose
 // waits have been long does not spin at all.
 func TestUringBusyPoll(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	// A collection stops the spinning thread too (its goroutine is
 	// preempted, and a locked thread sleeps until it runs again).
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	a, err := mempool.NewArena(64, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	const limit = 200 * time.Millisecond // far above any scheduling delay of the writer
-	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Release()
+	u := newBusyPollUring(t, 64, limit)
 	u.poll.trial = spinTrial{on: true, until: math.MaxInt64} // spinning pays, no trial: the score alone decides
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -380,19 +369,8 @@ func TestBusyPollKeepsTheSetup(t *testing.T) {
 // the thread's own CPU. A window that spins is busy for much of its wall
 // time; one that sleeps between writes 1 ms apart is not.
 func TestUringSpinTrialMeasures(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	a, err := mempool.NewArena(64, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.Release()
+	u := newBusyPollUring(t, 64, 5*time.Millisecond)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

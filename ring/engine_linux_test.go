@@ -26,13 +26,19 @@ func newTestUring(t *testing.T, bufs int) *Uring {
 // offers.
 func newTestMultishotUring(t *testing.T, bufs int) *Uring {
 	t.Helper()
+	return newBusyPollUring(t, bufs, 0)
+}
+
+// newBusyPollUring is newTestMultishotUring with busy polling up to limit.
+func newBusyPollUring(t *testing.T, bufs int, limit time.Duration) *Uring {
+	t.Helper()
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
 	a, err := mempool.NewArena(bufs, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := NewUring(UringConfig{Entries: 64, Arena: a})
+	u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: limit})
 	if err != nil {
 		a.Close()
 		t.Fatal(err)
@@ -307,18 +313,7 @@ func TestEngineForwardingAllocatesNothing(t *testing.T) {
 		forwardingAllocs(t, newTestEngine(t, eng, 4), func() {})
 	})
 	t.Run("uring busy polling", func(t *testing.T) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		a, err := mempool.NewArena(4, 4096)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		u, err := NewUring(UringConfig{Entries: 64, Arena: a, BusyPoll: time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer u.Release()
+		u := newBusyPollUring(t, 4, time.Millisecond)
 		forwardingAllocs(t, u, func() { u.poll.trial.until = 0 })
 	})
 }

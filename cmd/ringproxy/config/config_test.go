@@ -434,7 +434,7 @@ func TestDefaults(t *testing.T) {
 	wantG := session.Global{
 		Engine: "uring", Workers: runtime.NumCPU(), MaxConn: 20000, MaxConnAuto: true, MaxSock: 0,
 		MaxAccept: 64, BufSize: 16384, Buffers: 0, Grace: 10 * time.Second, Splice: true,
-		BatchWait: 0,
+		BatchWait: 0, BusyPoll: 50 * time.Microsecond,
 	}
 	if c.Global != wantG {
 		t.Errorf("global = %+v, want %+v", c.Global, wantG)
@@ -991,11 +991,17 @@ func TestFailoverKeys(t *testing.T) {
 }
 
 func TestBusyPoll(t *testing.T) {
-	if c := parseOK(t, fe+be); c.Global.BusyPoll != 0 {
-		t.Errorf("busy_poll defaults to %v, want off", c.Global.BusyPoll)
+	if c := parseOK(t, fe+be); c.Global.BusyPoll != 50*time.Microsecond {
+		t.Errorf("busy_poll defaults to %v, want 50us", c.Global.BusyPoll)
 	}
-	if c := parseOK(t, "[global]\nbusy_poll = \"50us\"\n"+fe+be); c.Global.BusyPoll != 50*time.Microsecond {
-		t.Errorf("busy_poll = \"50us\" read as %v", c.Global.BusyPoll)
+	if c := parseOK(t, "[global]\nbusy_poll = \"20us\"\n"+fe+be); c.Global.BusyPoll != 20*time.Microsecond {
+		t.Errorf("busy_poll = \"20us\" read as %v", c.Global.BusyPoll)
+	}
+	if c := parseOK(t, "[global]\nbusy_poll = \"0\"\n"+fe+be); c.Global.BusyPoll != 0 {
+		t.Errorf("busy_poll = \"0\" read as %v", c.Global.BusyPoll)
+	}
+	if c := parseOK(t, "[global]\nengine = \"epoll\"\n"+fe+be); c.Global.BusyPoll != 0 {
+		t.Errorf("epoll: busy_poll defaults to %v, want 0", c.Global.BusyPoll)
 	}
 	if c := parseOK(t, "[global]\nengine = \"epoll\"\nbusy_poll = \"0\"\n"+fe+be); c.Global.BusyPoll != 0 {
 		t.Errorf("epoll with busy_poll = \"0\": %v", c.Global.BusyPoll)
