@@ -68,9 +68,11 @@ func (b *busyPoll) observe(waited time.Duration) {
 // other work. Both pairs of windows (the outer and the inner) must say
 // so: a load that drifts during the trial, or a hypervisor that stalls
 // the vCPU through one window, then does not decide it. A hold that
-// confirms the last answer doubles, up to maxHold; one that reverses it
-// starts again at minHold, so a steady load pays for a trial about once
-// every maxHold, and a changed one is re-judged within seconds.
+// confirms the last answer doubles, up to maxHold; a first answer, or one
+// that reverses the last, holds minHold, so a steady load pays for a
+// trial about once every maxHold, a changed one is re-judged within
+// seconds, and a client whose first trial caught its connections still
+// opening is judged again a quarter of a second later.
 //
 // Per byte, not per completion: a loop that answers sooner may receive a
 // pipelining client's requests in more, smaller pieces.
@@ -105,8 +107,9 @@ const (
 
 const (
 	trialWindow = 25 * time.Millisecond
-	minHold     = time.Second
+	minHold     = 250 * time.Millisecond
 	maxHold     = 8 * time.Second
+	idleHold    = time.Second // after a void trial; traffic ends it early (due)
 	// trialRecvs is the fewest receives a window needs for its CPU per
 	// byte to mean something: a loop with less traffic spends little on
 	// sleeps either way.
@@ -155,7 +158,9 @@ func (t *spinTrial) decide() {
 	}
 	pays := measured && spinPays(t.win[0], t.win[1]) && spinPays(t.win[3], t.win[2])
 	switch {
-	case !measured || t.hold == 0 || pays != t.on:
+	case !measured:
+		t.hold = idleHold
+	case t.idle || t.hold == 0 || pays != t.on: // a first answer, or a new one
 		t.hold = minHold
 	default:
 		t.hold = min(2*t.hold, maxHold)

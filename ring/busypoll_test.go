@@ -120,7 +120,7 @@ func TestSpinTrialJudges(t *testing.T) {
 		{"four connections", fourConns, false, 0.02},
 		{"fixed rate", fixedRate, false, 0.02},
 		{"idle proxy", idleProxy, false, 0.02},
-		// Tried every minHold; a wait spins at most the limit of it.
+		// Tried every idleHold; a wait spins at most the limit of it.
 		{"no traffic", noTraffic, false, 0.05},
 	} {
 		b := busyPoll{limit: 50 * time.Microsecond}
@@ -166,6 +166,15 @@ func TestSpinTrialFollowsTheLoad(t *testing.T) {
 	oneConn.play(&b, &now, &at, 150*time.Millisecond)
 	if !b.trial.on {
 		t.Error("one connection after idleness: not judged within 150 ms")
+	}
+	noTraffic.play(&b, &now, &at, time.Minute)
+	fourConns.play(&b, &now, &at, 150*time.Millisecond) // a first trial that misjudges
+	if b.trial.on || b.trial.hold != minHold {
+		t.Fatalf("first trial of four connections: pays %v, hold %v; want false, %v", b.trial.on, b.trial.hold, minHold)
+	}
+	oneConn.play(&b, &now, &at, minHold+150*time.Millisecond)
+	if !b.trial.on {
+		t.Errorf("one connection %v after a first trial that said no: spinning does not pay", minHold+150*time.Millisecond)
 	}
 	for i, w := range b.trial.win { // traffic starts a trial early, not its windows
 		if w.wall < int64(trialWindow) {
