@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"ringproxy/mempool"
 )
 
 // The loop spins once most of its recent waits were short, stops once
@@ -350,24 +348,13 @@ func TestUringBusyPoll(t *testing.T) {
 // flag each batch of deferred work for a loop that spins (spin enters the
 // ring instead).
 func TestBusyPollKeepsTheSetup(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	a, err := mempool.NewArena(8, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	var setup [2]uint32
 	for i, poll := range []time.Duration{0, 50 * time.Microsecond} {
-		u, err := NewUring(UringConfig{Entries: 8, Arena: a, BusyPoll: poll})
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := newBusyPollUring(t, 8, poll)
 		setup[i] = u.setup
 		if u.poll.limit != poll {
 			t.Errorf("busy_poll %v: limit %v", poll, u.poll.limit)
 		}
-		u.Release()
 	}
 	if setup[0] != setup[1] {
 		t.Errorf("setup flags %#x without busy polling, %#x with it", setup[0], setup[1])

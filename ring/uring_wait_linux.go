@@ -52,8 +52,10 @@ const shortWait = 8 * time.Millisecond
 // Wait implements Engine. It returns early with the synthetic completions
 // of requests that could not be queued, then with whatever the CQ holds.
 func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
+	var now int64 // read once per wait, only by a loop that busy-polls
 	if u.poll.limit > 0 {
-		u.trialStep()
+		now = nanotime()
+		u.trialStep(now)
 	}
 	u.bufs.publish()
 	n := copy(out, u.synth)
@@ -71,7 +73,7 @@ func (u *Uring) Wait(timeout time.Duration, out []Completion) (int, error) {
 	}
 	nr, first := u.batch.plan(timeout)
 	if nr == 1 && u.poll.limit > 0 {
-		got, err := u.waitPolling(timeout, out[n:])
+		got, err := u.waitPolling(now, timeout, out[n:])
 		return n + got, err
 	}
 	if !u.minWait || u.batch.window <= 0 || nr == 1 {
@@ -99,9 +101,8 @@ func (u *Uring) waitMin(nr uint32, timeout time.Duration, out []Completion) (int
 // waitPolling waits for one completion, spinning first if the loop's
 // busy polling says so (busyPoll). Requests still to submit go with the
 // sleep: a send on loopback completes as it is submitted, so that wait
-// returns at once.
-func (u *Uring) waitPolling(timeout time.Duration, out []Completion) (int, error) {
-	start := nanotime()
+// returns at once. start is when the wait began.
+func (u *Uring) waitPolling(start int64, timeout time.Duration, out []Completion) (int, error) {
 	if u.ring.SQReady() == 0 && u.poll.spins() {
 		found, err := u.spin(start, min(u.poll.limit, timeout))
 		if err != nil {
@@ -120,10 +121,10 @@ func (u *Uring) waitPolling(timeout time.Duration, out []Completion) (int, error
 	return got, err
 }
 
-// trialStep moves the busy-poll trial on once its stage is over; a stage
-// lasts milliseconds, so the thread's CPU clock is read that rarely.
-func (u *Uring) trialStep() {
-	if now := nanotime(); u.poll.trial.due(now, u.rx.recvs) {
+// trialStep moves the busy-poll trial on once its stage is over at now; a
+// stage lasts milliseconds, so the thread's CPU clock is read that rarely.
+func (u *Uring) trialStep(now int64) {
+	if u.poll.trial.due(now, u.rx.recvs) {
 		_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &u.cpuTs)
 		u.rx.cpu, u.rx.wall = u.cpuTs.Nano(), now
 		u.poll.trial.advance(now, u.rx)

@@ -135,8 +135,8 @@ func readBatchWait(t *table, engine string) time.Duration {
 	return readUringWait(t, "batch_wait", DefaultBatchWait, engine)
 }
 
-// readBusyPoll reads global.busy_poll: the uring loop sees pending work
-// in shared memory, an epoll loop only by a syscall.
+// readBusyPoll reads global.busy_poll: busy polling and its trial are
+// the uring engine's (ring's busyPoll); the epoll engine has neither.
 func readBusyPoll(t *table, engine string) time.Duration {
 	return readUringWait(t, "busy_poll", DefaultBusyPoll, engine)
 }
