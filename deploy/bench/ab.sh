@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ab.sh: A/B benchmark of ringproxy builds (and haproxy) on loopback, set up
 # like deploy/bench: proxy pinned to CPU 0, nginx / iperf3 / load generators
-# on CPU 1, CPU charged = max(proxy utime+stime delta, CPU 0 busy delta).
+# on CPU 1, CPU charged = max(proxy utime+stime delta, CPU 0 busy delta), both
+# without steal (printed apart: the host ran others).
 # -w control is the exception: control-plane latency (ctlprobe) with the
 # proxy's workers on every CPU, idle and under full keep-alive load.
 set -u
@@ -122,9 +123,10 @@ died() { alive "$1" || echo "(the proxy exited: $(errtail "$RUN/logs/$tag-"*prox
 # ---- CPU accounting, in clock ticks (deploy/bench/runner/procfs.go)
 TCK=$(getconf CLK_TCK)
 proc_ticks() { local s; s=$(<"/proc/$1/stat") || return 1; s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
-core_ticks() { local c u n s i w q sq st r; while read -r c u n s i w q sq st r; do [[ $c == cpu$PROXY_CPU ]] && { echo $((u + n + s + q + sq + st)); return; }; done </proc/stat; }
+# Busy leaves out steal: the kernel leaves it out of utime+stime too, and it is time the host ran others.
+core_ticks() { local c u n s i w q sq st r; while read -r c u n s i w q sq st r; do [[ $c == cpu$PROXY_CPU ]] && { echo $((u + n + s + q + sq)) $st; return; }; done </proc/stat; }
 # -w control: the CPU time of everything else on the machine (other engineers' tests) over a probe
-busy_ticks() { local c u n s i w q sq st r; read -r c u n s i w q sq st r </proc/stat; echo $((u + n + s + q + sq + st)); }
+busy_ticks() { local c u n s i w q sq st r; read -r c u n s i w q sq st r </proc/stat; echo $((u + n + s + q + sq)); }
 group_ticks() { # utime+stime of every process in our process groups (PIDS)
 	local f s g t=0; local -A ours
 	for g in "${PIDS[@]}"; do ours[$g]=1; done
@@ -135,11 +137,11 @@ group_ticks() { # utime+stime of every process in our process groups (PIDS)
 	done
 	echo $t
 }
-cpu_begin() { P0=$(proc_ticks "$1") && C0=$(core_ticks); }
-cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged) in seconds
-	local p1 c1; p1=$(proc_ticks "$1") || return 1; c1=$(core_ticks)
-	read -r CPU_PROC CPU_CORE CPU < <(awk -v p=$((p1 - P0)) -v c=$((c1 - C0)) -v t="$TCK" \
-		'BEGIN { printf "%.2f %.2f %.2f\n", p/t, c/t, (p > c ? p : c)/t }')
+cpu_begin() { P0=$(proc_ticks "$1") && read -r C0 ST0 < <(core_ticks); }
+cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged) and CPU_STEAL (the core's, charged to no one) in seconds
+	local p1 c1 st1; p1=$(proc_ticks "$1") || return 1; read -r c1 st1 < <(core_ticks)
+	read -r CPU_PROC CPU_CORE CPU CPU_STEAL < <(awk -v p=$((p1 - P0)) -v c=$((c1 - C0)) -v st=$((st1 - ST0)) -v t="$TCK" \
+		'BEGIN { printf "%.2f %.2f %.2f %.2f\n", p/t, c/t, (p > c ? p : c)/t, st/t }')
 }
 
 # ---- setup: rlimits and maxconn as deploy/bench, run directory, backends
@@ -260,7 +262,7 @@ measure() { # measure ROUND INDEX
 			set -- $line
 			[[ $W == keepalive ]] && line=$(printf '%7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req' "$@")
 			[[ $W == close ]] && line=$(printf '%7s conn/s  CPU %s µs/conn' "$@")
-			printf 'round %s  %-22s %s  (proc %ss core %ss)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" \
+			printf 'round %s  %-22s %s  (proc %ss core %ss steal %ss)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" \
 				"$( ((er > 0)) && echo "  $er wrk errors")"
 			perf_report "$rq"
 		else
@@ -285,7 +287,7 @@ measure() { # measure ROUND INDEX
 			read -r line < <(awk -v rq="$rq" -v c="$CPU" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f\t%.2f\n", rq/(t1-t0), c/rq*1e6 }')
 			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
 			set -- $line
-			printf 'round %s  %-22s %7s req/s  CPU %s µs/req  (proc %ss core %ss)\n' "$rnd" "$name" "$@" "$CPU_PROC" "$CPU_CORE"
+			printf 'round %s  %-22s %7s req/s  CPU %s µs/req  (proc %ss core %ss steal %ss)\n' "$rnd" "$name" "$@" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL"
 			perf_report "$rq"
 		else
 			echo "round $rnd  $name  FAILED: redis-benchmark: $(errtail "$RUN/logs/$tag-redis-benchmark.err") $(died $proxy)"
@@ -299,8 +301,8 @@ measure() { # measure ROUND INDEX
 				'BEGIN { printf "%.0f\t%.3f\t%.3f\t%.2f\n", a, p50/1000, p99/1000, c/rq*1e6 }')
 			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
 			set -- $line
-			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss)%s\n' "$rnd" "$name" "$@" \
-				"$CPU_PROC" "$CPU_CORE" "$( ((${er:-0} > 0)) && echo "  $er errors")"
+			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss steal %ss)%s\n' "$rnd" "$name" "$@" \
+				"$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$( ((${er:-0} > 0)) && echo "  $er errors")"
 		else
 			echo "round $rnd  $name  FAILED: rategen: $(errtail "$RUN/logs/$tag-rategen.err") $(died $proxy)"
 		fi ;;

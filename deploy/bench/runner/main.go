@@ -55,9 +55,10 @@ type bench struct {
 	started time.Time
 	rate    float64 // the fixed rate used
 	rateWhy string
-	maxconn int    // for ringproxy and haproxy, from RLIMIT_NOFILE
-	nofile  int    // RLIMIT_NOFILE every process starts with
-	env     string // versions, for the report
+	maxconn int      // for ringproxy and haproxy, from RLIMIT_NOFILE
+	nofile  int      // RLIMIT_NOFILE every process starts with
+	env     string   // versions, for the report
+	host0   cpuTicks // all CPUs' times at the start: the report says how much the host took
 
 	sweep      []sweepRec         // every raw figure of the sweep
 	sweepRate  map[string]float64 // "target point" → highest req/s so far, to size redis -n
@@ -263,6 +264,7 @@ func (b *bench) run() error {
 	}
 	checkEphemeral(b)
 	b.env = b.environment() // now: the tree may change while the run goes on
+	b.host0, _ = hostTicks()
 	b.targets = b.makeTargets()
 	if len(b.targets) == 0 {
 		return fmt.Errorf("BENCH_TARGETS=%q names no target (known: direct, uring, epoll, haproxy, iocopy)", b.s.only)
@@ -703,6 +705,7 @@ func (b *bench) setCPU(t *target, prefix string, u cpuUse) {
 	}
 	r.set(prefix+"_cpu_proc_s", num(u.Proc))
 	r.set(prefix+"_cpu_core_s", num(u.Core))
+	r.set(prefix+"_cpu_steal_s", num(u.Steal))
 }
 
 func (b *bench) checkErrors(t *target, step string, w wrkResult) {
@@ -730,7 +733,7 @@ func (b *bench) stepKeepAlive(t *target, p *proc) (string, error) {
 		c := perUnit(u, float64(w.Requests))
 		r.set("cpu_us_req", c)
 		b.setCPU(t, "ka", u)
-		text += fmt.Sprintf(", CPU %.1f µs/req (process %.2fs, core %.2fs)", c.v, u.Proc, u.Core)
+		text += fmt.Sprintf(", CPU %.1f µs/req (%s)", c.v, u)
 	} else {
 		r.set("cpu_us_req", dash())
 	}
@@ -962,7 +965,7 @@ func (b *bench) stepFixed(t *target, p *proc) (string, error) {
 		c := perUnit(u, float64(rr.Requests))
 		r.set("cpu_us_req_fixed", c)
 		b.setCPU(t, "fixed", u)
-		text += fmt.Sprintf(", CPU %.1f µs/req (process %.2fs, core %.2fs)", c.v, u.Proc, u.Core)
+		text += fmt.Sprintf(", CPU %.1f µs/req (%s)", c.v, u)
 	} else {
 		r.set("cpu_us_req_fixed", dash())
 	}

@@ -15,14 +15,21 @@ func TestParseStatTicks(t *testing.T) {
 	}
 }
 
-func TestParseCoreBusy(t *testing.T) {
-	stat := "cpu  1 1 1 1 1 1 1 1 0 0\ncpu0 100 5 50 900 7 3 2 1 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n"
-	got, err := parseCoreBusy(stat, 0)
-	if err != nil || got != 100+5+50+3+2+1 {
-		t.Fatalf("parseCoreBusy = %d, %v; want 161", got, err)
+func TestParseCPUTicks(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	stat := "cpu  11 1 1 1 1 1 1 40 0 0\ncpu0 100 5 50 900 7 3 2 30 0 0\ncpu1 1 1 1 1 1 1 1 10 0 0\n"
+	got, err := parseCPUTicks(stat, "cpu0")
+	if want := (cpuTicks{busy: 100 + 5 + 50 + 3 + 2, steal: 30, all: 100 + 5 + 50 + 900 + 7 + 3 + 2 + 30}); err != nil || got != want {
+		t.Fatalf("cpu0: %+v, %v; want %+v (steal out of busy)", got, err, want)
 	}
-	if _, err := parseCoreBusy(stat, 7); err == nil {
+	if got, err := parseCPUTicks(stat, "cpu"); err != nil || got.steal != 40 || got.busy != 15 {
+		t.Fatalf("cpu: %+v, %v; want busy 15, steal 40", got, err)
+	}
+	if _, err := parseCPUTicks(stat, "cpu7"); err == nil {
 		t.Fatal("cpu7: want an error")
+	}
+	if _, err := parseCPUTicks("cpu0 1 2 x 4 5 6 7 8\n", "cpu0"); err == nil {
+		t.Fatal("a bad number: want an error")
 	}
 }
 

@@ -50,46 +50,63 @@ func parseStatTicks(s string) (int64, error) {
 	return u + st, nil
 }
 
-// coreBusyTicks is the busy time of one CPU from /proc/stat: user + nice +
-// system + irq + softirq + steal (everything but idle and iowait).
-func coreBusyTicks(cpu int) (int64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseCoreBusy(string(b), cpu)
+// cpuTicks is one line of /proc/stat, in clock ticks. Busy is user + nice
+// + system + irq + softirq: everything but idle, iowait and steal. Steal
+// is time the vCPU was runnable but the hypervisor ran something else; the
+// kernel already leaves it out of every process's utime+stime
+// (account_process_tick), so counting it as the core's busy time would
+// charge a proxy for the host's other guests.
+type cpuTicks struct {
+	busy, steal, all int64
 }
 
-func parseCoreBusy(s string, cpu int) (int64, error) {
-	want := "cpu" + strconv.Itoa(cpu)
+// coreTicks reads CPU cpu's line.
+func coreTicks(cpu int) (cpuTicks, error) { return statTicks("cpu" + strconv.Itoa(cpu)) }
+
+// hostTicks reads the sum over all CPUs.
+func hostTicks() (cpuTicks, error) { return statTicks("cpu") }
+
+func statTicks(want string) (cpuTicks, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTicks{}, err
+	}
+	return parseCPUTicks(string(b), want)
+}
+
+// parseCPUTicks reads the line named want ("cpu" is the sum over all CPUs).
+func parseCPUTicks(s, want string) (cpuTicks, error) {
 	for _, line := range strings.Split(s, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 9 || f[0] != want {
 			continue
 		}
-		var busy int64
-		for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system . . irq softirq steal
-			v, err := strconv.ParseInt(f[i], 10, 64)
-			if err != nil {
-				return 0, err
+		var v [9]int64 // v[1:]: user nice system idle iowait irq softirq steal
+		for i := 1; i < 9; i++ {
+			var err error
+			if v[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+				return cpuTicks{}, fmt.Errorf("/proc/stat %s: %w", want, err)
 			}
-			busy += v
 		}
-		return busy, nil
+		t := cpuTicks{busy: v[1] + v[2] + v[3] + v[6] + v[7], steal: v[8]}
+		t.all = t.busy + t.steal + v[4] + v[5]
+		return t, nil
 	}
-	return 0, fmt.Errorf("%s not in /proc/stat", want)
+	return cpuTicks{}, fmt.Errorf("%s not in /proc/stat", want)
 }
 
 // cpuMeter measures one proxy over one run: its process CPU time and the
 // busy time of the core it is pinned to.
 type cpuMeter struct {
 	pid, core int
-	p0, c0    int64
+	p0        int64
+	c0        cpuTicks
 	t0        time.Time
 }
 
 type cpuUse struct {
 	Proc, Core, Wall float64 // seconds
+	Steal            float64 // seconds of the core the host took: in neither figure
 }
 
 // Charged is what the report counts: the larger of the two, so CPU spent on
@@ -102,7 +119,7 @@ func startCPU(pid, core int) (cpuMeter, error) {
 	if m.p0, err = procTicks(pid); err != nil {
 		return m, err
 	}
-	m.c0, err = coreBusyTicks(core)
+	m.c0, err = coreTicks(core)
 	return m, err
 }
 
@@ -111,15 +128,21 @@ func (m cpuMeter) stop() (cpuUse, error) {
 	if err != nil {
 		return cpuUse{}, fmt.Errorf("proxy gone: %w", err)
 	}
-	c1, err := coreBusyTicks(m.core)
+	c1, err := coreTicks(m.core)
 	if err != nil {
 		return cpuUse{}, err
 	}
 	return cpuUse{
-		Proc: float64(p1-m.p0) / clkTck,
-		Core: float64(c1-m.c0) / clkTck,
-		Wall: time.Since(m.t0).Seconds(),
+		Proc:  float64(p1-m.p0) / clkTck,
+		Core:  float64(c1.busy-m.c0.busy) / clkTck,
+		Steal: float64(c1.steal-m.c0.steal) / clkTck,
+		Wall:  time.Since(m.t0).Seconds(),
 	}, nil
+}
+
+// String is the progress line's account of a run's CPU.
+func (u cpuUse) String() string {
+	return fmt.Sprintf("process %.2fs, core %.2fs, stolen %.2fs", u.Proc, u.Core, u.Steal)
 }
 
 // rssKiB is VmRSS from /proc/PID/status.

@@ -56,15 +56,15 @@ var metrics = []metric{
 	{key: "cpu_us_req_fixed", title: "CPU µs/req @R", prec: 1, table: true, help: "proxy CPU per request when every target is offered the same rate R"},
 
 	{key: "ka_requests", prec: 0}, {key: "ka_errors", prec: 0},
-	{key: "ka_cpu_proc_s", prec: 2}, {key: "ka_cpu_core_s", prec: 2},
+	{key: "ka_cpu_proc_s", prec: 2}, {key: "ka_cpu_core_s", prec: 2}, {key: "ka_cpu_steal_s", prec: 2},
 	{key: "close_requests", prec: 0}, {key: "close_errors", prec: 0},
-	{key: "close_cpu_proc_s", prec: 2}, {key: "close_cpu_core_s", prec: 2},
-	{key: "bulk_up_bytes", prec: 0}, {key: "bulk_up_cpu_proc_s", prec: 2}, {key: "bulk_up_cpu_core_s", prec: 2},
-	{key: "bulk_down_bytes", prec: 0}, {key: "bulk_down_cpu_proc_s", prec: 2}, {key: "bulk_down_cpu_core_s", prec: 2},
+	{key: "close_cpu_proc_s", prec: 2}, {key: "close_cpu_core_s", prec: 2}, {key: "close_cpu_steal_s", prec: 2},
+	{key: "bulk_up_bytes", prec: 0}, {key: "bulk_up_cpu_proc_s", prec: 2}, {key: "bulk_up_cpu_core_s", prec: 2}, {key: "bulk_up_cpu_steal_s", prec: 2},
+	{key: "bulk_down_bytes", prec: 0}, {key: "bulk_down_cpu_proc_s", prec: 2}, {key: "bulk_down_cpu_core_s", prec: 2}, {key: "bulk_down_cpu_steal_s", prec: 2},
 	{key: "hold_conns", prec: 0}, {key: "rss_before_kib", prec: 0}, {key: "rss_after_kib", prec: 0},
 	{key: "fixed_rate", prec: 0}, {key: "fixed_achieved_rps", prec: 0}, {key: "fixed_requests", prec: 0},
 	{key: "fixed_errors", prec: 0}, {key: "fixed_p50_ms", prec: 3}, {key: "fixed_p99_ms", prec: 3},
-	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2},
+	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2}, {key: "fixed_cpu_steal_s", prec: 2},
 
 	// The TLS step (tls.go): medians over the rounds, with min and max.
 	{key: "tls_plain_cps", title: "TLS conn/s", prec: 1, chart: true, higher: true, help: "new TLS connections per second, plain frontend (median)"},
@@ -104,6 +104,19 @@ func tableMetrics() []metric {
 		}
 	}
 	return ms
+}
+
+// stealLine says how much of the CPUs' time the hypervisor took since the
+// start: the rounds that ran while it did are slower, and their CPU figures
+// count it nowhere (the CSVs have each run's cpu_steal_s).
+func (b *bench) stealLine() string {
+	t, err := hostTicks()
+	all, steal := t.all-b.host0.all, t.steal-b.host0.steal
+	if err != nil || all <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("- host steal: %.1f %% of the CPUs' time since the start (%.1f CPU-seconds, /proc/stat)\n",
+		100*float64(steal)/float64(all), float64(steal)/clkTck)
 }
 
 func (b *bench) markdown(env string) string {
@@ -166,7 +179,7 @@ func (b *bench) mainMarkdown(s *strings.Builder) {
 		s.WriteString("\n")
 	}
 	s.WriteString("\nCPU is the larger of the proxy process's utime+stime and the busy time of its core " +
-		"(/proc/stat), over the run; \"-\" where there is no proxy. Columns: deploy/bench/README.md.\n")
+		"(/proc/stat, less the time the host stole), over the run; \"-\" where there is no proxy. Columns: deploy/bench/README.md.\n")
 }
 
 func (b *bench) csv(path string) error {
@@ -242,7 +255,7 @@ func (b *bench) environment() string {
 // copy of each. A latest file of a part this run did not run is removed,
 // so that every latest file is of the same run.
 func (b *bench) writeReports() error {
-	md := b.markdown(b.env)
+	md := b.markdown(b.env + b.stealLine())
 	stamp := b.started.UTC().Format("20060102-150405")
 	var wrote []string
 	for _, name := range []string{"latest", stamp} {

@@ -64,6 +64,7 @@ type sweepRec struct {
 	n          int     // redis-benchmark -n, per test
 	cpuProc    float64 // s, over the whole tool run (both redis tests)
 	cpuCore    float64
+	cpuSteal   float64 // s of the proxy's core the host took
 	wall       float64 // s, the tool run
 }
 
@@ -385,7 +386,7 @@ func (b *bench) sweepRedis(t *target, p *proc, pt sweepPoint) ([]sweepRec, strin
 		secs += float64(n) / x.RPS
 		rec := sweepRec{key: sweepKey{work: "redis " + test, conns: pt.conns, pipe: pt.pipe},
 			rps: x.RPS, p50: x.P50ms, p99: x.P99ms, cpu: math.NaN(), requests: int64(n), n: n,
-			cpuProc: u.Proc, cpuCore: u.Core, wall: wall}
+			cpuProc: u.Proc, cpuCore: u.Core, cpuSteal: u.Steal, wall: wall}
 		if t.proxy {
 			rec.cpu = u.Charged() / float64(2*n) * 1e6
 		}
@@ -400,7 +401,7 @@ func (b *bench) sweepRedis(t *target, p *proc, pt sweepPoint) ([]sweepRec, strin
 	}
 	text := strings.Join(parts, ", ") + fmt.Sprintf(" (n %d, %.1f s)", n, wall)
 	if t.proxy {
-		text += fmt.Sprintf(", CPU %.1f µs/req (process %.2fs, core %.2fs)", recs[0].cpu, u.Proc, u.Core)
+		text += fmt.Sprintf(", CPU %.1f µs/req (%s)", recs[0].cpu, u)
 	}
 	return recs, text, nil
 }
@@ -414,11 +415,11 @@ func (b *bench) sweepWrk(t *target, p *proc, pt sweepPoint) ([]sweepRec, string,
 	b.checkErrors(t, "sweep "+pt.label(), w)
 	rec := sweepRec{key: sweepKey{work: "wrk", conns: pt.conns, pipe: 1}, rps: w.rate(),
 		p50: w.P50us / 1000, p99: w.P99us / 1000, cpu: math.NaN(), requests: w.Requests,
-		cpuProc: u.Proc, cpuCore: u.Core, wall: float64(w.DurationUS) / 1e6}
+		cpuProc: u.Proc, cpuCore: u.Core, cpuSteal: u.Steal, wall: float64(w.DurationUS) / 1e6}
 	text := fmt.Sprintf("%.0f req/s, p50 %.3f ms, p99 %.3f ms", rec.rps, rec.p50, rec.p99)
 	if t.proxy && w.Requests > 0 {
 		rec.cpu = u.Charged() / float64(w.Requests) * 1e6
-		text += fmt.Sprintf(", CPU %.1f µs/req (process %.2fs, core %.2fs)", rec.cpu, u.Proc, u.Core)
+		text += fmt.Sprintf(", CPU %.1f µs/req (%s)", rec.cpu, u)
 	}
 	return []sweepRec{rec}, text, nil
 }
@@ -520,7 +521,7 @@ func (b *bench) sweepMarkdown() string {
 		"both on CPU %d, through each target at each connection count; the pipelined rows are `-P %d` at %d connections. "+
 		"%d round(s) of ~%d s per point (BENCH_ROUNDS, BENCH_SWEEP_SECONDS); round r visits the targets in the list's order rotated by r, "+
 		"each run with a fresh proxy process. Each figure is the median over the rounds [min–max]; "+
-		"p50 and p99 in ms; CPU in µs per request, the larger of the proxy's process time and its core's busy time "+
+		"p50 and p99 in ms; CPU in µs per request, the larger of the proxy's process time and its core's busy time less steal "+
 		"(a redis row's CPU is over the get and set run together, the same in both rows).",
 		b.s.loadCPU, b.ss.pipe, pipeConns, b.ss.rounds, b.ss.seconds)
 	var uring, haproxy bool
@@ -612,7 +613,7 @@ func (b *bench) sweepCSV(path string) error {
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"round", "position", "workload", "conns", "pipeline", "target", "key",
-		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "wall_s", "error"})
+		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error"})
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
@@ -627,18 +628,18 @@ func (b *bench) sweepCSV(path string) error {
 		rec := []string{strconv.Itoa(r.round + 1), strconv.Itoa(r.pos + 1), r.key.work, strconv.Itoa(r.key.conns),
 			strconv.Itoa(r.key.pipe), name[r.target], r.target}
 		if r.err != "" {
-			rec = append(rec, "", "", "", "", "", "", "", "", "", r.err)
+			rec = append(rec, "", "", "", "", "", "", "", "", "", "", r.err)
 		} else {
 			n := ""
 			if r.n > 0 {
 				n = strconv.Itoa(r.n)
 			}
-			cpuProc, cpuCore := fl(r.cpuProc, 2), fl(r.cpuCore, 2)
+			cpuProc, cpuCore, cpuSteal := fl(r.cpuProc, 2), fl(r.cpuCore, 2), fl(r.cpuSteal, 2)
 			if math.IsNaN(r.cpu) { // no proxy process: nothing was measured
-				cpuProc, cpuCore = "", ""
+				cpuProc, cpuCore, cpuSteal = "", "", ""
 			}
 			rec = append(rec, fl(r.rps, 1), fl(r.p50, 3), fl(r.p99, 3), fl(r.cpu, 2), strconv.FormatInt(r.requests, 10), n,
-				cpuProc, cpuCore, fl(r.wall, 2), "")
+				cpuProc, cpuCore, cpuSteal, fl(r.wall, 2), "")
 		}
 		_ = w.Write(rec)
 	}

@@ -205,6 +205,7 @@ type tlsRec struct {
 	cpu                    float64 // µs per connection, NaN for no proxy
 	conns, errors, wrong   int64
 	cpuProc, cpuCore, wall float64
+	cpuSteal               float64 // s of the proxy's core the host took
 }
 
 // tlsTargets are the targets of the step: those of the sweep (the io.Copy
@@ -336,7 +337,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		return
 	}
 	rec.cps, rec.p50, rec.p99 = res.CPS, res.P50us/1000, res.P99us/1000
-	rec.cpuProc, rec.cpuCore, rec.wall = u.Proc, u.Core, res.DurationS
+	rec.cpuProc, rec.cpuCore, rec.cpuSteal, rec.wall = u.Proc, u.Core, u.Steal, res.DurationS
 	text := fmt.Sprintf("%.0f conn/s, p50 %.3f ms, p99 %.3f ms", rec.cps, rec.p50, rec.p99)
 	if res.Errors > 0 {
 		text += fmt.Sprintf(", %d errors", res.Errors)
@@ -344,7 +345,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 	}
 	if t.proxy {
 		rec.cpu = u.Charged() / float64(res.Connections) * 1e6
-		text += fmt.Sprintf(", CPU %.1f µs/conn (process %.2fs, core %.2fs)", rec.cpu, u.Proc, u.Core)
+		text += fmt.Sprintf(", CPU %.1f µs/conn (%s)", rec.cpu, u)
 	}
 	b.progress(t, name, text)
 }
@@ -601,7 +602,7 @@ func (b *bench) tlsMarkdown() string {
 		"%[5]d round(s) of ~%[6]d s per run (BENCH_ROUNDS, BENCH_TLS_SECONDS); round r visits the targets in the list's order "+
 		"rotated by r, plain first in odd rounds and SNI first in even ones, each run with a fresh proxy process. "+
 		"Each figure is the median over the rounds [min–max]: conn/s, latency from the dial to the answer's last byte in ms, "+
-		"CPU in µs per connection (the larger of the proxy's process time and its core's busy time). "+
+		"CPU in µs per connection (the larger of the proxy's process time and its core's busy time less steal). "+
 		"Routing overhead: the SNI run's CPU per connection over the plain run's in the same round, − 1; "+
 		"issue #17's limit for ringproxy: +%[7]g %%.\n\n",
 		b.s.loadCPU, b.s.tls.conns, strings.Join(tlsNames, ", "), tlsNames[0], b.s.tls.rounds, b.s.tls.seconds, routeLimit)
@@ -661,7 +662,7 @@ func (b *bench) tlsCSV(path string) error {
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"round", "position", "target", "key", "mode", "cps", "p50_ms", "p99_ms", "cpu_us_conn",
-		"connections", "errors", "wrong_backend", "cpu_proc_s", "cpu_core_s", "wall_s", "error"})
+		"connections", "errors", "wrong_backend", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error"})
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
@@ -678,15 +679,15 @@ func (b *bench) tlsCSV(path string) error {
 		if r.err != "" {
 			rec = append(rec, "", "", "", "")
 			rec = append(rec, counts...)
-			rec = append(rec, "", "", "", r.err)
+			rec = append(rec, "", "", "", "", r.err)
 		} else {
-			cpuProc, cpuCore := fl(r.cpuProc, 2), fl(r.cpuCore, 2)
+			cpuProc, cpuCore, cpuSteal := fl(r.cpuProc, 2), fl(r.cpuCore, 2), fl(r.cpuSteal, 2)
 			if math.IsNaN(r.cpu) {
-				cpuProc, cpuCore = "", ""
+				cpuProc, cpuCore, cpuSteal = "", "", ""
 			}
 			rec = append(rec, fl(r.cps, 1), fl(r.p50, 3), fl(r.p99, 3), fl(r.cpu, 2))
 			rec = append(rec, counts...)
-			rec = append(rec, cpuProc, cpuCore, fl(r.wall, 2), "")
+			rec = append(rec, cpuProc, cpuCore, cpuSteal, fl(r.wall, 2), "")
 		}
 		_ = w.Write(rec)
 	}
