@@ -140,6 +140,16 @@ func (m cpuMeter) stop() (cpuUse, error) {
 	}, nil
 }
 
+// cells are the CSVs' cpu_proc_s, cpu_core_s and cpu_steal_s: empty
+// where nothing was measured (no proxy process).
+func (u cpuUse) cells(measured bool) []string {
+	if !measured {
+		return []string{"", "", ""}
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	return []string{f(u.Proc), f(u.Core), f(u.Steal)}
+}
+
 // String is the progress line's account of a run's CPU.
 func (u cpuUse) String() string {
 	return fmt.Sprintf("process %.2fs, core %.2fs, stolen %.2fs", u.Proc, u.Core, u.Steal)

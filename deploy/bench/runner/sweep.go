@@ -62,9 +62,7 @@ type sweepRec struct {
 	cpu        float64 // µs per request, NaN for no proxy
 	requests   int64   // of this row's test
 	n          int     // redis-benchmark -n, per test
-	cpuProc    float64 // s, over the whole tool run (both redis tests)
-	cpuCore    float64
-	cpuSteal   float64 // s of the proxy's core the host took
+	use        cpuUse  // the proxy's, over the whole tool run (both redis tests)
 	wall       float64 // s, the tool run
 }
 
@@ -386,7 +384,7 @@ func (b *bench) sweepRedis(t *target, p *proc, pt sweepPoint) ([]sweepRec, strin
 		secs += float64(n) / x.RPS
 		rec := sweepRec{key: sweepKey{work: "redis " + test, conns: pt.conns, pipe: pt.pipe},
 			rps: x.RPS, p50: x.P50ms, p99: x.P99ms, cpu: math.NaN(), requests: int64(n), n: n,
-			cpuProc: u.Proc, cpuCore: u.Core, cpuSteal: u.Steal, wall: wall}
+			use: u, wall: wall}
 		if t.proxy {
 			rec.cpu = u.Charged() / float64(2*n) * 1e6
 		}
@@ -415,7 +413,7 @@ func (b *bench) sweepWrk(t *target, p *proc, pt sweepPoint) ([]sweepRec, string,
 	b.checkErrors(t, "sweep "+pt.label(), w)
 	rec := sweepRec{key: sweepKey{work: "wrk", conns: pt.conns, pipe: 1}, rps: w.rate(),
 		p50: w.P50us / 1000, p99: w.P99us / 1000, cpu: math.NaN(), requests: w.Requests,
-		cpuProc: u.Proc, cpuCore: u.Core, cpuSteal: u.Steal, wall: float64(w.DurationUS) / 1e6}
+		use: u, wall: float64(w.DurationUS) / 1e6}
 	text := fmt.Sprintf("%.0f req/s, p50 %.3f ms, p99 %.3f ms", rec.rps, rec.p50, rec.p99)
 	if t.proxy && w.Requests > 0 {
 		rec.cpu = u.Charged() / float64(w.Requests) * 1e6
@@ -634,12 +632,9 @@ func (b *bench) sweepCSV(path string) error {
 			if r.n > 0 {
 				n = strconv.Itoa(r.n)
 			}
-			cpuProc, cpuCore, cpuSteal := fl(r.cpuProc, 2), fl(r.cpuCore, 2), fl(r.cpuSteal, 2)
-			if math.IsNaN(r.cpu) { // no proxy process: nothing was measured
-				cpuProc, cpuCore, cpuSteal = "", "", ""
-			}
-			rec = append(rec, fl(r.rps, 1), fl(r.p50, 3), fl(r.p99, 3), fl(r.cpu, 2), strconv.FormatInt(r.requests, 10), n,
-				cpuProc, cpuCore, cpuSteal, fl(r.wall, 2), "")
+			rec = append(rec, fl(r.rps, 1), fl(r.p50, 3), fl(r.p99, 3), fl(r.cpu, 2), strconv.FormatInt(r.requests, 10), n)
+			rec = append(rec, r.use.cells(!math.IsNaN(r.cpu))...) // NaN: no proxy process, nothing measured
+			rec = append(rec, fl(r.wall, 2), "")
 		}
 		_ = w.Write(rec)
 	}

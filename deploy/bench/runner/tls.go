@@ -198,14 +198,14 @@ func checkRefusal(out, dir string) string {
 
 // tlsRec is one run of the TLS step: one target, one mode, one round.
 type tlsRec struct {
-	round, pos             int // pos: the target's place in the round's order
-	target, mode           string
-	err                    string  // "" when measured, else "skipped: ...", "not run: ...", "failed: ..."
-	cps, p50, p99          float64 // connections/s, latency ms
-	cpu                    float64 // µs per connection, NaN for no proxy
-	conns, errors, wrong   int64
-	cpuProc, cpuCore, wall float64
-	cpuSteal               float64 // s of the proxy's core the host took
+	round, pos           int // pos: the target's place in the round's order
+	target, mode         string
+	err                  string  // "" when measured, else "skipped: ...", "not run: ...", "failed: ..."
+	cps, p50, p99        float64 // connections/s, latency ms
+	cpu                  float64 // µs per connection, NaN for no proxy
+	conns, errors, wrong int64
+	use                  cpuUse
+	wall                 float64
 }
 
 // tlsTargets are the targets of the step: those of the sweep (the io.Copy
@@ -337,7 +337,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		return
 	}
 	rec.cps, rec.p50, rec.p99 = res.CPS, res.P50us/1000, res.P99us/1000
-	rec.cpuProc, rec.cpuCore, rec.cpuSteal, rec.wall = u.Proc, u.Core, u.Steal, res.DurationS
+	rec.use, rec.wall = u, res.DurationS
 	text := fmt.Sprintf("%.0f conn/s, p50 %.3f ms, p99 %.3f ms", rec.cps, rec.p50, rec.p99)
 	if res.Errors > 0 {
 		text += fmt.Sprintf(", %d errors", res.Errors)
@@ -681,13 +681,10 @@ func (b *bench) tlsCSV(path string) error {
 			rec = append(rec, counts...)
 			rec = append(rec, "", "", "", "", r.err)
 		} else {
-			cpuProc, cpuCore, cpuSteal := fl(r.cpuProc, 2), fl(r.cpuCore, 2), fl(r.cpuSteal, 2)
-			if math.IsNaN(r.cpu) {
-				cpuProc, cpuCore, cpuSteal = "", "", ""
-			}
 			rec = append(rec, fl(r.cps, 1), fl(r.p50, 3), fl(r.p99, 3), fl(r.cpu, 2))
 			rec = append(rec, counts...)
-			rec = append(rec, cpuProc, cpuCore, cpuSteal, fl(r.wall, 2), "")
+			rec = append(rec, r.use.cells(!math.IsNaN(r.cpu))...)
+			rec = append(rec, fl(r.wall, 2), "")
 		}
 		_ = w.Write(rec)
 	}
