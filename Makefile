@@ -41,7 +41,8 @@ FUZZ_TARGETS := ./cmd/ringproxy/config:FuzzParse ./cmd/ringproxy/config:FuzzLoca
 	./cmd/ringproxy/config:FuzzUnescape ./cmd/ringproxy/config:FuzzHex \
 	./session/route:FuzzDetect \
 	./session/proxyproto:FuzzParse ./session/proxyproto:FuzzRoundTrip ./session/proxyproto:FuzzAddrText \
-	./session/clienthello:FuzzParse ./session/statefile:FuzzStateFile
+	./session/clienthello:FuzzParse ./session/statefile:FuzzStateFile \
+	./deploy/bench/rategen:FuzzRespParser
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*} fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
