@@ -60,9 +60,11 @@ type bench struct {
 	env     string   // versions, for the report
 	host0   cpuTicks // all CPUs' times at the start: the report says how much the host took
 
-	sweep      []sweepRec         // every raw figure of the sweep
-	sweepRate  map[string]float64 // "target point" → highest req/s so far, to size redis -n
-	sweepFails map[string]int     // failed sweep runs per target
+	sweep        []sweepRec         // every raw figure of the sweep
+	sweepPeak    float64            // the req/s the rate points are fractions of; 0: none, they are skipped
+	sweepPeakWhy string             // where sweepPeak comes from
+	sweepRate    map[string]float64 // "target point" → highest req/s so far, to size redis -n
+	sweepFails   map[string]int     // failed sweep runs per target
 
 	tlsRecs  []tlsRec       // every run of the TLS step
 	tlsFails map[string]int // failed TLS runs per target
@@ -207,6 +209,11 @@ func main() {
 	if ss.workloads, err = parseWorkloads(os.Getenv("BENCH_SWEEP_WORKLOADS")); err != nil {
 		fatal(err)
 	}
+	if ss.rates, err = parseRates(envStr("BENCH_SWEEP_RATES", "25,50,75")); err != nil {
+		fatal(err)
+	}
+	ss.rateConns = s.conns
+	ss.peak = envFloat("BENCH_SWEEP_PEAK", 0)
 	s.tls = tlsSettings{
 		seconds: envInt("BENCH_TLS_SECONDS", min(s.seconds, 5)),
 		conns:   envInt("BENCH_TLS_CONNS", 16),
@@ -334,6 +341,7 @@ func (b *bench) run() error {
 		b.tlsNotRun()
 	}
 	if st["sweep"] {
+		b.chooseSweepPeak()
 		b.runSweep()
 	}
 	return b.writeReports()

@@ -1,7 +1,8 @@
 package main
 
 // The concurrency sweep (issue #15): real clients, redis-benchmark and wrk,
-// at 1 to 256 connections through every target, in alternating rounds, with
+// at 1 to 256 connections through every target, and rategen at fixed
+// fractions of HAProxy's peak (sweep_rate.go), in alternating rounds, with
 // the median, min and max over the rounds of every figure.
 
 import (
@@ -19,14 +20,18 @@ import (
 
 // sweepPoint is one measurement of the sweep: one tool run at one
 // concurrency. A redis point runs `redis-benchmark -t get,set`, which
-// yields two rows (get and set); a wrk point one row.
+// yields two rows (get and set); a wrk or rate point one row.
 type sweepPoint struct {
-	tool  string // "redis" | "wrk"
+	tool  string // "redis" | "wrk" | "rate"
 	conns int
 	pipe  int // redis-benchmark -P; 1 = no pipelining
+	pct   int // rate: the offered rate, in % of the reference peak
 }
 
 func (p sweepPoint) label() string {
+	if p.tool == "rate" {
+		return fmt.Sprintf("rate %d%% c=%d", p.pct, p.conns)
+	}
 	s := fmt.Sprintf("%s c=%d", p.tool, p.conns)
 	if p.pipe > 1 {
 		s += fmt.Sprintf(" P=%d", p.pipe)
@@ -36,12 +41,16 @@ func (p sweepPoint) label() string {
 
 // sweepKey names one row of the sweep table.
 type sweepKey struct {
-	work  string // "redis get", "redis set", "wrk"
+	work  string // "redis get", "redis set", "wrk", "rate"
 	conns int
 	pipe  int
+	pct   int // rate: % of the reference peak
 }
 
 func (k sweepKey) workload() string {
+	if k.work == "rate" {
+		return fmt.Sprintf("fixed rate %d %%", k.pct)
+	}
 	if k.pipe > 1 {
 		return fmt.Sprintf("%s -P%d", k.work, k.pipe)
 	}
@@ -56,8 +65,9 @@ type sweepRec struct {
 	round, pos int // pos: the target's place in the round's visiting order
 	key        sweepKey
 	target     string
-	err        string // "" when measured
-	rps        float64
+	err        string  // "" when measured
+	rps        float64 // rate: the rate achieved
+	offered    float64 // rate: the rate offered
 	p50, p99   float64 // ms
 	cpu        float64 // µs per request, NaN for no proxy
 	requests   int64   // of this row's test
@@ -70,13 +80,16 @@ type sweepSettings struct {
 	seconds   int      // BENCH_SWEEP_SECONDS: length of a point
 	rounds    int      // BENCH_ROUNDS
 	conns     []int    // BENCH_SWEEP_CONNS
-	workloads []string // BENCH_SWEEP_WORKLOADS: redis, redis-pipe, wrk
+	workloads []string // BENCH_SWEEP_WORKLOADS: redis, redis-pipe, wrk, rate
 	pipe      int      // the pipelined redis point's -P (at 64 connections)
+	rates     []int    // BENCH_SWEEP_RATES: the rate points, % of the reference peak
+	rateConns int      // BENCH_CONNS: rategen's connections
+	peak      float64  // BENCH_SWEEP_PEAK: the reference peak; 0 = HAProxy's, measured
 }
 
 const pipeConns = 64 // the pipelined redis point's connections
 
-var sweepWorkloadNames = []string{"redis", "redis-pipe", "wrk"}
+var sweepWorkloadNames = []string{"redis", "redis-pipe", "wrk", "rate"}
 
 func parseConns(s string) ([]int, error) {
 	var cs []int
@@ -118,7 +131,8 @@ func parseWorkloads(s string) ([]string, error) {
 }
 
 // sweepPoints lists one round's points: redis at every connection count,
-// the pipelined redis point, then wrk at every connection count.
+// the pipelined redis point, wrk at every connection count, then the
+// fixed rates.
 func sweepPoints(ss sweepSettings) []sweepPoint {
 	var ps []sweepPoint
 	has := func(w string) bool { return slices.Contains(ss.workloads, w) }
@@ -135,16 +149,22 @@ func sweepPoints(ss sweepSettings) []sweepPoint {
 			ps = append(ps, sweepPoint{tool: "wrk", conns: c, pipe: 1})
 		}
 	}
+	if has("rate") {
+		for _, pct := range ss.rates {
+			ps = append(ps, sweepPoint{tool: "rate", conns: ss.rateConns, pipe: 1, pct: pct})
+		}
+	}
 	return ps
 }
 
-// sweepRows lists the table's rows in order: redis get (plain, then
-// pipelined), redis set, wrk.
+// sweepRows lists the sweep table's rows in order: redis get (plain, then
+// pipelined), redis set, wrk. The rate points have a table of their own
+// (rateRows).
 func sweepRows(ps []sweepPoint) []sweepKey {
 	var ks []sweepKey
 	for _, work := range []string{"redis get", "redis set", "wrk"} {
 		for _, p := range ps {
-			if (p.tool == "wrk") == (work == "wrk") {
+			if p.tool != "rate" && (p.tool == "wrk") == (work == "wrk") {
 				ks = append(ks, sweepKey{work: work, conns: p.conns, pipe: p.pipe})
 			}
 		}
@@ -245,13 +265,13 @@ func sweepEstimate(runs, seconds int) time.Duration {
 func (b *bench) sweepRun(round, pos int, pt sweepPoint, t *target) {
 	b.step++
 	name := fmt.Sprintf("sweep r%d %s", round+1, pt.label())
-	keys := sweepRows([]sweepPoint{pt})
+	keys := append(sweepRows([]sweepPoint{pt}), rateRows([]sweepPoint{pt})...)
 	record := func(recs []sweepRec) { b.sweep = append(b.sweep, recs...) }
 	failAll := func(why string) {
 		var recs []sweepRec
 		for _, k := range keys {
 			recs = append(recs, sweepRec{round: round, pos: pos, key: k, target: t.key, err: why,
-				rps: math.NaN(), p50: math.NaN(), p99: math.NaN(), cpu: math.NaN()})
+				rps: math.NaN(), offered: b.offered(pt), p50: math.NaN(), p99: math.NaN(), cpu: math.NaN()})
 		}
 		record(recs)
 	}
@@ -263,6 +283,11 @@ func (b *bench) sweepRun(round, pos int, pt sweepPoint, t *target) {
 	if t.broken != "" {
 		b.progress(t, name, "not run: "+t.broken)
 		failAll("not run")
+		return
+	}
+	if pt.tool == "rate" && b.sweepPeak <= 0 {
+		b.progress(t, name, "skipped: no reference peak")
+		failAll("skipped: no reference peak")
 		return
 	}
 	p, skip, err := b.startFor(t)
@@ -282,10 +307,13 @@ func (b *bench) sweepRun(round, pos int, pt sweepPoint, t *target) {
 	flushTimeWait()
 	var recs []sweepRec
 	var text string
-	if pt.tool == "redis" {
+	switch pt.tool {
+	case "redis":
 		recs, text, err = b.sweepRedis(t, p, pt)
-	} else {
+	case "wrk":
 		recs, text, err = b.sweepWrk(t, p, pt)
+	default:
+		recs, text, err = b.sweepFixed(t, p, pt)
 	}
 	if err == nil && p != nil && p.exited() {
 		err = fmt.Errorf("the proxy exited during the run (%v)%s", p.err, p.stderrTail())
@@ -514,6 +542,12 @@ func (b *bench) sweepMarkdown() string {
 	ts := b.sweepTargets()
 	rows := sweepRows(sweepPoints(b.ss))
 	var s strings.Builder
+	if len(rows) == 0 { // the rate points alone (BENCH_SWEEP_WORKLOADS=rate)
+		s.WriteString("## Concurrency sweep\n")
+		s.WriteString(b.rateMarkdown())
+		s.WriteString("\nEvery round's raw figures: latest-sweep.csv.\n")
+		return s.String()
+	}
 	fmt.Fprintf(&s, "## Concurrency sweep\n\n"+
 		"redis-benchmark `-t get,set` against redis-server, and wrk keep-alive (`-t1 -cN --latency`) against nginx, "+
 		"both on CPU %d, through each target at each connection count; the pipelined rows are `-P %d` at %d connections. "+
@@ -559,28 +593,8 @@ func (b *bench) sweepMarkdown() string {
 		fmt.Fprintf(&s, "| %s | %d |", k.workload(), k.conns)
 		cells := map[string]sweepCell{}
 		for _, t := range ts {
-			c := b.sweepSummary(k, t.key)
-			cells[t.key] = c
-			if c.rps.n == 0 {
-				word := "failed"
-				if strings.HasPrefix(c.why, "skipped") || c.why == "not run" {
-					word = c.why
-				}
-				n := 3
-				if t.proxy {
-					n = 4
-				}
-				s.WriteString(strings.Repeat(" "+word+" |", n))
-				continue
-			}
-			suffix := ""
-			if c.fails > 0 {
-				suffix = fmt.Sprintf(" (%d of %d rounds)", c.rps.n, c.rps.n+c.fails)
-			}
-			fmt.Fprintf(&s, " %s%s | %s | %s |", fmtStat(c.rps, 0), suffix, fmtStat(c.p50, 3), fmtStat(c.p99, 3))
-			if t.proxy {
-				fmt.Fprintf(&s, " %s |", fmtStat(c.cpu, 1))
-			}
+			cells[t.key] = b.sweepSummary(k, t.key)
+			s.WriteString(b.cellText(t, cells[t.key]))
 		}
 		if judged {
 			if v, have := judge(cells["uring"], cells["haproxy"], k.conns); have {
@@ -599,8 +613,34 @@ func (b *bench) sweepMarkdown() string {
 	if judged {
 		fmt.Fprintf(&s, "\nTargets met at %d of %d points (ringproxy uring vs haproxy).\n", ok, ok+miss)
 	}
+	s.WriteString(b.rateMarkdown())
 	s.WriteString("\nEvery round's raw figures: latest-sweep.csv; chart: latest-sweep.svg.\n")
 	return s.String()
+}
+
+// cellText is one target's cells of a sweep or rate row: req/s, p50, p99
+// and, for a proxy, CPU; the reason in each when no round measured.
+func (b *bench) cellText(t *target, c sweepCell) string {
+	n := 3
+	if t.proxy {
+		n = 4
+	}
+	if c.rps.n == 0 {
+		word := "failed"
+		if strings.HasPrefix(c.why, "skipped") || c.why == "not run" {
+			word = c.why
+		}
+		return strings.Repeat(" "+word+" |", n)
+	}
+	suffix := ""
+	if c.fails > 0 {
+		suffix = fmt.Sprintf(" (%d of %d rounds)", c.rps.n, c.rps.n+c.fails)
+	}
+	text := fmt.Sprintf(" %s%s | %s | %s |", fmtStat(c.rps, 0), suffix, fmtStat(c.p50, 3), fmtStat(c.p99, 3))
+	if t.proxy {
+		text += fmt.Sprintf(" %s |", fmtStat(c.cpu, 1))
+	}
+	return text
 }
 
 // sweepCSV writes every raw figure, one line per round, row and target.
@@ -610,7 +650,7 @@ func (b *bench) sweepCSV(path string) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"round", "position", "workload", "conns", "pipeline", "target", "key",
+	_ = w.Write([]string{"round", "position", "workload", "conns", "pipeline", "offered_rps", "target", "key",
 		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error"})
 	name := map[string]string{}
 	for _, t := range b.targets {
@@ -623,8 +663,12 @@ func (b *bench) sweepCSV(path string) error {
 		return strconv.FormatFloat(v, 'f', prec, 64)
 	}
 	for _, r := range b.sweep {
+		offered := ""
+		if r.key.work == "rate" {
+			offered = fl(r.offered, 0)
+		}
 		rec := []string{strconv.Itoa(r.round + 1), strconv.Itoa(r.pos + 1), r.key.work, strconv.Itoa(r.key.conns),
-			strconv.Itoa(r.key.pipe), name[r.target], r.target}
+			strconv.Itoa(r.key.pipe), offered, name[r.target], r.target}
 		if r.err != "" {
 			rec = append(rec, "", "", "", "", "", "", "", "", "", "", r.err)
 		} else {

@@ -96,7 +96,7 @@ func TestSweepPointsAndRows(t *testing.T) {
 		t.Fatalf("points: %v", ps)
 	}
 	rows := sweepRows(ps)
-	if len(rows) != 17 || rows[0] != (sweepKey{"redis get", 1, 1}) || rows[5].workload() != "redis get -P16" ||
+	if len(rows) != 17 || rows[0] != (sweepKey{"redis get", 1, 1, 0}) || rows[5].workload() != "redis get -P16" ||
 		rows[6].work != "redis set" || rows[12].workload() != "wrk keep-alive" {
 		t.Fatalf("rows: %v", rows)
 	}
@@ -190,7 +190,7 @@ func TestSweepReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readCSV(t, path)
-	if len(recs) != 1+len(b.sweep) || recs[0][0] != "round" || recs[1][5] != "no proxy" || recs[1][10] != "" {
+	if len(recs) != 1+len(b.sweep) || recs[0][0] != "round" || recs[1][6] != "no proxy" || recs[1][11] != "" {
 		t.Fatalf("csv: %d lines, %v / %v", len(recs), recs[0], recs[1])
 	}
 	svg := b.sweepSVG()
