@@ -940,18 +940,26 @@ func (b *bench) chooseRate() {
 	fmt.Printf("bench: fixed rate %.0f req/s = %s\n", b.rate, b.rateWhy)
 }
 
-func (b *bench) stepFixed(t *target, p *proc) (string, error) {
+// rategenRun is one rategen run against t at rate over conns connections
+// for seconds, with the proxy's CPU over it.
+func (b *bench) rategenRun(t *target, p *proc, rate float64, conns, seconds int) (rateResult, cpuUse, error) {
 	var rr rateResult
 	u, err := b.measure(p, func() error {
-		out, err := b.load("rategen", []string{"GOMAXPROCS=1"}, b.s.rategen, "-addr", addr(t.http),
-			"-rate", strconv.FormatFloat(b.rate, 'f', 0, 64), "-conns", strconv.Itoa(b.s.conns),
-			"-duration", strconv.Itoa(b.s.seconds)+"s")
+		out, err := b.loadFor("rategen", time.Duration(seconds)*time.Second+30*time.Second,
+			[]string{"GOMAXPROCS=1"}, b.s.rategen, "-addr", addr(t.http),
+			"-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-conns", strconv.Itoa(conns),
+			"-duration", strconv.Itoa(seconds)+"s")
 		if err != nil {
 			return err
 		}
 		rr, err = parseRate(out)
 		return err
 	})
+	return rr, u, err
+}
+
+func (b *bench) stepFixed(t *target, p *proc) (string, error) {
+	rr, u, err := b.rategenRun(t, p, b.rate, b.s.conns, b.s.seconds)
 	if err != nil {
 		return "", err
 	}

@@ -556,38 +556,14 @@ func (b *bench) sweepMarkdown() string {
 		"p50 and p99 in ms; CPU in µs per request, the larger of the proxy's process time and its core's busy time less steal "+
 		"(a redis row's CPU is over the get and set run together, the same in both rows).",
 		b.s.loadCPU, b.ss.pipe, pipeConns, b.ss.rounds, b.ss.seconds)
-	var uring, haproxy bool
-	for _, t := range ts {
-		uring = uring || t.key == "uring"
-		haproxy = haproxy || t.key == "haproxy"
-	}
-	judged := uring && haproxy
+	judged := judgedTargets(ts)
 	if judged {
 		s.WriteString(" The last column is issue #15's targets for ringproxy uring against haproxy: req/s ≥ haproxy's, " +
 			"p50 and p99 ≤ haproxy's, CPU per request ≤ 0.9× haproxy's (≤ 0.8× at 64 connections and above); " +
 			"the ratios are uring / haproxy, of the medians.")
 	}
-	s.WriteString("\n\n| workload | conns |")
-	for _, t := range ts {
-		fmt.Fprintf(&s, " %[1]s req/s | %[1]s p50 | %[1]s p99 |", t.name)
-		if t.proxy {
-			fmt.Fprintf(&s, " %s CPU µs/req |", t.name)
-		}
-	}
-	if judged {
-		s.WriteString(" targets (uring vs haproxy) |")
-	}
-	s.WriteString("\n|---|---:|")
-	for _, t := range ts {
-		s.WriteString("---:|---:|---:|")
-		if t.proxy {
-			s.WriteString("---:|")
-		}
-	}
-	if judged {
-		s.WriteString("---|")
-	}
-	s.WriteString("\n")
+	s.WriteString("\n\n")
+	tableHead(&s, "| workload | conns |", ts, judged)
 	var ok, miss int
 	for _, k := range rows {
 		fmt.Fprintf(&s, "| %s | %d |", k.workload(), k.conns)
@@ -616,6 +592,44 @@ func (b *bench) sweepMarkdown() string {
 	s.WriteString(b.rateMarkdown())
 	s.WriteString("\nEvery round's raw figures: latest-sweep.csv; chart: latest-sweep.svg.\n")
 	return s.String()
+}
+
+// judgedTargets says whether the targets include both sides of issue
+// #15's comparison, ringproxy uring and HAProxy.
+func judgedTargets(ts []*target) bool {
+	var uring, haproxy bool
+	for _, t := range ts {
+		uring = uring || t.key == "uring"
+		haproxy = haproxy || t.key == "haproxy"
+	}
+	return uring && haproxy
+}
+
+// tableHead writes a sweep or rate table's header and alignment rows:
+// the leading columns (two), each target's four (three for no proxy),
+// and the targets column when judged.
+func tableHead(s *strings.Builder, lead string, ts []*target, judged bool) {
+	s.WriteString(lead)
+	for _, t := range ts {
+		fmt.Fprintf(s, " %[1]s req/s | %[1]s p50 | %[1]s p99 |", t.name)
+		if t.proxy {
+			fmt.Fprintf(s, " %s CPU µs/req |", t.name)
+		}
+	}
+	if judged {
+		s.WriteString(" targets (uring vs haproxy) |")
+	}
+	s.WriteString("\n|---|---:|")
+	for _, t := range ts {
+		s.WriteString("---:|---:|---:|")
+		if t.proxy {
+			s.WriteString("---:|")
+		}
+	}
+	if judged {
+		s.WriteString("---|")
+	}
+	s.WriteString("\n")
 }
 
 // cellText is one target's cells of a sweep or rate row: req/s, p50, p99

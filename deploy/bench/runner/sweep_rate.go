@@ -124,18 +124,7 @@ func (b *bench) calibrate(t *target) (float64, error) {
 
 func (b *bench) sweepFixed(t *target, p *proc, pt sweepPoint) ([]sweepRec, string, error) {
 	offered := b.offered(pt)
-	var rr rateResult
-	u, err := b.measure(p, func() error {
-		out, err := b.loadFor("rategen", time.Duration(b.ss.seconds)*time.Second+30*time.Second,
-			[]string{"GOMAXPROCS=1"}, b.s.rategen, "-addr", addr(t.http),
-			"-rate", strconv.FormatFloat(offered, 'f', 0, 64), "-conns", strconv.Itoa(pt.conns),
-			"-duration", strconv.Itoa(b.ss.seconds)+"s")
-		if err != nil {
-			return err
-		}
-		rr, err = parseRate(out)
-		return err
-	})
+	rr, u, err := b.rategenRun(t, p, offered, pt.conns, b.ss.seconds)
 	if err != nil {
 		return nil, "", err
 	}
@@ -213,34 +202,14 @@ func (b *bench) rateMarkdown() string {
 		"a fraction of %.0f req/s, %s; the same rounds as the sweep. Each figure is the median over the rounds [min–max]: "+
 		"the rate achieved, p50 and p99 in ms from a request's write to its answer's last byte, CPU in µs per request.",
 		b.ss.rateConns, b.sweepPeak, b.sweepPeakWhy)
-	judged := slices.ContainsFunc(ts, func(t *target) bool { return t.key == "uring" }) &&
-		slices.ContainsFunc(ts, func(t *target) bool { return t.key == "haproxy" })
+	judged := judgedTargets(ts)
 	if judged {
 		fmt.Fprintf(&s, " The last column is issue #15's targets for ringproxy uring against haproxy: p50 and p99 ≤ haproxy's, "+
 			"CPU per request ≤ %.1f× haproxy's, and the rate held (achieved ≥ %.0f %% of offered); the ratios are of the medians.",
 			rateTargetCPU, rateHeld*100)
 	}
-	s.WriteString("\n\n| rate | offered req/s |")
-	for _, t := range ts {
-		fmt.Fprintf(&s, " %[1]s req/s | %[1]s p50 | %[1]s p99 |", t.name)
-		if t.proxy {
-			fmt.Fprintf(&s, " %s CPU µs/req |", t.name)
-		}
-	}
-	if judged {
-		s.WriteString(" targets (uring vs haproxy) |")
-	}
-	s.WriteString("\n|---|---:|")
-	for _, t := range ts {
-		s.WriteString("---:|---:|---:|")
-		if t.proxy {
-			s.WriteString("---:|")
-		}
-	}
-	if judged {
-		s.WriteString("---|")
-	}
-	s.WriteString("\n")
+	s.WriteString("\n\n")
+	tableHead(&s, "| rate | offered req/s |", ts, judged)
 	var ok, miss int
 	for _, k := range rows {
 		offered := b.offered(sweepPoint{tool: "rate", conns: k.conns, pipe: 1, pct: k.pct})
