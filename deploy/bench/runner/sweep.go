@@ -92,25 +92,31 @@ const pipeConns = 64 // the pipelined redis point's connections
 var sweepWorkloadNames = []string{"redis", "redis-pipe", "wrk", "rate"}
 
 func parseConns(s string) ([]int, error) {
-	var cs []int
+	return parseInts("BENCH_SWEEP_CONNS", s, 1, 10000, "a connection count", "connection count")
+}
+
+// parseInts reads a comma list of integers in [lo, hi], sorted and
+// without repeats; what and whats name one element in the errors.
+func parseInts(name, s string, lo, hi int, what, whats string) ([]int, error) {
+	var ns []int
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 10000 {
-			return nil, fmt.Errorf("BENCH_SWEEP_CONNS: %q is not a connection count (1-10000)", f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not %s (%d-%d)", name, f, what, lo, hi)
 		}
-		if !slices.Contains(cs, n) {
-			cs = append(cs, n)
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
 		}
 	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("BENCH_SWEEP_CONNS names no connection count")
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("%s names no %s", name, whats)
 	}
-	sort.Ints(cs)
-	return cs, nil
+	sort.Ints(ns)
+	return ns, nil
 }
 
 func parseWorkloads(s string) ([]string, error) {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -23,25 +21,7 @@ const rateTargetCPU = 0.9
 const rateHeld = 0.95
 
 func parseRates(s string) ([]int, error) {
-	var ps []int
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 200 {
-			return nil, fmt.Errorf("BENCH_SWEEP_RATES: %q is not a percentage of the peak (1-200)", f)
-		}
-		if !slices.Contains(ps, n) {
-			ps = append(ps, n)
-		}
-	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("BENCH_SWEEP_RATES names no rate")
-	}
-	sort.Ints(ps)
-	return ps, nil
+	return parseInts("BENCH_SWEEP_RATES", s, 1, 200, "a percentage of the peak", "rate")
 }
 
 // rateRows lists the rate table's rows, lowest rate first.
