@@ -11,7 +11,7 @@ usage() {
 		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive -c 64" \
 		"  -c: wrk's (keepalive, close), rategen's (rate) or redis-benchmark's (redis) connections" \
 		"  redis: redis-benchmark -t get to redis-server, measured over a window of SECONDS once it runs" \
-		"  -p (keepalive, redis): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
+		"  -p (keepalive, redis, rate): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
 		"    syscalls, task switches, io_uring submissions and completions, IPIs and timer interrupts per request;" \
 		"    record writes a cpu-clock profile with call graphs (perf report -i FILE) and prints its top symbols" \
 		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over CONNS connections: CPU at equal load" \
@@ -27,7 +27,7 @@ shift $((OPTIND - 1))
 (($#)) || usage
 [[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ && $C =~ ^[1-9][0-9]*$ ]] || usage
 [[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == redis || $W == control ]] || usage
-[[ -z $PERF || (($PERF == stat || $PERF == record) && ($W == keepalive || $W == redis)) ]] || usage
+[[ -z $PERF || (($PERF == stat || $PERF == record) && ($W == keepalive || $W == redis || $W == rate)) ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
 NEED=(taskset setsid ss nginx wrk jq awk); [[ $W == bulk ]] && NEED+=(iperf3)
@@ -294,7 +294,8 @@ measure() { # measure ROUND INDEX
 		fi ;;
 	rate)
 		local out=$RUN/logs/$tag-rategen.out rq ach p50 p99 er
-		load "$tag-rategen" env GOMAXPROCS=1 "$RUN/rategen" -addr "127.0.0.1:$HTTP_PORT" -rate "$Q" -conns "$C" -duration "${S}s"
+		perf_cmd "$tag"
+		load "$tag-rategen" "${PERF_CMD[@]}" env GOMAXPROCS=1 "$RUN/rategen" -addr "127.0.0.1:$HTTP_PORT" -rate "$Q" -conns "$C" -duration "${S}s"
 		read -r rq ach p50 p99 er < <(jq -r '"\(.requests) \(.achieved_rps) \(.p50_us) \(.p99_us) \(.errors)"' "$out" 2>/dev/null)
 		if [[ ${rq:-0} -gt 0 ]] && cpu_end $proxy; then
 			read -r line < <(awk -v rq="$rq" -v a="$ach" -v c="$CPU" -v p50="$p50" -v p99="$p99" \
@@ -303,6 +304,7 @@ measure() { # measure ROUND INDEX
 			set -- $line
 			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss steal %ss)%s\n' "$rnd" "$name" "$@" \
 				"$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$( ((${er:-0} > 0)) && echo "  $er errors")"
+			perf_report "$rq"
 		else
 			echo "round $rnd  $name  FAILED: rategen: $(errtail "$RUN/logs/$tag-rategen.err") $(died $proxy)"
 		fi ;;
