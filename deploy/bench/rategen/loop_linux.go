@@ -53,9 +53,9 @@ type loop struct {
 // to another thread and the loop takes back on return: futex and
 // nanosleep calls on the load CPU, and 37,000 req/s held of 50,000
 // offered direct to nginx, against all of it raw. A raw wait never
-// lasts past the next due request, or a drain step of at most 10 ms, so
-// the scheduler (a GC's stop, sysmon's preemption signal, which ends the
-// wait with EINTR) is never held up for long.
+// lasts past the next due request, or maxWait, so the scheduler (a GC's
+// stop, sysmon's preemption signal, which ends the wait with EINTR) is
+// never held up for long.
 func epollWait(ep int, events []unix.EpollEvent, msec int) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])),
 		uintptr(len(events)), uintptr(msec), 0, 0)
@@ -86,6 +86,10 @@ const lead = 20 * time.Millisecond
 
 // drainTimeout: how long the requests in flight at the end may take.
 const drainTimeout = 10 * time.Second
+
+// maxWait bounds every wait, in ms: the timerfd ends a wait at the next
+// due request, and this ends it should the timer ever fail to arm.
+const maxWait = 10
 
 func newLoop(addr string, req []byte, rate float64, conns int, dur, slack time.Duration) (*loop, error) {
 	sa, err := sockaddr(addr)
@@ -209,7 +213,7 @@ func (l *loop) run() time.Duration {
 		}
 		l.sendDue(now, end)
 		l.arm(min(l.due(l.next), end))
-		l.wait(events, -1)
+		l.wait(events, maxWait)
 	}
 	// Requests still owed at the end are not sent: the rate achieved says
 	// the target fell behind.
@@ -219,7 +223,7 @@ func (l *loop) run() time.Duration {
 		if left <= 0 {
 			break
 		}
-		l.wait(events, int(min(left, 10*time.Millisecond)/time.Millisecond)+1)
+		l.wait(events, min(maxWait, int(left/time.Millisecond)+1))
 	}
 	elapsed := time.Since(l.t0) - lead
 	if n := l.inFlight(); n > 0 {
@@ -229,8 +233,8 @@ func (l *loop) run() time.Duration {
 	return elapsed
 }
 
-// sendDue sends every request due by now (or within the slack), or owes it to a connection
-// still waiting for its previous answer.
+// sendDue sends every request due by now (or within the slack), or owes
+// it to a connection still waiting for its previous answer.
 func (l *loop) sendDue(now, end time.Duration) {
 	for {
 		d := l.due(l.next)
