@@ -573,24 +573,10 @@ func (b *bench) sweepMarkdown() string {
 	var ok, miss int
 	for _, k := range rows {
 		fmt.Fprintf(&s, "| %s | %d |", k.workload(), k.conns)
-		cells := map[string]sweepCell{}
-		for _, t := range ts {
-			cells[t.key] = b.sweepSummary(k, t.key)
-			s.WriteString(b.cellText(t, cells[t.key]))
-		}
-		if judged {
-			if v, have := judge(cells["uring"], cells["haproxy"], k.conns); have {
-				fmt.Fprintf(&s, " %s |", v)
-				if v.ok {
-					ok++
-				} else {
-					miss++
-				}
-			} else {
-				s.WriteString(" - |")
-			}
-		}
-		s.WriteString("\n")
+		b.tableRow(&s, ts, k, judged, &ok, &miss, func(u, h sweepCell) (fmt.Stringer, bool, bool) {
+			v, have := judge(u, h, k.conns)
+			return v, v.ok, have
+		})
 	}
 	if judged {
 		fmt.Fprintf(&s, "\nTargets met at %d of %d points (ringproxy uring vs haproxy).\n", ok, ok+miss)
@@ -598,6 +584,30 @@ func (b *bench) sweepMarkdown() string {
 	s.WriteString(b.rateMarkdown())
 	s.WriteString("\nEvery round's raw figures: latest-sweep.csv; chart: latest-sweep.svg.\n")
 	return s.String()
+}
+
+// tableRow writes one row's cells for every target and, when judged,
+// the verdict of uring against haproxy, counting it in ok or miss.
+func (b *bench) tableRow(s *strings.Builder, ts []*target, k sweepKey, judged bool, ok, miss *int,
+	verdict func(u, h sweepCell) (v fmt.Stringer, met, have bool)) {
+	cells := map[string]sweepCell{}
+	for _, t := range ts {
+		cells[t.key] = b.sweepSummary(k, t.key)
+		s.WriteString(b.cellText(t, cells[t.key]))
+	}
+	if judged {
+		switch v, met, have := verdict(cells["uring"], cells["haproxy"]); {
+		case !have:
+			s.WriteString(" - |")
+		case met:
+			fmt.Fprintf(s, " %s |", v)
+			*ok++
+		default:
+			fmt.Fprintf(s, " %s |", v)
+			*miss++
+		}
+	}
+	s.WriteString("\n")
 }
 
 // judgedTargets says whether the targets include both sides of issue

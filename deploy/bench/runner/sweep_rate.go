@@ -194,24 +194,10 @@ func (b *bench) rateMarkdown() string {
 	for _, k := range rows {
 		offered := b.offered(sweepPoint{tool: "rate", conns: k.conns, pipe: 1, pct: k.pct})
 		fmt.Fprintf(&s, "| %d %% | %.0f |", k.pct, offered)
-		cells := map[string]sweepCell{}
-		for _, t := range ts {
-			cells[t.key] = b.sweepSummary(k, t.key)
-			s.WriteString(b.cellText(t, cells[t.key]))
-		}
-		if judged {
-			if v, have := judgeRate(cells["uring"], cells["haproxy"], offered); have {
-				fmt.Fprintf(&s, " %s |", v)
-				if v.ok {
-					ok++
-				} else {
-					miss++
-				}
-			} else {
-				s.WriteString(" - |")
-			}
-		}
-		s.WriteString("\n")
+		b.tableRow(&s, ts, k, judged, &ok, &miss, func(u, h sweepCell) (fmt.Stringer, bool, bool) {
+			v, have := judgeRate(u, h, offered)
+			return v, v.ok, have
+		})
 	}
 	if judged {
 		fmt.Fprintf(&s, "\nTargets met at %d of %d rates (ringproxy uring vs haproxy).\n", ok, ok+miss)
