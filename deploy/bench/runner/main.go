@@ -59,6 +59,7 @@ type bench struct {
 	nofile  int      // RLIMIT_NOFILE every process starts with
 	env     string   // versions, for the report
 	host0   cpuTicks // all CPUs' times at the start: the report says how much the host took
+	guard   *stealGuard
 
 	sweep        []sweepRec         // every raw figure of the sweep
 	sweepPeak    float64            // the req/s the rate points are fractions of; 0: none, they are skipped
@@ -228,7 +229,8 @@ func main() {
 		}
 	}
 
-	b := &bench{s: s, ss: ss, results: map[string]*row{}, started: time.Now(), sweepRate: map[string]float64{}}
+	b := &bench{s: s, ss: ss, results: map[string]*row{}, started: time.Now(), sweepRate: map[string]float64{},
+		guard: newStealGuard(envFloat("BENCH_STEAL_LIMIT", 5), envInt("BENCH_STEAL_RETRIES", 2))}
 	b.procs = &procTable{live: map[*proc]bool{}, logDir: filepath.Join(s.work, "logs"), pgidLog: filepath.Join(s.work, "pgids")}
 	for _, d := range []string{b.procs.logDir, filepath.Join(s.work, "nginx"), s.out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -311,16 +313,16 @@ func (b *bench) run() error {
 		return err
 	}
 	for _, t := range b.targets {
-		b.maybeStep(t, "keep-alive", "keep-alive", b.stepKeepAlive, "rps", "p50_ms", "p99_ms", "cpu_us_req")
-		b.maybeStep(t, "conn-close", "conn-close", b.stepClose, "cps", "cpu_us_conn")
-		b.maybeStep(t, "bulk", "bulk upload", b.stepBulkUp, "gbps_up")
-		b.maybeStep(t, "bulk", "bulk download", b.stepBulkDown, "gbps_down")
+		b.maybeStep(t, "keep-alive", "keep-alive", "ka", b.stepKeepAlive, "rps", "p50_ms", "p99_ms", "cpu_us_req")
+		b.maybeStep(t, "conn-close", "conn-close", "close", b.stepClose, "cps", "cpu_us_conn")
+		b.maybeStep(t, "bulk", "bulk upload", "bulk_up", b.stepBulkUp, "gbps_up")
+		b.maybeStep(t, "bulk", "bulk download", "bulk_down", b.stepBulkDown, "gbps_down")
 		if st["bulk"] {
 			b.finishBulk(t)
 		} else {
 			b.results[t.key].set("cpu_s_gb", cell{text: "not run"})
 		}
-		b.maybeStep(t, "idle", "idle conns", b.stepHold, "kib_conn", "rss_base_mib", "rss_held_mib")
+		b.maybeStep(t, "idle", "idle conns", "", b.stepHold, "kib_conn", "rss_base_mib", "rss_held_mib")
 	}
 	if st["fixed"] {
 		b.chooseRate()
@@ -332,7 +334,7 @@ func (b *bench) run() error {
 		case b.rate <= 0:
 			b.skipStep(t, "fixed rate", "no keep-alive peak was measured", "cpu_us_req_fixed")
 		default:
-			b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), b.stepFixed, "cpu_us_req_fixed")
+			b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), "fixed", b.stepFixed, "cpu_us_req_fixed")
 		}
 	}
 	if st["tls"] {
@@ -360,14 +362,14 @@ func (b *bench) stepList() []string {
 
 // maybeStep runs the step if BENCH_STEPS selects group, and marks its
 // metrics "not run" if not.
-func (b *bench) maybeStep(t *target, group, step string, fn func(t *target, p *proc) (string, error), metrics ...string) {
+func (b *bench) maybeStep(t *target, group, step, prefix string, fn func(t *target, p *proc) (string, error), metrics ...string) {
 	if !b.s.steps[group] {
 		for _, m := range metrics {
 			b.results[t.key].set(m, cell{text: "not run"})
 		}
 		return
 	}
-	b.runStep(t, step, fn, metrics...)
+	b.runStep(t, step, prefix, fn, metrics...)
 }
 
 // raiseNofile raises RLIMIT_NOFILE as far as it goes (children inherit it:
@@ -553,22 +555,53 @@ func (b *bench) skipStep(t *target, step, reason string, metrics ...string) {
 	}
 }
 
-// runStep starts a fresh proxy for the target (none for "no proxy"), runs
-// fn against it, stops it, and records a failure in the metrics the step
-// owns when anything went wrong. One step's failure never stops the run.
-func (b *bench) runStep(t *target, step string, fn func(t *target, p *proc) (string, error), metrics ...string) {
+// runStep runs one step of the target, and records a failure in the
+// metrics the step owns when anything went wrong. One step's failure never
+// stops the run. A step with a prefix counts time, and goes through the
+// steal guard: its figures are those of the attempt the host took least
+// of, and prefix_attempts and prefix_host_steal_pct say how it went.
+func (b *bench) runStep(t *target, step, prefix string, fn func(t *target, p *proc) (string, error), metrics ...string) {
 	if t.skipped != "" {
 		b.skipStep(t, step, t.skipped, metrics...)
 		return
 	}
 	b.step++
+	r := b.results[t.key]
 	if t.broken != "" {
 		b.progress(t, step, "not run: "+t.broken)
 		for _, m := range metrics {
-			b.results[t.key].set(m, cell{text: "failed"})
+			r.set(m, cell{text: "failed"})
 		}
 		return
 	}
+	if prefix == "" {
+		b.stepAttempt(t, step, fn, metrics)
+		return
+	}
+	before := r.clone()
+	var tries []*row
+	var steals []float64
+	kept := b.guard.measure(func(n int) (float64, bool) {
+		name := step
+		if n > 0 {
+			name += fmt.Sprintf(" (again, %d)", n)
+		}
+		r.cells = before.clone().cells
+		pct, measured := b.stepAttempt(t, name, fn, metrics)
+		tries, steals = append(tries, r.clone()), append(steals, pct)
+		return pct, measured
+	})
+	r.cells = tries[kept].cells
+	r.set(prefix+"_attempts", num(float64(len(tries))))
+	if !math.IsNaN(steals[kept]) {
+		r.set(prefix+"_host_steal_pct", num(steals[kept]))
+	}
+}
+
+// stepAttempt starts a fresh proxy for the target (none for "no proxy"),
+// runs fn against it and stops it. It says what share of the CPUs' time
+// the host took during fn, and whether the step measured.
+func (b *bench) stepAttempt(t *target, step string, fn func(t *target, p *proc) (string, error), metrics []string) (float64, bool) {
 	p, skip, err := b.startFor(t)
 	switch {
 	case skip != "":
@@ -576,24 +609,27 @@ func (b *bench) runStep(t *target, step string, fn func(t *target, p *proc) (str
 		for _, m := range metrics {
 			b.results[t.key].set(m, cell{text: "skipped"})
 		}
-		return
+		return math.NaN(), false
 	case err != nil:
 		b.fail(t, step, err, metrics)
-		return
+		return math.NaN(), false
 	}
 	if p != nil {
 		defer p.stop(5 * time.Second)
 	}
 	flushTimeWait()
+	stolen := b.guard.sample()
 	text, err := fn(t, p)
+	steal := stolen()
 	if err == nil && p != nil && p.exited() {
 		err = fmt.Errorf("the proxy exited during the step (%v)%s", p.err, p.stderrTail())
 	}
 	if err != nil {
 		b.fail(t, step, err, metrics)
-		return
+		return math.NaN(), false
 	}
-	b.progress(t, step, text)
+	b.progress(t, step, text+b.guard.verdict(steal))
+	return steal, true
 }
 
 // startFor starts a fresh proxy for one step of the target (none, nil, for

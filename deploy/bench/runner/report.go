@@ -29,6 +29,15 @@ func (r *row) set(key string, c cell)      { r.cells[key] = c }
 func (r *row) get(key string) cell         { return r.cells[key] }
 func (r *row) has(key string) (cell, bool) { c, ok := r.cells[key]; return c, ok }
 
+// clone is a copy of the row that later sets leave alone.
+func (r *row) clone() *row {
+	c := newRow()
+	for k, v := range r.cells {
+		c.cells[k] = v
+	}
+	return c
+}
+
 // metric describes one column. Table columns are in the Markdown table and
 // the chart; the others are in the CSV only.
 type metric struct {
@@ -56,15 +65,15 @@ var metrics = []metric{
 	{key: "cpu_us_req_fixed", title: "CPU µs/req @R", prec: 1, table: true, help: "proxy CPU per request when every target is offered the same rate R"},
 
 	{key: "ka_requests", prec: 0}, {key: "ka_errors", prec: 0},
-	{key: "ka_cpu_proc_s", prec: 2}, {key: "ka_cpu_core_s", prec: 2}, {key: "ka_cpu_steal_s", prec: 2},
+	{key: "ka_cpu_proc_s", prec: 2}, {key: "ka_cpu_core_s", prec: 2}, {key: "ka_cpu_steal_s", prec: 2}, {key: "ka_host_steal_pct", prec: 2}, {key: "ka_attempts", prec: 0},
 	{key: "close_requests", prec: 0}, {key: "close_errors", prec: 0},
-	{key: "close_cpu_proc_s", prec: 2}, {key: "close_cpu_core_s", prec: 2}, {key: "close_cpu_steal_s", prec: 2},
-	{key: "bulk_up_bytes", prec: 0}, {key: "bulk_up_cpu_proc_s", prec: 2}, {key: "bulk_up_cpu_core_s", prec: 2}, {key: "bulk_up_cpu_steal_s", prec: 2},
-	{key: "bulk_down_bytes", prec: 0}, {key: "bulk_down_cpu_proc_s", prec: 2}, {key: "bulk_down_cpu_core_s", prec: 2}, {key: "bulk_down_cpu_steal_s", prec: 2},
+	{key: "close_cpu_proc_s", prec: 2}, {key: "close_cpu_core_s", prec: 2}, {key: "close_cpu_steal_s", prec: 2}, {key: "close_host_steal_pct", prec: 2}, {key: "close_attempts", prec: 0},
+	{key: "bulk_up_bytes", prec: 0}, {key: "bulk_up_cpu_proc_s", prec: 2}, {key: "bulk_up_cpu_core_s", prec: 2}, {key: "bulk_up_cpu_steal_s", prec: 2}, {key: "bulk_up_host_steal_pct", prec: 2}, {key: "bulk_up_attempts", prec: 0},
+	{key: "bulk_down_bytes", prec: 0}, {key: "bulk_down_cpu_proc_s", prec: 2}, {key: "bulk_down_cpu_core_s", prec: 2}, {key: "bulk_down_cpu_steal_s", prec: 2}, {key: "bulk_down_host_steal_pct", prec: 2}, {key: "bulk_down_attempts", prec: 0},
 	{key: "hold_conns", prec: 0}, {key: "rss_before_kib", prec: 0}, {key: "rss_after_kib", prec: 0},
 	{key: "fixed_rate", prec: 0}, {key: "fixed_achieved_rps", prec: 0}, {key: "fixed_requests", prec: 0},
 	{key: "fixed_errors", prec: 0}, {key: "fixed_p50_ms", prec: 3}, {key: "fixed_p99_ms", prec: 3},
-	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2}, {key: "fixed_cpu_steal_s", prec: 2},
+	{key: "fixed_cpu_proc_s", prec: 2}, {key: "fixed_cpu_core_s", prec: 2}, {key: "fixed_cpu_steal_s", prec: 2}, {key: "fixed_host_steal_pct", prec: 2}, {key: "fixed_attempts", prec: 0},
 
 	// The TLS step (tls.go): medians over the rounds, with min and max.
 	{key: "tls_plain_cps", title: "TLS conn/s", prec: 1, chart: true, higher: true, help: "new TLS connections per second, plain frontend (median)"},
@@ -255,7 +264,7 @@ func (b *bench) environment() string {
 // copy of each. A latest file of a part this run did not run is removed,
 // so that every latest file is of the same run.
 func (b *bench) writeReports() error {
-	md := b.markdown(b.env + b.stealLine())
+	md := b.markdown(b.env + b.stealLine() + b.guard.line())
 	stamp := b.started.UTC().Format("20060102-150405")
 	var wrote []string
 	for _, name := range []string{"latest", stamp} {

@@ -74,6 +74,8 @@ type sweepRec struct {
 	n          int     // redis-benchmark -n, per test
 	use        cpuUse  // the proxy's, over the whole tool run (both redis tests)
 	wall       float64 // s, the tool run
+	steal      float64 // % of all CPUs' time the host took during the tool run; NaN: unknown
+	setAside   bool    // an attempt the steal guard measured again: in the CSV, in no figure
 }
 
 type sweepSettings struct {
@@ -267,52 +269,70 @@ func sweepEstimate(runs, seconds int) time.Duration {
 	return time.Duration(runs) * (time.Duration(seconds)*time.Second + 600*time.Millisecond)
 }
 
-// sweepRun measures one point on one target and records its rows.
+// sweepRun measures one point on one target and records its rows: those
+// of the attempt the steal guard keeps, and the others set aside.
 func (b *bench) sweepRun(round, pos int, pt sweepPoint, t *target) {
 	b.step++
+	var tries [][]sweepRec
+	kept := b.guard.measure(func(n int) (float64, bool) {
+		recs, measured := b.sweepAttempt(round, pos, pt, t, n)
+		tries = append(tries, recs)
+		if !measured {
+			return math.NaN(), false
+		}
+		return recs[0].steal, true
+	})
+	for i, recs := range tries {
+		for j := range recs {
+			recs[j].setAside = i != kept
+		}
+		b.sweep = append(b.sweep, recs...)
+	}
+}
+
+// sweepAttempt is one measurement of the point on the target, with a
+// fresh proxy; measured is false when it yields no figures.
+func (b *bench) sweepAttempt(round, pos int, pt sweepPoint, t *target, try int) (recs []sweepRec, measured bool) {
 	name := fmt.Sprintf("sweep r%d %s", round+1, pt.label())
+	if try > 0 {
+		name += fmt.Sprintf(" (again, %d)", try)
+	}
 	keys := append(sweepRows([]sweepPoint{pt}), rateRows([]sweepPoint{pt})...)
-	record := func(recs []sweepRec) { b.sweep = append(b.sweep, recs...) }
-	failAll := func(why string) {
+	failAll := func(why string) ([]sweepRec, bool) {
 		var recs []sweepRec
 		for _, k := range keys {
 			recs = append(recs, sweepRec{round: round, pos: pos, key: k, target: t.key, err: why,
-				rps: math.NaN(), offered: b.offered(pt), p50: math.NaN(), p99: math.NaN(), cpu: math.NaN()})
+				rps: math.NaN(), offered: b.offered(pt), p50: math.NaN(), p99: math.NaN(), cpu: math.NaN(), steal: math.NaN()})
 		}
-		record(recs)
+		return recs, false
 	}
 	if t.skipped != "" {
 		b.progress(t, name, "skipped: "+t.skipped)
-		failAll("skipped")
-		return
+		return failAll("skipped")
 	}
 	if t.broken != "" {
 		b.progress(t, name, "not run: "+t.broken)
-		failAll("not run")
-		return
+		return failAll("not run")
 	}
 	if pt.tool == "rate" && b.sweepPeak <= 0 {
 		b.progress(t, name, "skipped: no reference peak")
-		failAll("skipped: no reference peak")
-		return
+		return failAll("skipped: no reference peak")
 	}
 	p, skip, err := b.startFor(t)
 	switch {
 	case skip != "":
 		b.progress(t, name, "skipped: "+skip)
-		failAll("skipped")
-		return
+		return failAll("skipped")
 	case err != nil:
 		b.sweepFail(t, name, err)
-		failAll("failed: " + err.Error())
-		return
+		return failAll("failed: " + err.Error())
 	}
 	if p != nil {
 		defer p.stop(5 * time.Second)
 	}
 	flushTimeWait()
-	var recs []sweepRec
 	var text string
+	stolen := b.guard.sample()
 	switch pt.tool {
 	case "redis":
 		recs, text, err = b.sweepRedis(t, p, pt)
@@ -321,19 +341,19 @@ func (b *bench) sweepRun(round, pos int, pt sweepPoint, t *target) {
 	default:
 		recs, text, err = b.sweepFixed(t, p, pt)
 	}
+	steal := stolen()
 	if err == nil && p != nil && p.exited() {
 		err = fmt.Errorf("the proxy exited during the run (%v)%s", p.err, p.stderrTail())
 	}
 	if err != nil {
 		b.sweepFail(t, name, err)
-		failAll("failed: " + err.Error())
-		return
+		return failAll("failed: " + err.Error())
 	}
 	for i := range recs {
-		recs[i].round, recs[i].pos, recs[i].target = round, pos, t.key
+		recs[i].round, recs[i].pos, recs[i].target, recs[i].steal = round, pos, t.key, steal
 	}
-	record(recs)
-	b.progress(t, name, text)
+	b.progress(t, name, text+b.guard.verdict(steal))
+	return recs, len(recs) > 0
 }
 
 // sweepFail prints the failure and notes the first three of each target.
@@ -467,7 +487,7 @@ func (b *bench) sweepSummary(k sweepKey, target string) sweepCell {
 	var rps, p50, p99, cpu []float64
 	var c sweepCell
 	for _, r := range b.sweep {
-		if r.key != k || r.target != target {
+		if r.key != k || r.target != target || r.setAside {
 			continue
 		}
 		if r.err != "" {
@@ -681,7 +701,8 @@ func (b *bench) sweepCSV(path string) error {
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"round", "position", "workload", "conns", "pipeline", "offered_rps", "target", "key",
-		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error"})
+		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error",
+		"host_steal_pct", "set_aside"})
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
@@ -710,6 +731,7 @@ func (b *bench) sweepCSV(path string) error {
 			rec = append(rec, r.use.cells(!math.IsNaN(r.cpu))...) // NaN: no proxy process, nothing measured
 			rec = append(rec, fl(r.wall, 2), "")
 		}
+		rec = append(rec, stealCell(r.steal), setAsideCell(r.setAside))
 		_ = w.Write(rec)
 	}
 	w.Flush()

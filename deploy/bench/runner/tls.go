@@ -206,6 +206,8 @@ type tlsRec struct {
 	conns, errors, wrong int64
 	use                  cpuUse
 	wall                 float64
+	steal                float64 // % of all CPUs' time the host took during the run; NaN: unknown
+	setAside             bool    // an attempt the steal guard measured again: in the CSV, in no figure
 }
 
 // tlsTargets are the targets of the step: those of the sweep (the io.Copy
@@ -270,13 +272,31 @@ func (b *bench) tlsSkip(t *target, mode string) string {
 	return t.sniSkip
 }
 
-// tlsRun measures one target in one mode and records the run.
+// tlsRun measures one target in one mode and records the run: the
+// attempt the steal guard keeps, and the others set aside.
 func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 	b.step++
+	var tries []tlsRec
+	kept := b.guard.measure(func(n int) (float64, bool) {
+		rec := b.tlsAttempt(round, pos, t, mode, n)
+		tries = append(tries, rec)
+		return rec.steal, rec.err == ""
+	})
+	for i := range tries {
+		tries[i].setAside = i != kept
+	}
+	b.tlsRecs = append(b.tlsRecs, tries...)
+}
+
+// tlsAttempt is one measurement of the target in the mode, with a fresh
+// proxy.
+func (b *bench) tlsAttempt(round, pos int, t *target, mode string, try int) (rec tlsRec) {
 	name := fmt.Sprintf("tls r%d %s", round+1, mode)
+	if try > 0 {
+		name += fmt.Sprintf(" (again, %d)", try)
+	}
 	nan := math.NaN()
-	rec := tlsRec{round: round, pos: pos, target: t.key, mode: mode, cps: nan, p50: nan, p99: nan, cpu: nan}
-	defer func() { b.tlsRecs = append(b.tlsRecs, rec) }()
+	rec = tlsRec{round: round, pos: pos, target: t.key, mode: mode, cps: nan, p50: nan, p99: nan, cpu: nan, steal: nan}
 	if why := b.tlsSkip(t, mode); why != "" {
 		b.progress(t, name, "skipped: "+why)
 		rec.err = "skipped: " + why
@@ -312,6 +332,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		args = append(args, "-expect", tlsNames[0]) // every name reaches the one backend
 	}
 	var res tlsResult
+	stolen := b.guard.sample()
 	u, err := b.measure(p, func() error {
 		out, err := b.loadFor("tlsgen", time.Duration(b.s.tls.seconds)*time.Second+30*time.Second, []string{"GOMAXPROCS=1"}, args...)
 		r, perr := parseTLSGen(out)
@@ -327,6 +348,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		}
 		return err
 	})
+	steal := stolen()
 	if err == nil && p != nil && p.exited() {
 		err = fmt.Errorf("the proxy exited during the run (%v)%s", p.err, p.stderrTail())
 	}
@@ -337,7 +359,7 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		return
 	}
 	rec.cps, rec.p50, rec.p99 = res.CPS, res.P50us/1000, res.P99us/1000
-	rec.use, rec.wall = u, res.DurationS
+	rec.use, rec.wall, rec.steal = u, res.DurationS, steal
 	text := fmt.Sprintf("%.0f conn/s, p50 %.3f ms, p99 %.3f ms", rec.cps, rec.p50, rec.p99)
 	if res.Errors > 0 {
 		text += fmt.Sprintf(", %d errors", res.Errors)
@@ -347,7 +369,8 @@ func (b *bench) tlsRun(round, pos int, t *target, mode string) {
 		rec.cpu = u.Charged() / float64(res.Connections) * 1e6
 		text += fmt.Sprintf(", CPU %.1f µs/conn (%s)", rec.cpu, u)
 	}
-	b.progress(t, name, text)
+	b.progress(t, name, text+b.guard.verdict(steal))
+	return rec
 }
 
 // startTLS starts the target's proxy with the mode's config (none for no
@@ -436,9 +459,12 @@ func (b *bench) tlsSummary(target, mode string) tlsCell {
 		if r.target != target || r.mode != mode {
 			continue
 		}
-		c.conns += r.conns
+		c.conns += r.conns // every attempt's: errors set aside are still errors
 		c.errors += r.errors
 		c.wrong += r.wrong
+		if r.setAside {
+			continue
+		}
 		if r.err != "" {
 			c.fails++
 			c.why = r.err
@@ -456,7 +482,7 @@ func (b *bench) tlsSummary(target, mode string) tlsCell {
 func tlsOverhead(recs []tlsRec, target string) stat {
 	plain, sni := map[int]float64{}, map[int]float64{}
 	for _, r := range recs {
-		if r.target != target || r.err != "" || math.IsNaN(r.cpu) || r.cpu <= 0 {
+		if r.target != target || r.err != "" || r.setAside || math.IsNaN(r.cpu) || r.cpu <= 0 {
 			continue
 		}
 		if r.mode == modePlain {
@@ -662,7 +688,8 @@ func (b *bench) tlsCSV(path string) error {
 	}
 	w := csv.NewWriter(f)
 	_ = w.Write([]string{"round", "position", "target", "key", "mode", "cps", "p50_ms", "p99_ms", "cpu_us_conn",
-		"connections", "errors", "wrong_backend", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error"})
+		"connections", "errors", "wrong_backend", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error",
+		"host_steal_pct", "set_aside"})
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
@@ -686,6 +713,7 @@ func (b *bench) tlsCSV(path string) error {
 			rec = append(rec, r.use.cells(!math.IsNaN(r.cpu))...)
 			rec = append(rec, fl(r.wall, 2), "")
 		}
+		rec = append(rec, stealCell(r.steal), setAsideCell(r.setAside))
 		_ = w.Write(rec)
 	}
 	w.Flush()
