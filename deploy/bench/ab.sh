@@ -11,7 +11,7 @@ usage() {
 		"  TARGET: haproxy | RINGPROXY-BINARY[:uring|:epoll] (default uring); defaults -s 6 -r 3 -w keepalive -c 64" \
 		"  -c: wrk's (keepalive, close), rategen's (rate) or redis-benchmark's (redis) connections" \
 		"  redis: redis-benchmark -t get to redis-server, measured over a window of SECONDS once it runs" \
-		"  -p (keepalive, redis, rate): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
+		"  -p (keepalive, close, redis, rate): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
 		"    syscalls, task switches, io_uring submissions and completions, IPIs and timer interrupts per request;" \
 		"    record writes a cpu-clock profile with call graphs (perf report -i FILE) and prints its top symbols" \
 		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over CONNS connections: CPU at equal load" \
@@ -27,7 +27,7 @@ shift $((OPTIND - 1))
 (($#)) || usage
 [[ $S =~ ^[1-9][0-9]*$ && $R =~ ^[1-9][0-9]*$ && $Q =~ ^[1-9][0-9]*$ && $C =~ ^[1-9][0-9]*$ ]] || usage
 [[ $W == keepalive || $W == close || $W == bulk || $W == rate || $W == redis || $W == control ]] || usage
-[[ -z $PERF || (($PERF == stat || $PERF == record) && ($W == keepalive || $W == redis || $W == rate)) ]] || usage
+[[ -z $PERF || (($PERF == stat || $PERF == record) && ($W == keepalive || $W == close || $W == redis || $W == rate)) ]] || usage
 die() { echo "ab.sh: $*" >&2; exit 1; }
 ((EUID == 0)) || die "run as root (taskset, rlimits)"
 NEED=(taskset setsid ss nginx wrk jq awk); [[ $W == bulk ]] && NEED+=(iperf3)
