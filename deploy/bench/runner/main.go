@@ -24,6 +24,7 @@ import (
 // settings come from the environment (BENCH_*) and run.sh's flags.
 type settings struct {
 	seconds   int             // BENCH_SECONDS: length of each measurement
+	rounds    int             // BENCH_ROUNDS: alternating rounds of the table's timed steps (table.go)
 	conns     int             // BENCH_CONNS: wrk/rategen connections
 	hold      int             // BENCH_HOLD: idle connections held
 	streams   int             // BENCH_STREAMS: iperf3 -P
@@ -60,6 +61,9 @@ type bench struct {
 	env     string   // versions, for the report
 	host0   cpuTicks // all CPUs' times at the start: the report says how much the host took
 	guard   *stealGuard
+
+	round     int        // the table's round under way, from 1; 0: none (table.go)
+	tableRuns []tableRun // every round's figures of the table's timed steps
 
 	sweep        []sweepRec         // every raw figure of the sweep
 	sweepPeak    float64            // the req/s the rate points are fractions of; 0: none, they are skipped
@@ -189,7 +193,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "runner: -work, -iocopy, -holdconns and -rategen are required (use deploy/bench/run.sh)")
 		os.Exit(2)
 	}
-	s.seconds = envInt("BENCH_SECONDS", 10)
+	s.seconds = envInt("BENCH_SECONDS", 6)
 	s.conns = envInt("BENCH_CONNS", 64)
 	s.hold = envInt("BENCH_HOLD", 5000)
 	s.streams = envInt("BENCH_STREAMS", 4)
@@ -202,6 +206,7 @@ func main() {
 		fatal(err)
 	}
 	ss.rounds = envInt("BENCH_ROUNDS", 5)
+	s.rounds = ss.rounds
 	ss.seconds = envInt("BENCH_SWEEP_SECONDS", min(s.seconds, 5))
 	ss.pipe = envInt("BENCH_SWEEP_PIPELINE", 16)
 	if ss.conns, err = parseConns(envStr("BENCH_SWEEP_CONNS", "1,4,16,64,256")); err != nil {
@@ -281,19 +286,20 @@ func (b *bench) run() error {
 	for _, t := range b.targets {
 		b.results[t.key] = newRow()
 	}
-	// Per target: keep-alive, connection-close, bulk both ways, idle
-	// connections; then one fixed-rate run per target; then the sweep.
+	// In rounds, per target: keep-alive, connection-close, bulk both ways;
+	// then idle connections once per target; then the fixed rate in
+	// rounds; then the TLS step and the sweep.
 	st := b.s.steps
-	per := 0
-	for _, n := range tableSteps {
+	timed := 0
+	for _, n := range []string{"keep-alive", "conn-close", "bulk", "bulk", "fixed"} { // bulk: two runs
 		if st[n] {
-			per++
+			timed++
 		}
 	}
-	if st["bulk"] {
-		per++ // two runs
+	b.steps = len(b.targets) * timed * b.s.rounds
+	if st["idle"] {
+		b.steps += len(b.targets)
 	}
-	b.steps = len(b.targets) * per
 	if st["tls"] {
 		b.steps += b.tlsCount()
 	}
@@ -312,7 +318,7 @@ func (b *bench) run() error {
 	if err := b.startBackends(); err != nil {
 		return err
 	}
-	for _, t := range b.targets {
+	b.inRounds(b.targets, func(t *target) {
 		b.maybeStep(t, "keep-alive", "keep-alive", "ka", b.stepKeepAlive, "rps", "p50_ms", "p99_ms", "cpu_us_req")
 		b.maybeStep(t, "conn-close", "conn-close", "close", b.stepClose, "cps", "cpu_us_conn")
 		b.maybeStep(t, "bulk", "bulk upload", "bulk_up", b.stepBulkUp, "gbps_up")
@@ -322,12 +328,14 @@ func (b *bench) run() error {
 		} else {
 			b.results[t.key].set("cpu_s_gb", cell{text: "not run"})
 		}
+	})
+	for _, t := range b.targets {
 		b.maybeStep(t, "idle", "idle conns", "", b.stepHold, "kib_conn", "rss_base_mib", "rss_held_mib")
 	}
 	if st["fixed"] {
-		b.chooseRate()
+		b.chooseRate() // from the keep-alive medians
 	}
-	for _, t := range b.targets {
+	b.inRounds(b.targets, func(t *target) {
 		switch {
 		case !st["fixed"]:
 			b.results[t.key].set("cpu_us_req_fixed", cell{text: "not run"})
@@ -336,7 +344,7 @@ func (b *bench) run() error {
 		default:
 			b.runStep(t, fmt.Sprintf("fixed %.0f req/s", b.rate), "fixed", b.stepFixed, "cpu_us_req_fixed")
 		}
-	}
+	})
 	if st["tls"] {
 		b.runTLS()
 	} else {
@@ -549,6 +557,7 @@ func (b *bench) note(format string, args ...any) {
 
 func (b *bench) skipStep(t *target, step, reason string, metrics ...string) {
 	b.step++
+	step = b.roundStep(step)
 	b.progress(t, step, "skipped: "+reason)
 	for _, m := range metrics {
 		b.results[t.key].set(m, cell{text: "skipped"})
@@ -566,6 +575,7 @@ func (b *bench) runStep(t *target, step, prefix string, fn func(t *target, p *pr
 		return
 	}
 	b.step++
+	step = b.roundStep(step)
 	r := b.results[t.key]
 	if t.broken != "" {
 		b.progress(t, step, "not run: "+t.broken)

@@ -162,8 +162,12 @@ func (b *bench) markdown(env string) string {
 // mainMarkdown is the per-target table (every step but the sweep).
 func (b *bench) mainMarkdown(s *strings.Builder) {
 	fmt.Fprintf(s, "Loopback; the proxy pinned to CPU %d, the load generators and backends to CPU %d. "+
-		"Each measurement %d s (BENCH_SECONDS); %d connections for wrk and rategen; iperf3 -P %d; %d idle connections held.",
+		"Each measurement %d s (BENCH_SECONDS); %d connections for wrk and rategen; iperf3 -P %d; %d idle connections held (once).",
 		b.s.proxyCPU, b.s.loadCPU, b.s.seconds, b.s.conns, b.s.streams, b.s.hold)
+	if b.s.rounds > 1 {
+		fmt.Fprintf(s, " The timed steps ran in %d alternating rounds (BENCH_ROUNDS; round r visits the targets in their order rotated by r, "+
+			"each step with a fresh proxy): each figure is the median of the rounds that measured it.", b.s.rounds)
+	}
 	if b.rate > 0 {
 		fmt.Fprintf(s, " Fixed rate R = %.0f req/s: %s.", b.rate, b.rateWhy)
 	}
@@ -187,6 +191,8 @@ func (b *bench) mainMarkdown(s *strings.Builder) {
 		}
 		s.WriteString("\n")
 	}
+	b.spreadMarkdown(s)
+	b.goalsMarkdown(s)
 	s.WriteString("\nCPU is the larger of the proxy process's utime+stime and the busy time of its core " +
 		"(/proc/stat, less the time the host stole), over the run; \"-\" where there is no proxy. Columns: deploy/bench/README.md.\n")
 }
@@ -197,15 +203,16 @@ func (b *bench) csv(path string) error {
 		return err
 	}
 	w := csv.NewWriter(f)
+	ms := csvMetrics()
 	head := []string{"target", "key"}
-	for _, m := range metrics {
+	for _, m := range ms {
 		head = append(head, m.key)
 	}
 	_ = w.Write(head)
 	for _, t := range b.targets {
 		r := b.results[t.key]
 		rec := []string{t.name, t.key}
-		for _, m := range metrics {
+		for _, m := range ms {
 			c, ok := r.has(m.key)
 			if m.table && m.prec > 0 {
 				m.prec++ // one more decimal in the CSV than in the table
@@ -287,6 +294,16 @@ func (b *bench) writeReports() error {
 		wrote = append(wrote, "latest.csv", "latest.svg")
 	} else {
 		removeStale(b.s.out, "latest.csv", "latest.svg")
+	}
+	if b.s.anyTable() {
+		for _, name := range []string{"latest-table-runs", stamp + "-table-runs"} {
+			if err := b.runsCSV(filepath.Join(b.s.out, name+".csv")); err != nil {
+				return err
+			}
+		}
+		wrote = append(wrote, "latest-table-runs.csv")
+	} else {
+		removeStale(b.s.out, "latest-table-runs.csv")
 	}
 	if b.s.steps["tls"] {
 		for _, name := range []string{"latest-tls", stamp + "-tls"} {
