@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,25 +173,10 @@ func (b *bench) mainMarkdown(s *strings.Builder) {
 		fmt.Fprintf(s, " Fixed rate R = %.0f req/s: %s.", b.rate, b.rateWhy)
 	}
 	s.WriteString("\n\n")
-	ms := tableMetrics()
-	s.WriteString("| target |")
-	for _, m := range ms {
-		s.WriteString(" " + m.title + " |")
-	}
-	s.WriteString("\n|---|")
-	for range ms {
-		s.WriteString("---:|")
-	}
-	s.WriteString("\n")
-	for _, t := range b.targets {
-		r := b.results[t.key]
-		s.WriteString("| " + t.name + " |")
-		for _, m := range ms {
-			c, ok := r.has(m.key)
-			s.WriteString(" " + m.format(c, ok) + " |")
-		}
-		s.WriteString("\n")
-	}
+	b.metricTable(s, tableMetrics(), func(r *row, m metric) string {
+		c, ok := r.has(m.key)
+		return m.format(c, ok)
+	})
 	b.spreadMarkdown(s)
 	b.goalsMarkdown(s)
 	s.WriteString("\nCPU is the larger of the proxy process's utime+stime and the busy time of its core " +
@@ -198,17 +184,12 @@ func (b *bench) mainMarkdown(s *strings.Builder) {
 }
 
 func (b *bench) csv(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
 	ms := csvMetrics()
 	head := []string{"target", "key"}
 	for _, m := range ms {
 		head = append(head, m.key)
 	}
-	_ = w.Write(head)
+	recs := [][]string{head}
 	for _, t := range b.targets {
 		r := b.results[t.key]
 		rec := []string{t.name, t.key}
@@ -219,14 +200,49 @@ func (b *bench) csv(path string) error {
 			}
 			rec = append(rec, m.format(c, ok))
 		}
-		_ = w.Write(rec)
+		recs = append(recs, rec)
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
+	return writeCSV(path, recs)
+}
+
+// metricTable writes a Markdown table: one line per target, one column
+// per metric, each cell from cell.
+func (b *bench) metricTable(s *strings.Builder, ms []metric, cell func(*row, metric) string) {
+	s.WriteString("| target |")
+	for _, m := range ms {
+		s.WriteString(" " + m.title + " |")
+	}
+	s.WriteString("\n|---|" + strings.Repeat("---:|", len(ms)) + "\n")
+	for _, t := range b.targets {
+		r := b.results[t.key]
+		s.WriteString("| " + t.name + " |")
+		for _, m := range ms {
+			s.WriteString(" " + cell(r, m) + " |")
+		}
+		s.WriteString("\n")
+	}
+}
+
+// writeCSV writes recs (the header first) to path.
+func writeCSV(path string, recs [][]string) error {
+	f, err := os.Create(path)
+	if err != nil {
 		return err
 	}
+	w := csv.NewWriter(f)
+	if err := w.WriteAll(recs); err != nil { // WriteAll flushes
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	return f.Close()
+}
+
+// csvFloat is v with prec decimals; "" for NaN (not measured).
+func csvFloat(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
 }
 
 // environment lists what the figures depend on.

@@ -6,7 +6,6 @@ package main
 // the median, min and max over the rounds of every figure.
 
 import (
-	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
@@ -695,24 +694,14 @@ func (b *bench) cellText(t *target, c sweepCell) string {
 
 // sweepCSV writes every raw figure, one line per round, row and target.
 func (b *bench) sweepCSV(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	_ = w.Write([]string{"round", "position", "workload", "conns", "pipeline", "offered_rps", "target", "key",
+	recs := [][]string{{"round", "position", "workload", "conns", "pipeline", "offered_rps", "target", "key",
 		"rps", "p50_ms", "p99_ms", "cpu_us_req", "requests", "redis_n", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error",
-		"host_steal_pct", "set_aside"})
+		"host_steal_pct", "set_aside"}}
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
 	}
-	fl := func(v float64, prec int) string {
-		if math.IsNaN(v) {
-			return ""
-		}
-		return strconv.FormatFloat(v, 'f', prec, 64)
-	}
+	fl := csvFloat
 	for _, r := range b.sweep {
 		offered := ""
 		if r.key.work == "rate" {
@@ -732,14 +721,9 @@ func (b *bench) sweepCSV(path string) error {
 			rec = append(rec, fl(r.wall, 2), "")
 		}
 		rec = append(rec, stealCell(r.steal), setAsideCell(r.setAside))
-		_ = w.Write(rec)
+		recs = append(recs, rec)
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeCSV(path, recs)
 }
 
 // writeSweep writes latest-sweep.{csv,svg} and the timestamped copies.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -147,23 +145,8 @@ func (b *bench) spreadMarkdown(s *strings.Builder) {
 	if b.s.rounds <= 1 || len(ms) == 0 {
 		return
 	}
-	fmt.Fprintf(s, "\nMin and max over the %d rounds (the table above: medians; every round in latest-table-runs.csv):\n\n| target |", b.s.rounds)
-	for _, m := range ms {
-		s.WriteString(" " + m.title + " |")
-	}
-	s.WriteString("\n|---|")
-	for range ms {
-		s.WriteString("---:|")
-	}
-	s.WriteString("\n")
-	for _, t := range b.targets {
-		r := b.results[t.key]
-		s.WriteString("| " + t.name + " |")
-		for _, m := range ms {
-			s.WriteString(" " + spreadCell(r, m, b.s.rounds) + " |")
-		}
-		s.WriteString("\n")
-	}
+	fmt.Fprintf(s, "\nMin and max over the %d rounds (the table above: medians; every round in latest-table-runs.csv):\n\n", b.s.rounds)
+	b.metricTable(s, ms, func(r *row, m metric) string { return spreadCell(r, m, b.s.rounds) })
 }
 
 // spreadCell is "min–max", "(n of R)" when some rounds did not measure it;
@@ -213,17 +196,12 @@ func runMetrics() []metric {
 // runsCSV writes latest-table-runs.csv: one line per round and target,
 // in the order they ran.
 func (b *bench) runsCSV(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
 	ms := runMetrics()
 	head := []string{"round", "target", "key"}
 	for _, m := range ms {
 		head = append(head, m.key)
 	}
-	_ = w.Write(head)
+	recs := [][]string{head}
 	names := map[string]string{}
 	for _, t := range b.targets {
 		names[t.key] = t.name
@@ -241,14 +219,9 @@ func (b *bench) runsCSV(path string) error {
 			}
 			rec = append(rec, m.format(c, ok))
 		}
-		_ = w.Write(rec)
+		recs = append(recs, rec)
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeCSV(path, recs)
 }
 
 // csvMetrics are latest.csv's columns: every metric, then each round

@@ -9,10 +9,8 @@ package main
 // connection, round by round.
 
 import (
-	"encoding/csv"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -682,24 +680,14 @@ func (b *bench) tlsMarkdown() string {
 
 // tlsCSV writes every run, one line each.
 func (b *bench) tlsCSV(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	_ = w.Write([]string{"round", "position", "target", "key", "mode", "cps", "p50_ms", "p99_ms", "cpu_us_conn",
+	recs := [][]string{{"round", "position", "target", "key", "mode", "cps", "p50_ms", "p99_ms", "cpu_us_conn",
 		"connections", "errors", "wrong_backend", "cpu_proc_s", "cpu_core_s", "cpu_steal_s", "wall_s", "error",
-		"host_steal_pct", "set_aside"})
+		"host_steal_pct", "set_aside"}}
 	name := map[string]string{}
 	for _, t := range b.targets {
 		name[t.key] = t.name
 	}
-	fl := func(v float64, prec int) string {
-		if math.IsNaN(v) {
-			return ""
-		}
-		return strconv.FormatFloat(v, 'f', prec, 64)
-	}
+	fl := csvFloat
 	for _, r := range b.tlsRecs {
 		rec := []string{strconv.Itoa(r.round + 1), strconv.Itoa(r.pos + 1), name[r.target], r.target, r.mode}
 		counts := []string{strconv.FormatInt(r.conns, 10), strconv.FormatInt(r.errors, 10), strconv.FormatInt(r.wrong, 10)}
@@ -714,12 +702,7 @@ func (b *bench) tlsCSV(path string) error {
 			rec = append(rec, fl(r.wall, 2), "")
 		}
 		rec = append(rec, stealCell(r.steal), setAsideCell(r.setAside))
-		_ = w.Write(rec)
+		recs = append(recs, rec)
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeCSV(path, recs)
 }
