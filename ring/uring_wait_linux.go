@@ -181,7 +181,7 @@ func (u *Uring) waitThen(nr uint32, first, minWait, timeout time.Duration, out [
 // produced inside this call, so it always asks for events.
 func (u *Uring) enter(nr uint32, timeout, minWait time.Duration) error {
 	submit := flushSQ(u.ring)
-	flags := uint32(giouring.EnterGetEvents | giouring.EnterExtArg)
+	flags := uint32(giouring.EnterGetEvents|giouring.EnterExtArg) | u.enterFlags
 	u.arg.ts = 0
 	u.arg.minWait = 0
 	if timeout > 0 {
@@ -195,7 +195,7 @@ func (u *Uring) enter(nr uint32, timeout, minWait time.Duration) error {
 	if timeout <= shortWait {
 		call = unix.RawSyscall6
 	}
-	_, _, errno := call(unix.SYS_IO_URING_ENTER, uintptr(u.ring.RingFd()), uintptr(submit), uintptr(nr),
+	_, _, errno := call(unix.SYS_IO_URING_ENTER, uintptr(u.enterFd), uintptr(submit), uintptr(nr),
 		uintptr(flags), uintptr(unsafe.Pointer(&u.arg)), unsafe.Sizeof(u.arg))
 	switch errno {
 	case 0, unix.ETIME, unix.EINTR, unix.EAGAIN, unix.EBUSY:
