@@ -14,6 +14,8 @@ usage() {
 		"  -p (keepalive, close, redis, rate): perf on the proxy's CPU over the measurement, which it perturbs: stat prints" \
 		"    syscalls, task switches, io_uring submissions and completions, IPIs and timer interrupts per request;" \
 		"    record writes a cpu-clock profile with call graphs (perf report -i FILE) and prints its top symbols" \
+		"    and the CPU per request by kind of work (perfcat: TCP/IP, wakeups, timers, which any proxy pays; io_uring," \
+		"    epoll, syscalls, user code, the proxy's own)" \
 		"  rate: rategen offers RATE keep-alive requests/s (default 16000) over CONNS connections: CPU at equal load" \
 		"  control: ctlprobe latency of /metrics, /stats.json, a 404 and admin show info, idle then under" \
 		"    wrk -t2 -c64, workers = CPUs, http check every 1s; ringproxy targets only" >&2
@@ -184,11 +186,14 @@ done = function(s, lat, req) local e = s.errors; io.write(string.format("BENCH %
   s.duration, e.connect + e.read + e.write + e.status + e.timeout, lat:percentile(50), lat:percentile(99))) end
 EOF
 
-if [[ $W == rate || $W == control ]]; then # the project's own tools: rategen (Debian has no wrk2), ctlprobe
-	tool=rategen; [[ $W == control ]] && tool=ctlprobe
+TOOLS=() # the project's own tools: rategen (Debian has no wrk2), ctlprobe, perfcat (-p record)
+[[ $W == rate ]] && TOOLS+=(rategen)
+[[ $W == control ]] && TOOLS+=(ctlprobe)
+[[ $PERF == record ]] && TOOLS+=(perfcat)
+for tool in "${TOOLS[@]}"; do
 	command -v "${GO:-go}" >/dev/null || die "go not found (needed to build $tool)"
 	(cd "$(dirname "$0")/../.." && "${GO:-go}" build -o "$RUN/$tool" ./deploy/bench/$tool) || die "cannot build $tool"
-fi
+done
 
 spawn $LOAD_CPU nginx nginx -p "$RUN/nginx" -e "$RUN/logs/nginx-error.log" -c "$RUN/nginx.conf"
 NGINX=$SPAWNED
@@ -209,8 +214,10 @@ redis_served() { redis-cli -p $REDIS_PORT info stats 2>/dev/null | awk -F: '/^to
 load() { spawn $CLIENT_CPU "$@"; wait "$SPAWNED"; local rc=$?; forget "$SPAWNED"; return $rc; }
 
 # ---- -p: perf on the proxy's CPU around a command (perf_cmd sets PERF_CMD and PERF_OUT for tag $1)
+# AB_PERF_EVENTS replaces the -p stat events (perf list), e.g. sock:sock_recv_length,net:netif_rx
 PERF_EVENTS=raw_syscalls:sys_enter,sched:sched_switch,io_uring:io_uring_submit_req,io_uring:io_uring_complete
 PERF_EVENTS+=,irq_vectors:call_function_single_entry,irq_vectors:local_timer_entry
+PERF_EVENTS=${AB_PERF_EVENTS:-$PERF_EVENTS}
 perf_cmd() {
 	PERF_CMD=() PERF_OUT=
 	case $PERF in
@@ -225,7 +232,9 @@ perf_report() { # perf_report REQUESTS: what -p measured, per request or as top 
 	stat) awk -F, -v n="$1" '$1 ~ /^[0-9]+$/ { printf "    %-42s %9.3f /req\n", $3, $1 / n }' "$PERF_OUT" ;;
 	record)
 		echo "    perf: $PERF_OUT; top symbols (self):"
-		perf report -i "$PERF_OUT" --no-children --sort comm,sym -q -g none 2>/dev/null | head -12 | sed 's/^/    /' ;;
+		perf report -i "$PERF_OUT" --no-children --sort comm,sym -q -g none 2>/dev/null | head -12 | sed 's/^/    /'
+		echo "    by kind of work (perfcat: innermost named frame of each sample's call chain):"
+		perf script -i "$PERF_OUT" -F comm,period,ip,sym,dso 2>/dev/null | "$RUN/perfcat" -n "$1" -unit "$([[ $W == close ]] && echo conn || echo req)" 2>&1 | sed 's/^/    /' ;;
 	esac
 }
 
