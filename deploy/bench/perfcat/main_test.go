@@ -21,6 +21,7 @@ func TestClassify(t *testing.T) {
 		want  string
 	}{
 		{"halted", k("pv_native_safe_halt", "default_idle", "do_idle"), kindHalted},
+		{"the idle loop as the CPU wakes", k("call_cpuidle", "do_idle", "cpu_startup_entry"), kindHalted},
 		{"user code", append([]frame{{sym: "ringproxy/session.(*worker).complete"}}, k("x")...), kindUser},
 		{"unlock under a wakeup under tcp", k("_raw_spin_unlock_irqrestore", "try_to_wake_up", "sock_def_readable", "tcp_rcv_established"), "wakeup/sched"},
 		{"copy under tcp under io_recv", k("_copy_to_iter", "__skb_datagram_iter", "tcp_recvmsg_locked", "io_recv", "io_issue_sqe"), "tcp/ip"},
