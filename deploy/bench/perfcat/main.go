@@ -181,16 +181,15 @@ func read(r io.Reader) (profile, error) {
 func (p profile) report(w io.Writer, n float64, unit string) {
 	var busy, shared, own int64
 	for name, v := range p.ns {
+		if name == kindHalted {
+			continue
+		}
+		busy += v
 		switch {
-		case name == kindHalted:
 		case isShared(name):
 			shared += v
-		case name == kindOther:
-		default:
+		case name != kindOther:
 			own += v
-		}
-		if name != kindHalted {
-			busy += v
 		}
 	}
 	names := make([]string, 0, len(p.ns))
