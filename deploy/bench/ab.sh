@@ -126,7 +126,10 @@ died() { alive "$1" || echo "(the proxy exited: $(errtail "$RUN/logs/$tag-"*prox
 TCK=$(getconf CLK_TCK)
 proc_ticks() { local s; s=$(<"/proc/$1/stat") || return 1; s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
 # Busy leaves out steal: the kernel leaves it out of utime+stime too, and it is time the host ran others.
-core_ticks() { local c u n s i w q sq st r; while read -r c u n s i w q sq st r; do [[ $c == cpu$PROXY_CPU ]] && { echo $((u + n + s + q + sq)) $st; return; }; done </proc/stat; }
+core_ticks() { # core_ticks [CPU]: busy and steal ticks of the proxy's CPU (or CPU)
+	local c u n s i w q sq st r cpu=${1:-$PROXY_CPU}
+	while read -r c u n s i w q sq st r; do [[ $c == cpu$cpu ]] && { echo $((u + n + s + q + sq)) $st; return; }; done </proc/stat
+}
 # -w control: the CPU time of everything else on the machine (other engineers' tests) over a probe
 busy_ticks() { local c u n s i w q sq st r; read -r c u n s i w q sq st r </proc/stat; echo $((u + n + s + q + sq)); }
 group_ticks() { # utime+stime of every process in our process groups (PIDS)
@@ -139,12 +142,16 @@ group_ticks() { # utime+stime of every process in our process groups (PIDS)
 	done
 	echo $t
 }
-cpu_begin() { P0=$(proc_ticks "$1") && read -r C0 ST0 < <(core_ticks); }
-cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged) and CPU_STEAL (the core's, charged to no one) in seconds
-	local p1 c1 st1; p1=$(proc_ticks "$1") || return 1; read -r c1 st1 < <(core_ticks)
-	read -r CPU_PROC CPU_CORE CPU CPU_STEAL < <(awk -v p=$((p1 - P0)) -v c=$((c1 - C0)) -v st=$((st1 - ST0)) -v t="$TCK" \
-		'BEGIN { printf "%.2f %.2f %.2f %.2f\n", p/t, c/t, (p > c ? p : c)/t, st/t }')
+# The load CPU's busy time (clients, backends, and the softirq of what they
+# send) says whether a proxy makes its peers work harder per request: where
+# that CPU is the bottleneck (a few closed-loop connections), it sets req/s.
+cpu_begin() { P0=$(proc_ticks "$1") && read -r C0 ST0 < <(core_ticks) && read -r L0 _ < <(core_ticks $LOAD_CPU); }
+cpu_end() { # sets CPU_PROC CPU_CORE CPU (charged), CPU_STEAL (the core's, charged to no one) and CPU_LOAD in seconds
+	local p1 c1 st1 l1; p1=$(proc_ticks "$1") || return 1; read -r c1 st1 < <(core_ticks); read -r l1 _ < <(core_ticks $LOAD_CPU)
+	read -r CPU_PROC CPU_CORE CPU CPU_STEAL CPU_LOAD < <(awk -v p=$((p1 - P0)) -v c=$((c1 - C0)) -v st=$((st1 - ST0)) -v l=$((l1 - L0)) -v t="$TCK" \
+		'BEGIN { printf "%.2f %.2f %.2f %.2f %.2f\n", p/t, c/t, (p > c ? p : c)/t, st/t, l/t }')
 }
+load_us() { awk -v l="$CPU_LOAD" -v n="$1" 'BEGIN { printf "%.2f", l/n*1e6 }'; } # load_us REQUESTS: the load CPU's µs per request
 
 # ---- setup: rlimits and maxconn as deploy/bench, run directory, backends
 ulimit -Hn 1048576 2>/dev/null; ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -271,7 +278,7 @@ measure() { # measure ROUND INDEX
 			set -- $line
 			[[ $W == keepalive ]] && line=$(printf '%7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req' "$@")
 			[[ $W == close ]] && line=$(printf '%7s conn/s  CPU %s µs/conn' "$@")
-			printf 'round %s  %-22s %s  (proc %ss core %ss steal %ss)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" \
+			printf 'round %s  %-22s %s  (proc %ss core %ss steal %ss; load CPU %s µs/req)%s\n' "$rnd" "$name" "$line" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$(load_us "$rq")" \
 				"$( ((er > 0)) && echo "  $er wrk errors")"
 			perf_report "$rq"
 		else
@@ -296,7 +303,7 @@ measure() { # measure ROUND INDEX
 			read -r line < <(awk -v rq="$rq" -v c="$CPU" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f\t%.2f\n", rq/(t1-t0), c/rq*1e6 }')
 			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
 			set -- $line
-			printf 'round %s  %-22s %7s req/s  CPU %s µs/req  (proc %ss core %ss steal %ss)\n' "$rnd" "$name" "$@" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL"
+			printf 'round %s  %-22s %7s req/s  CPU %s µs/req  (proc %ss core %ss steal %ss; load CPU %s µs/req)\n' "$rnd" "$name" "$@" "$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$(load_us "$rq")"
 			perf_report "$rq"
 		else
 			echo "round $rnd  $name  FAILED: redis-benchmark: $(errtail "$RUN/logs/$tag-redis-benchmark.err") $(died $proxy)"
@@ -311,8 +318,8 @@ measure() { # measure ROUND INDEX
 				'BEGIN { printf "%.0f\t%.3f\t%.3f\t%.2f\n", a, p50/1000, p99/1000, c/rq*1e6 }')
 			printf '%s\t%s\t%s\n' "$rnd" "$name" "$line" >>"$RES"
 			set -- $line
-			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss steal %ss)%s\n' "$rnd" "$name" "$@" \
-				"$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$( ((${er:-0} > 0)) && echo "  $er errors")"
+			printf 'round %s  %-22s %7s req/s  p50 %s ms  p99 %s ms  CPU %s µs/req  (proc %ss core %ss steal %ss; load CPU %s µs/req)%s\n' "$rnd" "$name" "$@" \
+				"$CPU_PROC" "$CPU_CORE" "$CPU_STEAL" "$(load_us "$rq")" "$( ((${er:-0} > 0)) && echo "  $er errors")"
 			perf_report "$rq"
 		else
 			echo "round $rnd  $name  FAILED: rategen: $(errtail "$RUN/logs/$tag-rategen.err") $(died $proxy)"
