@@ -18,9 +18,9 @@ import "time"
 // peers answer slowly (one connection to a distant server, an idle proxy)
 // never spins, and one that spins in vain stops within a few waits. The
 // second is spinTrial: a hit still costs the CPU of its spin, which only
-// pays where it saves more (a client with one or two connections, whose
-// every request waits for the proxy to wake) and not where sleeps were
-// rare or cheap anyway (four busy connections, a fixed request rate).
+// pays where it saves more (a client with a handful of connections,
+// whose every request waits for the proxy to wake) and not where sleeps
+// were rare or cheap anyway (16 busy connections, a fixed request rate).
 type busyPoll struct {
 	limit time.Duration // longest spin; 0: off
 	score int32         // recent hit rate, in 1/scoreOne: an EWMA over about 8 waits
@@ -64,7 +64,7 @@ func (b *busyPoll) observe(waited time.Duration) {
 // are what it judges by. Spinning pays when bytes come in at least
 // spinGain times as fast with it, for at most spinCPU times the thread's
 // CPU per byte: a closed-loop client waiting on the proxy's every wakeup
-// (one or two connections), not a load whose sleeps were few or overlap
+// (one to a few connections), not a load whose sleeps were few or overlap
 // other work. Both pairs of windows (the outer and the inner) must say
 // so: a load that drifts during the trial, or a hypervisor that stalls
 // the vCPU through one window, then does not decide it. A hold that
@@ -118,9 +118,15 @@ const (
 	// spinning to pay. Measured on the VM of issue #15 (a trial's two
 	// windows per mode, wrk through nginx or redis-benchmark): one
 	// connection 2.2–4.4×, where spinning saves both CPU and latency;
-	// four connections mostly 1.1–1.7×, where it costs 20–30% more CPU
-	// per request; a fixed request rate 1.0×.
-	spinGain = 2
+	// four connections mostly 1.1–1.7×; a fixed request rate 1.0×, where
+	// it would only burn CPU. Four connections pay too: a loop that
+	// sleeps between their completions sleeps 0.6 times a request
+	// (HAProxy, slower per event, 0.4), each wakeup is on the request's
+	// path. Spinning there served 1.17× the requests at 0.78× the p50
+	// for 1.13× the CPU per request (wrk -c4), and redis-benchmark -c4
+	// 1.34× the requests for the same CPU per request; 16 connections
+	// and up gain under 1.05×, and stay asleep.
+	spinGain = 1.15
 	// spinCPU is how much more of the thread's own CPU per byte spinning
 	// may take: the sleeps it saves cost more than the thread's clock
 	// shows (the halt, the wakeup's interrupt).
