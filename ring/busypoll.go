@@ -121,8 +121,8 @@ const (
 	// four connections mostly 1.1–1.7×; a fixed request rate 1.0×, where
 	// it would only burn CPU. Four connections pay too: a loop that
 	// sleeps between their completions sleeps 0.6 times a request
-	// (HAProxy, slower per event, 0.4), each wakeup is on the request's
-	// path. Spinning there served 1.17× the requests at 0.78× the p50
+	// (HAProxy, slower per event, 0.4), and each wakeup is on the
+	// request's path. Spinning there served 1.17× the requests at 0.78× the p50
 	// for 1.13× the CPU per request (wrk -c4), and redis-benchmark -c4
 	// 1.34× the requests for the same CPU per request; 16 connections
 	// and up gain under 1.05×, and stay asleep.

@@ -107,8 +107,8 @@ var (
 )
 
 // The trial spins where spinning makes bytes come at least spinGain times
-// as fast for at most spinCPU times the CPU per byte, and nowhere else; a steady load pays
-// for a trial less and less often.
+// as fast for at most spinCPU times the CPU per byte, and nowhere else; a
+// steady load pays for a trial less and less often.
 func TestSpinTrialJudges(t *testing.T) {
 	for _, c := range []struct {
 		name    string
